@@ -1,0 +1,85 @@
+/**
+ * Every environment variable provisio reads, parsed once with zod (CONVENTIONS.md "Config in one place").
+ * Nothing else in src/ reads process.env, except {@link resolveSecret}, which looks up the variable an
+ * accreditation names at the moment a connector needs it.
+ */
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { ConfigurationError } from "./errors.js";
+
+const intFromEnv = (def: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+export const configSchema = z.object({
+  /** postgres:// URL of an external database. Unset: the embedded PostgreSQL under PROVISIO_HOME. */
+  DATABASE_URL: z.string().url().optional(),
+  /** Folder for the embedded database and the simulator's certificate. */
+  PROVISIO_HOME: z.string().default(".provisio"),
+  /** TCP port of the embedded PostgreSQL. */
+  PROVISIO_EMBEDDED_PG_PORT: intFromEnv(54329, 1024, 65535),
+  /** pino log level: fatal, error, warn, info, debug, trace, silent. */
+  PROVISIO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Jobs one worker process runs at once (graphile-worker concurrency). */
+  PROVISIO_WORKER_CONCURRENCY: intFromEnv(10, 1, 500),
+  /** graphile-worker poll interval in milliseconds (new jobs arrive by LISTEN/NOTIFY; this catches retries). */
+  PROVISIO_POLL_INTERVAL_MS: intFromEnv(1000, 50, 60_000),
+  /** Size of the worker's own pg pool (graphile-worker shares it). */
+  PROVISIO_PG_POOL_MAX: intFromEnv(20, 2, 500),
+  /** EPP: milliseconds to wait for a TLS connection and the greeting. */
+  PROVISIO_EPP_CONNECT_TIMEOUT_MS: intFromEnv(10_000, 100, 300_000),
+  /** EPP: milliseconds to wait for the response to one command before the outcome counts as ambiguous. */
+  PROVISIO_EPP_COMMAND_TIMEOUT_MS: intFromEnv(30_000, 100, 600_000),
+  /** EPP: idle logged-in sessions are closed after this many milliseconds. */
+  PROVISIO_EPP_IDLE_TIMEOUT_MS: intFromEnv(60_000, 1_000, 3_600_000),
+  /** Port of the built-in EPP registry simulator (RFC 5734 assigns 700 to EPP; unprivileged default here). */
+  PROVISIO_SIMULATOR_PORT: intFromEnv(7700, 1, 65535),
+  /** Milliseconds a graceful shutdown waits for in-flight jobs before giving up. */
+  PROVISIO_SHUTDOWN_TIMEOUT_MS: intFromEnv(30_000, 100, 600_000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/**
+ * Parse an environment (default: process.env).
+ * @throws ConfigurationError (code PV_CONFIG) naming every bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new ConfigurationError(`invalid environment: ${problems}`);
+  }
+  return parsed.data;
+}
+
+let cached: Config | undefined;
+/** The process's configuration, parsed on first use. */
+export function config(): Config {
+  cached ??= loadConfig();
+  return cached;
+}
+
+/** A reference to a secret: the name of an environment variable or a file path. Never the secret itself. */
+export const secretRefSchema = z
+  .object({ password_env: z.string().min(1).optional(), password_file: z.string().min(1).optional() })
+  .refine((r) => Boolean(r.password_env) !== Boolean(r.password_file), {
+    message: "give exactly one of password_env or password_file",
+  });
+export type SecretRef = z.infer<typeof secretRefSchema>;
+
+/**
+ * Resolve a secret at use time (issue 3: secrets are never stored in a table, a log line or a payload).
+ * @throws ConfigurationError when the variable is unset or the file cannot be read.
+ */
+export function resolveSecret(ref: SecretRef, env: NodeJS.ProcessEnv = process.env): string {
+  if (ref.password_env) {
+    const value = env[ref.password_env];
+    if (!value) throw new ConfigurationError(`secret: environment variable ${ref.password_env} is not set`);
+    return value;
+  }
+  try {
+    return readFileSync(ref.password_file!, "utf8").trim();
+  } catch (err) {
+    throw new ConfigurationError(`secret: cannot read password_file ${ref.password_file}`, { cause: err });
+  }
+}

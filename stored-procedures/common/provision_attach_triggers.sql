@@ -1,0 +1,46 @@
+-- Attaching the standard triggers to a provision table is one call:
+--   SELECT provision_attach_triggers('provision_domain', 'domain_create');
+-- Inheritance does not carry triggers to children, so every provision_* table gets them this way.
+-- Trigger order matters (Postgres fires same-timing triggers in name order):
+--   BEFORE INSERT  _100_validate_common   tenant, accreditation, order plans, status (validation/provision.sql)
+--   BEFORE INSERT  _110_validate          the table's own rules: tg_<table>__validate() (validation/<table>.sql)
+--   BEFORE INSERT  _500_submit_job        job row + graphile_worker.add_job (pre/provision.sql); runs last
+--                                         so a job is only created for a row that passed every check
+--   BEFORE UPDATE  _050_set_updated       updated_date/updated_by
+--   BEFORE UPDATE  _200_complete          the table's success side effects: tg_<table>__complete() (post/)
+--   AFTER  INS/UPD _900_rollup            event outbox row + order_item_plan status (order/provision.sql)
+--   AFTER  all     _950_audit_trail       audit_trail_log
+CREATE OR REPLACE FUNCTION provision_attach_triggers(p_table regclass, p_job_type text) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_table text := p_table::text;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM job_type WHERE name = p_job_type) THEN
+    RAISE EXCEPTION 'job_type "%" does not exist', p_job_type USING ERRCODE = 'foreign_key_violation',
+      HINT = 'INSERT INTO job_type (name, descr, reference_table, task_identifier) in a migration first';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = p_table AND inhparent = 'class.provision'::regclass) THEN
+    RAISE EXCEPTION '% does not inherit class.provision', v_table USING ERRCODE = 'wrong_object_type';
+  END IF;
+
+  EXECUTE format('CREATE OR REPLACE TRIGGER _100_validate_common BEFORE INSERT ON %s
+                  FOR EACH ROW EXECUTE FUNCTION tg_provision__validate_common()', p_table);
+  IF to_regproc(format('tg_%s__validate', v_table)) IS NOT NULL THEN
+    EXECUTE format('CREATE OR REPLACE TRIGGER _110_validate BEFORE INSERT ON %s
+                    FOR EACH ROW EXECUTE FUNCTION %I()', p_table, 'tg_' || v_table || '__validate');
+  END IF;
+  EXECUTE format('CREATE OR REPLACE TRIGGER _500_submit_job BEFORE INSERT ON %s
+                  FOR EACH ROW EXECUTE FUNCTION tg_provision__submit_job(%L)', p_table, p_job_type);
+  IF to_regproc(format('tg_%s__complete', v_table)) IS NOT NULL THEN
+    EXECUTE format('CREATE OR REPLACE TRIGGER _200_complete BEFORE UPDATE OF status_id ON %s
+                    FOR EACH ROW WHEN (NEW.status_id = 3 AND OLD.status_id <> 3)
+                    EXECUTE FUNCTION %I()', p_table, 'tg_' || v_table || '__complete');
+  END IF;
+  EXECUTE format('CREATE OR REPLACE TRIGGER _900_rollup AFTER INSERT OR UPDATE OF status_id ON %s
+                  FOR EACH ROW EXECUTE FUNCTION tg_provision__rollup()', p_table);
+  PERFORM attach_audit_trail(p_table);
+END
+$$;
+COMMENT ON FUNCTION provision_attach_triggers(regclass, text) IS
+  'Attaches the standard provision triggers to p_table for job type p_job_type. Idempotent. '
+  'Raises foreign_key_violation (unknown job type), wrong_object_type (not a class.provision child).';

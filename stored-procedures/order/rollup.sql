@@ -1,0 +1,103 @@
+-- Status rollup: provision -> order_item_plan -> order_item -> order, plus the event outbox.
+-- Each level locks its parent row before counting its siblings, so two transactions finishing siblings
+-- at the same time serialise on the parent and the second one counts the first one's committed change
+-- (READ COMMITTED takes a new snapshot per statement).
+
+-- Status ids are shared by all status tables: 1 pending, 2 processing, 3 completed, 4 failed.
+CREATE OR REPLACE FUNCTION rollup_status(p_statuses smallint[]) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN p_statuses IS NULL OR cardinality(p_statuses) = 0 THEN 1
+    WHEN 3 = ALL (p_statuses) THEN 3
+    WHEN NOT (1 = ANY (p_statuses) OR 2 = ANY (p_statuses)) THEN 4
+    WHEN 1 = ALL (p_statuses) THEN 1
+    ELSE 2
+  END::smallint
+$$;
+COMMENT ON FUNCTION rollup_status(smallint[]) IS
+  'Parent status from child statuses: completed if all completed; failed if all final and one failed; '
+  'pending if all pending (or none); else processing. Raises nothing.';
+
+CREATE OR REPLACE FUNCTION tg_provision__rollup() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  INSERT INTO event (tenant_customer_id, event_type, reference_table, reference_id, payload)
+  VALUES (NEW.tenant_customer_id, 'provision.status', TG_TABLE_NAME, NEW.id,
+          jsonb_build_object('status', (SELECT name FROM provision_status WHERE id = NEW.status_id),
+                             'job_id', NEW.job_id, 'result_message', NEW.result_message));
+  IF TG_OP = 'UPDATE' AND NEW.order_item_plan_ids IS NOT NULL AND OLD.status_id IS DISTINCT FROM NEW.status_id THEN
+    UPDATE order_item_plan SET status_id = NEW.status_id,
+      result_message = CASE WHEN NEW.status_id = 4 THEN NEW.result_message ELSE result_message END
+    WHERE id = ANY (NEW.order_item_plan_ids) AND status_id NOT IN (3, 4) AND status_id <> NEW.status_id;
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION tg_provision__rollup() IS
+  'AFTER INSERT/UPDATE OF status_id on provision tables (_900_rollup): event row; plan status follows the provision. Raises nothing.';
+
+CREATE OR REPLACE FUNCTION tg_order_item_plan__rollup() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_status smallint;
+BEGIN
+  PERFORM 1 FROM order_item WHERE id = NEW.order_item_id FOR UPDATE;
+  SELECT rollup_status(array_agg(status_id)) INTO v_status FROM order_item_plan WHERE order_item_id = NEW.order_item_id;
+  UPDATE order_item SET status_id = v_status WHERE id = NEW.order_item_id AND status_id <> v_status;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION tg_order_item_plan__rollup() IS 'AFTER UPDATE OF status_id on order_item_plan: recomputes the item. Raises nothing.';
+
+CREATE OR REPLACE TRIGGER _900_rollup AFTER UPDATE OF status_id ON order_item_plan
+  FOR EACH ROW WHEN (OLD.status_id IS DISTINCT FROM NEW.status_id)
+  EXECUTE FUNCTION tg_order_item_plan__rollup();
+
+CREATE OR REPLACE FUNCTION tg_order_item__rollup() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_status smallint;
+BEGIN
+  PERFORM 1 FROM "order" WHERE id = NEW.order_id FOR UPDATE;
+  SELECT rollup_status(array_agg(status_id)) INTO v_status FROM order_item WHERE order_id = NEW.order_id;
+  UPDATE "order" SET status_id = v_status WHERE id = NEW.order_id AND status_id <> v_status;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION tg_order_item__rollup() IS 'AFTER UPDATE OF status_id on order_item: recomputes the order. Raises nothing.';
+
+CREATE OR REPLACE TRIGGER _900_rollup AFTER UPDATE OF status_id ON order_item
+  FOR EACH ROW WHEN (OLD.status_id IS DISTINCT FROM NEW.status_id)
+  EXECUTE FUNCTION tg_order_item__rollup();
+
+-- Every order status change: completed_date, an event row and a NOTIFY on channel provisio_order_status
+-- with payload {"order_id", "tenant_customer_id", "status"}.
+CREATE OR REPLACE FUNCTION tg_order__status_changed() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_status text := (SELECT name FROM order_status WHERE id = NEW.status_id);
+BEGIN
+  INSERT INTO event (tenant_customer_id, event_type, reference_table, reference_id, payload)
+  VALUES (NEW.tenant_customer_id, 'order.status', 'order', NEW.id, jsonb_build_object('status', v_status));
+  PERFORM pg_notify('provisio_order_status',
+    json_build_object('order_id', NEW.id, 'tenant_customer_id', NEW.tenant_customer_id, 'status', v_status)::text);
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION tg_order__status_changed() IS 'AFTER UPDATE OF status_id on order: event row + NOTIFY provisio_order_status. Raises nothing.';
+
+CREATE OR REPLACE FUNCTION tg_order__set_completed_date() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  NEW.completed_date := CASE WHEN NEW.status_id IN (3, 4) THEN now() END;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tg_order__set_completed_date() IS 'BEFORE UPDATE OF status_id on order: completed_date when final. Raises nothing.';
+
+CREATE OR REPLACE TRIGGER _100_set_completed_date BEFORE UPDATE OF status_id ON "order"
+  FOR EACH ROW WHEN (OLD.status_id IS DISTINCT FROM NEW.status_id)
+  EXECUTE FUNCTION tg_order__set_completed_date();
+CREATE OR REPLACE TRIGGER _900_status_changed AFTER UPDATE OF status_id ON "order"
+  FOR EACH ROW WHEN (OLD.status_id IS DISTINCT FROM NEW.status_id)
+  EXECUTE FUNCTION tg_order__status_changed();

@@ -1,0 +1,20 @@
+-- _500_submit_job: BEFORE INSERT on every provision table, after all validation (_1xx). It sets
+-- NEW.job_id to a job created in the same transaction, so if anything later in the statement fails
+-- (a constraint, another trigger) the job and its graphile-worker row roll back with it.
+-- TG_ARGV[0] is the job type name (provision_attach_triggers passes it).
+CREATE OR REPLACE FUNCTION tg_provision__submit_job() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  NEW.job_id := job_submit(
+    NEW.tenant_customer_id,
+    TG_ARGV[0],
+    TG_TABLE_NAME,
+    NEW.id,
+    to_jsonb(NEW) - ARRAY['created_date', 'updated_date', 'created_by', 'updated_by', 'status_id', 'job_id',
+                          'roid', 'result_message', 'result_data', 'provisioned_date', 'attempt_count',
+                          'last_attempt_date']);
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tg_provision__submit_job() IS
+  'BEFORE INSERT (_500_submit_job): creates and enqueues the job for the row (data = the row as JSON). Raises PV502.';

@@ -1,0 +1,46 @@
+-- provision_contact (RFC 5733 <contact:create>). Codes: 23502, PV109, PV110, PV111, PV114, PV117.
+CREATE OR REPLACE FUNCTION tg_provision_contact__validate() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_err text;
+BEGIN
+  v_err := contact_id_error(NEW.contact_id);
+  IF v_err IS NOT NULL THEN
+    RAISE EXCEPTION 'contact_id "%" %', NEW.contact_id, v_err USING ERRCODE = 'PV109', COLUMN = 'contact_id';
+  END IF;
+  v_err := email_error(NEW.email);
+  IF v_err IS NOT NULL THEN
+    RAISE EXCEPTION 'email "%" %', NEW.email, v_err USING ERRCODE = 'PV110', COLUMN = 'email';
+  END IF;
+  v_err := e164_error(NEW.voice);
+  IF v_err IS NOT NULL THEN
+    RAISE EXCEPTION 'voice "%" %', NEW.voice, v_err USING ERRCODE = 'PV111', COLUMN = 'voice';
+  END IF;
+  v_err := e164_error(NEW.fax);
+  IF v_err IS NOT NULL THEN
+    RAISE EXCEPTION 'fax "%" %', NEW.fax, v_err USING ERRCODE = 'PV111', COLUMN = 'fax';
+  END IF;
+  IF NEW.name IS NULL OR btrim(NEW.name) = '' OR length(NEW.name) > 255 THEN
+    RAISE EXCEPTION 'name is required, 1..255 characters (RFC 5733 §2.3 postalInfo name)' USING ERRCODE = 'PV117', COLUMN = 'name';
+  END IF;
+  IF NEW.city IS NULL OR btrim(NEW.city) = '' OR length(NEW.city) > 255 THEN
+    RAISE EXCEPTION 'city is required, 1..255 characters (RFC 5733 §2.3 addr city)' USING ERRCODE = 'PV117', COLUMN = 'city';
+  END IF;
+  IF NEW.cc IS NULL OR NEW.cc !~ '^[A-Za-z]{2}$' THEN
+    RAISE EXCEPTION 'cc "%" must be a two-letter ISO 3166-1 country code (RFC 5733 §2.3)', NEW.cc USING ERRCODE = 'PV117', COLUMN = 'cc';
+  END IF;
+  NEW.cc := upper(NEW.cc);
+  IF cardinality(coalesce(NEW.street, '{}')) > 3 THEN
+    RAISE EXCEPTION 'street: at most 3 lines (RFC 5733 §2.3), got %', cardinality(NEW.street) USING ERRCODE = 'PV117', COLUMN = 'street';
+  END IF;
+  IF EXISTS (SELECT 1 FROM contact WHERE accreditation_id = NEW.accreditation_id AND contact_id = NEW.contact_id AND deleted_date IS NULL)
+     OR EXISTS (SELECT 1 FROM provision_contact WHERE accreditation_id = NEW.accreditation_id
+                AND contact_id = NEW.contact_id AND status_id IN (1, 2)) THEN
+    RAISE EXCEPTION 'contact_id "%" already exists or has a create in flight under this accreditation', NEW.contact_id
+      USING ERRCODE = 'PV114', COLUMN = 'contact_id';
+  END IF;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tg_provision_contact__validate() IS
+  'BEFORE INSERT on provision_contact. Raises 23502, PV109 (id), PV110 (email), PV111 (voice/fax), PV114 (exists), PV117 (postal info).';

@@ -1,0 +1,89 @@
+-- Status views: the order system's read interface (column names are public API, DESIGN.md).
+-- Dropped and recreated on every apply so that a column change here is one edit.
+DROP VIEW IF EXISTS v_provision, v_job, v_order;
+
+CREATE VIEW v_provision AS
+SELECT
+  p.id,
+  replace(p.tableoid::regclass::text, 'provision_', '') AS provision_type,
+  p.tableoid::regclass::text                            AS provision_table,
+  coalesce(j.data ->> 'name', j.data ->> 'contact_id')   AS object_name,
+  p.tenant_customer_id,
+  p.accreditation_id,
+  ps.name                                               AS status,
+  ps.is_final,
+  ps.is_success,
+  p.job_id,
+  p.attempt_count                                       AS attempts,
+  j.max_attempts,
+  p.roid,
+  p.result_message,
+  p.result_data,
+  p.order_item_plan_ids,
+  j.created_date,
+  p.last_attempt_date,
+  j.retry_date,
+  p.provisioned_date,
+  j.end_date
+FROM class.provision p
+JOIN provision_status ps ON ps.id = p.status_id
+LEFT JOIN job j ON j.id = p.job_id;
+COMMENT ON VIEW v_provision IS 'Every provision of every type (class.provision + tableoid) with its status name and job.';
+
+CREATE VIEW v_job AS
+SELECT
+  j.id,
+  jt.name          AS job_type,
+  js.name          AS status,
+  js.is_final,
+  j.attempts,
+  j.max_attempts,
+  j.tenant_customer_id,
+  j.reference_table,
+  j.reference_id,
+  j.parent_id,
+  j.result_message,
+  j.result_data,
+  j.created_date,
+  j.start_date,
+  j.retry_date,
+  j.end_date,
+  j.end_date - j.created_date AS duration
+FROM job j
+JOIN job_type jt ON jt.id = j.type_id
+JOIN job_status js ON js.id = j.status_id;
+COMMENT ON VIEW v_job IS 'Every job with its type and status names.';
+
+CREATE VIEW v_order AS
+SELECT
+  o.id,
+  o.tenant_customer_id,
+  o.reference,
+  os.name AS status,
+  os.is_final,
+  o.created_date,
+  o.completed_date,
+  coalesce(i.item_count, 0)        AS item_count,
+  coalesce(i.items_pending, 0)     AS items_pending,
+  coalesce(i.items_processing, 0)  AS items_processing,
+  coalesce(i.items_completed, 0)   AS items_completed,
+  coalesce(i.items_failed, 0)      AS items_failed,
+  coalesce(pl.plan_count, 0)       AS plan_count,
+  coalesce(pl.plans_completed, 0)  AS plans_completed,
+  coalesce(pl.plans_failed, 0)     AS plans_failed
+FROM "order" o
+JOIN order_status os ON os.id = o.status_id
+LEFT JOIN LATERAL (
+  SELECT count(*) AS item_count,
+         count(*) FILTER (WHERE status_id = 1) AS items_pending,
+         count(*) FILTER (WHERE status_id = 2) AS items_processing,
+         count(*) FILTER (WHERE status_id = 3) AS items_completed,
+         count(*) FILTER (WHERE status_id = 4) AS items_failed
+  FROM order_item WHERE order_id = o.id) i ON true
+LEFT JOIN LATERAL (
+  SELECT count(*) AS plan_count,
+         count(*) FILTER (WHERE p.status_id = 3) AS plans_completed,
+         count(*) FILTER (WHERE p.status_id = 4) AS plans_failed
+  FROM order_item oi JOIN order_item_plan p ON p.order_item_id = oi.id
+  WHERE oi.order_id = o.id) pl ON true;
+COMMENT ON VIEW v_order IS 'Orders with item and plan counts by status.';
