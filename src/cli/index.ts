@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+/**
+ * provisio — the command line (commander). Every command has --help.
+ *   provisio migrate                 schema, graphile-worker schema, stored procedures
+ *   provisio worker [--concurrency]  run jobs until SIGTERM/SIGINT
+ *   provisio simulator [--port]      the built-in EPP registry over TLS
+ *   provisio status                  orders and provisions as tables
+ *   provisio start                   demo (no DATABASE_URL) or production worker (DATABASE_URL set)
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import { config } from "../config.js";
+import { migrate } from "../db/migrate.js";
+import { createPool } from "../db/pool.js";
+import { resolveDatabase } from "../db/resolve.js";
+import { describeError } from "../errors.js";
+import { logger } from "../logger.js";
+import { EppRegistrySimulator } from "../simulators/epp-registry/server.js";
+import { handleSignals, startWorker } from "../worker/runner.js";
+import { renderStatus } from "./status.js";
+import { runDemo } from "./start.js";
+
+const positiveInt = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
+  return n;
+};
+
+const program = new Command()
+  .name("provisio")
+  .description("PostgreSQL-centric provisioning engine: INSERT provision rows, the worker does the rest.")
+  .showHelpAfterError();
+
+program
+  .command("migrate")
+  .description("apply migrations/, graphile-worker's schema and stored-procedures/ to the database")
+  .action(async () => {
+    const db = await resolveDatabase();
+    try {
+      const r = await migrate(db.url);
+      console.log(`migrated: ${r.applied.length ? r.applied.join(", ") : "schema already current"}; ${r.procedures.length} stored-procedure files applied`);
+    } finally {
+      await db.close();
+    }
+  });
+
+program
+  .command("worker")
+  .description("run provisioning jobs until SIGTERM/SIGINT (graceful: in-flight jobs finish)")
+  .option("-c, --concurrency <n>", "jobs run at once", positiveInt("--concurrency"))
+  .action(async (opts: { concurrency?: number }) => {
+    const cfg = config();
+    const db = await resolveDatabase();
+    const handle = await startWorker({ connectionString: db.url, concurrency: opts.concurrency ?? cfg.PROVISIO_WORKER_CONCURRENCY, pollInterval: cfg.PROVISIO_POLL_INTERVAL_MS, poolMax: cfg.PROVISIO_PG_POOL_MAX });
+    const stop = handle.stop;
+    handle.stop = async (reason) => {
+      await stop(reason);
+      await db.close();
+    };
+    handleSignals(handle, cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS);
+  });
+
+program
+  .command("simulator")
+  .description("run the built-in EPP registry simulator (RFC 5730-5734 over TLS)")
+  .option("-p, --port <port>", "TCP port", positiveInt("--port"))
+  .option("--host <host>", "address to listen on", "127.0.0.1")
+  .option("--registrar <clID:password...>", "registrar accounts", ["demo-registrar:demo-password"])
+  .option("--tld <tld...>", "TLDs served", ["example", "test"])
+  .option("--ca-out <file>", "write the self-signed certificate (PEM) here for clients to trust")
+  .action(async (opts: { port?: number; host: string; registrar: string[]; tld: string[]; caOut?: string }) => {
+    const registrars = Object.fromEntries(
+      opts.registrar.map((r) => {
+        const i = r.indexOf(":");
+        if (i < 1) throw new InvalidArgumentError(`--registrar must be clID:password, got "${r}"`);
+        return [r.slice(0, i), r.slice(i + 1)];
+      }),
+    );
+    const sim = new EppRegistrySimulator({ registrars, tlds: opts.tld, host: opts.host, port: opts.port ?? config().PROVISIO_SIMULATOR_PORT, log: logger() });
+    const port = await sim.start();
+    if (opts.caOut) {
+      await mkdir(path.dirname(path.resolve(opts.caOut)), { recursive: true });
+      await writeFile(opts.caOut, sim.certificate!.cert);
+    }
+    console.log(`EPP registry simulator on ${opts.host}:${port} (TLS${opts.caOut ? `, certificate in ${opts.caOut}` : ""}); registrars: ${Object.keys(registrars).join(", ")}; TLDs: ${opts.tld.join(", ")}`);
+    const stop = () => void sim.stop().then(() => process.exit(0));
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+  });
+
+program
+  .command("status")
+  .description("show recent orders and provisions")
+  .option("-n, --limit <n>", "rows per table", positiveInt("--limit"), 20)
+  .option("-t, --tenant <uuid>", "only this tenant_customer_id")
+  .action(async (opts: { limit: number; tenant?: string }) => {
+    const db = await resolveDatabase();
+    const pool = createPool(db.url, 2);
+    try {
+      console.log(await renderStatus(pool, opts));
+    } finally {
+      await pool.end();
+      await db.close();
+    }
+  });
+
+program
+  .command("start")
+  .description("no DATABASE_URL: embedded PostgreSQL + simulator + demo orders + worker; with DATABASE_URL: the production worker")
+  .option("-s, --samples <n>", "demo orders to insert", positiveInt("--samples"), 5)
+  .action(async (opts: { samples: number }) => {
+    await runDemo(opts);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  console.error(`provisio: ${describeError(err)}`);
+  process.exit(1);
+});

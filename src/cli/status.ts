@@ -1,0 +1,32 @@
+/** `provisio status`: recent orders and provisions as tables (cli-table3). */
+import Table from "cli-table3";
+import type pg from "pg";
+
+export interface StatusOptions {
+  limit: number;
+  tenant?: string;
+}
+
+const short = (v: unknown) => (v === null || v === undefined ? "" : String(v));
+const style = process.stdout.isTTY ? undefined : { head: [], border: [] };
+const time = (v: unknown) => (v instanceof Date ? v.toISOString().replace("T", " ").slice(0, 19) : short(v));
+
+/** Render the status tables as text. */
+export async function renderStatus(db: pg.Pool, opts: StatusOptions): Promise<string> {
+  const where = opts.tenant ? "WHERE tenant_customer_id = $2" : "";
+  const params: unknown[] = opts.tenant ? [opts.limit, opts.tenant] : [opts.limit];
+  const orders = await db.query(`SELECT * FROM v_order ${where} ORDER BY created_date DESC LIMIT $1`, params);
+  const provisions = await db.query(`SELECT * FROM v_provision ${where} ORDER BY created_date DESC NULLS LAST LIMIT $1`, params);
+  const counts = await db.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM v_provision GROUP BY status ORDER BY status`);
+
+  const ot = new Table({ style, head: ["order", "reference", "status", "items", "done", "failed", "created", "completed"] });
+  for (const r of orders.rows) {
+    ot.push([short(r.id).slice(0, 8), short(r.reference), short(r.status), short(r.item_count), short(r.items_completed), short(r.items_failed), time(r.created_date), time(r.completed_date)]);
+  }
+  const pt = new Table({ style, head: ["provision", "type", "object", "status", "attempts", "roid", "result"] });
+  for (const r of provisions.rows) {
+    pt.push([short(r.id).slice(0, 8), short(r.provision_type), short(r.object_name), short(r.status), `${short(r.attempts)}/${short(r.max_attempts)}`, short(r.roid), short(r.result_message).slice(0, 60)]);
+  }
+  const summary = counts.rows.map((r) => `${r.status}: ${r.n}`).join(", ") || "no provisions yet";
+  return `Orders (latest ${opts.limit})\n${ot.toString()}\n\nProvisions (latest ${opts.limit}) — ${summary}\n${pt.toString()}`;
+}

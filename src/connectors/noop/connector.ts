@@ -1,0 +1,41 @@
+/**
+ * The no-op connector: answers every registry call with success at once, without any network.
+ * For dry runs and for measuring provisio's own overhead (bench/). Results are synthetic and marked
+ * with svTRID "NOOP-..." so they cannot be mistaken for a registry's.
+ */
+import type {
+  Accreditation, CommandContext, ContactCreateInput, ContactCreateResult, ContactInfoResult, DomainCreateInput,
+  DomainCreateResult, DomainInfoResult, DomainRenewInput, DomainRenewResult, RegistryConnector, RegistryOutcome,
+} from "../types.js";
+
+let seq = 0;
+const ok = (ctx: CommandContext) => ({ code: 1000, msg: "Command completed successfully", clTRID: ctx.clTRID, svTRID: `NOOP-${++seq}` });
+const addYears = (from: Date, n: number) => {
+  const d = new Date(from);
+  d.setUTCFullYear(d.getUTCFullYear() + n);
+  return d;
+};
+
+export class NoopConnector implements RegistryConnector {
+  readonly type = "noop";
+  async contactCreate(_acc: Accreditation, input: ContactCreateInput, ctx: CommandContext): Promise<ContactCreateResult> {
+    return { id: input.id, crDate: new Date().toISOString(), result: ok(ctx) };
+  }
+  async contactInfo(_acc: Accreditation, input: { id: string; authInfo?: string }, ctx: CommandContext): Promise<ContactInfoResult> {
+    return { id: input.id, roid: `NOOP-C-${input.id}`, clID: "noop", ours: true, authInfo: input.authInfo, result: ok(ctx) };
+  }
+  async domainCreate(_acc: Accreditation, input: DomainCreateInput, ctx: CommandContext): Promise<DomainCreateResult> {
+    const now = new Date();
+    return { name: input.name, crDate: now.toISOString(), exDate: addYears(now, input.period).toISOString(), result: ok(ctx) };
+  }
+  async domainInfo(_acc: Accreditation, input: { name: string; authInfo?: string }, ctx: CommandContext): Promise<DomainInfoResult> {
+    return { name: input.name, roid: `NOOP-D-${input.name}`, clID: "noop", ours: true, status: ["ok"], authInfo: input.authInfo, result: ok(ctx) };
+  }
+  async domainRenew(_acc: Accreditation, input: DomainRenewInput, ctx: CommandContext): Promise<DomainRenewResult> {
+    return { name: input.name, exDate: addYears(new Date(`${input.curExpDate}T00:00:00Z`), input.period).toISOString(), result: ok(ctx) };
+  }
+  async domainDelete(_acc: Accreditation, _input: { name: string }, ctx: CommandContext): Promise<RegistryOutcome> {
+    return { result: ok(ctx) };
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,41 @@
+/**
+ * domain__renew: RFC 5731 <domain:renew> with the inventory's curExpDate.
+ * Reconciliation: on a retry, 2306 (curExpDate no longer matches) is checked with <info>; if the
+ * registry's expiry already equals curExpDate + period, an earlier attempt renewed it.
+ */
+import { z } from "zod";
+import { EppCommandError } from "../connectors/epp/errors.js";
+import { EPP_RESULT } from "../connectors/epp/result-codes.js";
+import { defineProvisionTask, eppResultData } from "./run-job.js";
+
+export const domainRenewData = z.object({
+  id: z.string().uuid(),
+  accreditation_id: z.string().uuid(),
+  name: z.string(),
+  period: z.number().int(),
+  current_expiry_date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+});
+
+/** YYYY-MM-DD plus n years. */
+function addYears(date: string, n: number): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCFullYear(d.getUTCFullYear() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+export const domainRenew = defineProvisionTask({
+  identifier: "domain__renew",
+  data: domainRenewData,
+  async run({ data, job, acc, connector, cmd, followUp, log }) {
+    try {
+      const renewed = await connector.domainRenew(acc, { name: data.name, curExpDate: data.current_expiry_date, period: data.period }, cmd);
+      return { resultData: { exDate: renewed.exDate, ...eppResultData(renewed.result) }, message: renewed.result.msg };
+    } catch (err) {
+      if (!(err instanceof EppCommandError && err.result.code === EPP_RESULT.PARAMETER_VALUE_POLICY_ERROR && job.attempts > 1)) throw err;
+      const info = await connector.domainInfo(acc, { name: data.name }, followUp("reconcile")).catch(() => undefined);
+      if (!info?.ours || info.exDate?.slice(0, 10) !== addYears(data.current_expiry_date, data.period)) throw err;
+      log.info({ exDate: info.exDate }, "2306 on renew retry, but the expiry already moved: an earlier attempt renewed it");
+      return { resultData: { exDate: info.exDate, reconciled: true, ...eppResultData(info.result) }, message: "renewed (reconciled)" };
+    }
+  },
+});

@@ -1,0 +1,149 @@
+/**
+ * The lifecycle every provision task shares (DESIGN.md "The flow of one provision"):
+ *  1. job_start(): lock the job row, skip if final, mark processing, count the attempt — and commit,
+ *     so no transaction is held open across network I/O;
+ *  2. parse the job's data with the task's zod schema (old jobs may carry old shapes);
+ *  3. load the accreditation and its connector, run the handler against the external system;
+ *  4. write the outcome back: job_complete() on success, job_fail() on a permanent error, job_retry()
+ *     on a transient one (which fails the job once max_attempts is reached).
+ * Errors while writing back (database gone) are thrown to graphile-worker, which retries the whole job;
+ * handlers reconcile, so a repeated attempt never applies a change twice.
+ */
+import type { JobHelpers, Task } from "graphile-worker";
+import type pg from "pg";
+import { z } from "zod";
+import { getConnector } from "../connectors/registry.js";
+import type { Accreditation, CommandContext, RegistryConnector } from "../connectors/types.js";
+import { EppCommandError } from "../connectors/epp/errors.js";
+import { ConfigurationError, ProvisioError, describeError, fromPgError } from "../errors.js";
+import { logger, type Logger } from "../logger.js";
+
+/** The durable job row as job_start() returns it (table job). */
+export const jobRowSchema = z.object({
+  id: z.string().uuid(),
+  tenant_customer_id: z.string().uuid(),
+  type_id: z.number(),
+  reference_table: z.string(),
+  reference_id: z.string().uuid(),
+  data: z.unknown(),
+  attempts: z.number().int(),
+  max_attempts: z.number().int(),
+});
+export type JobRow = z.infer<typeof jobRowSchema>;
+
+/** graphile-worker payload of every provisio job: just the job id (the job row holds the data). */
+export const jobPayloadSchema = z.object({ job_id: z.string().uuid() });
+
+export interface TaskContext<D> {
+  data: D;
+  job: JobRow;
+  acc: Accreditation;
+  connector: RegistryConnector;
+  /** context for the attempt's main command: clTRID = "<job id>-<attempt>" */
+  cmd: CommandContext;
+  /** a context for a follow-up command of the same attempt, clTRID "<job id>-<attempt>-<suffix>" */
+  followUp(suffix: string): CommandContext;
+  log: Logger;
+}
+
+/** What a handler returns: result_data (JSON) and an optional result_message. */
+export interface TaskOutcome {
+  resultData: Record<string, unknown>;
+  message?: string;
+}
+
+export interface ProvisionTaskSpec<D> {
+  /** graphile-worker task identifier (job_type.task_identifier), e.g. "domain__create" */
+  identifier: string;
+  data: z.ZodType<D>;
+  run(ctx: TaskContext<D>): Promise<TaskOutcome>;
+}
+
+async function query<R extends pg.QueryResultRow>(helpers: JobHelpers, text: string, values: unknown[]): Promise<R[]> {
+  return helpers.withPgClient(async (client) => (await client.query<R>(text, values)).rows);
+}
+
+async function loadAccreditation(helpers: JobHelpers, id: string): Promise<Accreditation> {
+  const rows = await query<{ id: string; tenant_customer_id: string; name: string; provider: string; connector_type: string; config: unknown; max_sessions: number }>(
+    helpers,
+    "SELECT id, tenant_customer_id, name, provider, connector_type, config, max_sessions FROM accreditation WHERE id = $1",
+    [id],
+  );
+  const r = rows[0];
+  if (!r) throw new ConfigurationError(`accreditation ${id} no longer exists`);
+  return { id: r.id, tenantCustomerId: r.tenant_customer_id, name: r.name, provider: r.provider, connectorType: r.connector_type, config: r.config, maxSessions: r.max_sessions };
+}
+
+/** result_data for a failure: our error code, and the EPP result when the registry gave one. */
+function failureData(err: ProvisioError): Record<string, unknown> {
+  const data: Record<string, unknown> = { error_code: err.code, error: err.message };
+  if (err instanceof EppCommandError) {
+    Object.assign(data, { code: err.result.code, msg: err.result.msg, reason: err.result.reason, svTRID: err.result.svTRID, clTRID: err.result.clTRID });
+  }
+  return data;
+}
+
+/** Build a graphile-worker Task from a spec (see module doc). */
+export function defineProvisionTask<D>(spec: ProvisionTaskSpec<D>): { identifier: string; task: Task } {
+  const task: Task = async (payload, helpers) => {
+    const base = logger().child({ jobType: spec.identifier, gwJobId: helpers.job.id });
+    const p = jobPayloadSchema.safeParse(payload);
+    if (!p.success) {
+      base.error({ payload }, "graphile-worker payload has no job_id; dropping it");
+      return;
+    }
+    const jobId = p.data.job_id;
+    const rows = await query(helpers, "SELECT * FROM job_start($1)", [jobId]);
+    if (!rows[0]) {
+      base.info({ jobId }, "job is already final; nothing to do");
+      return;
+    }
+    const job = jobRowSchema.parse(rows[0]);
+    const log = base.child({ jobId, provisionId: job.reference_id, attempt: job.attempts });
+    const fail = async (err: ProvisioError) => {
+      log.warn({ code: err.code, err: err.message }, "job failed");
+      await query(helpers, "SELECT job_fail($1, $2, $3)", [jobId, describeError(err), failureData(err)]);
+    };
+
+    const data = spec.data.safeParse(job.data);
+    if (!data.success) {
+      await fail(new ProvisioError("PV_PAYLOAD", `job data does not match ${spec.identifier}: ${data.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`));
+      return;
+    }
+    const clTRID = `${jobId}-${job.attempts}`;
+    let outcome: TaskOutcome;
+    try {
+      const accId = (job.data as { accreditation_id?: string }).accreditation_id ?? "";
+      const acc = await loadAccreditation(helpers, accId);
+      const connector = getConnector(acc.connectorType);
+      outcome = await spec.run({
+        data: data.data,
+        job,
+        acc,
+        connector,
+        cmd: { clTRID, log },
+        followUp: (suffix) => ({ clTRID: `${clTRID}-${suffix}`, log }),
+        log,
+      });
+    } catch (raw) {
+      const err = fromPgError(raw);
+      if (!err.retryable) {
+        await fail(err);
+        return;
+      }
+      const rows2 = await query<{ job_retry: Date | null }>(helpers, "SELECT job_retry($1, $2, $3)", [jobId, describeError(err), failureData(err)]);
+      const next = rows2[0]?.job_retry;
+      if (next) log.info({ code: err.code, err: err.message, retryAt: next }, "transient failure; retry scheduled");
+      else log.warn({ code: err.code, err: err.message }, "transient failure and no attempts left; job failed");
+      return;
+    }
+    await query(helpers, "SELECT job_complete($1, $2, $3)", [jobId, outcome.resultData, outcome.message ?? null]);
+    log.info({ result: outcome.message }, "job completed");
+  };
+  return { identifier: spec.identifier, task };
+}
+
+/** result_data fields every registry success carries: EPP result code, message and transaction ids. */
+export function eppResultData(result: { code: number; msg: string; svTRID?: string; clTRID?: string }): Record<string, unknown> {
+  return { code: result.code, msg: result.msg, svTRID: result.svTRID, clTRID: result.clTRID };
+}
