@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAccount, createOrder, provisionDomain, type Account } from "../../helpers/fixtures.js";
+import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
+
+let t: TestDatabase;
+let acc: Account;
+beforeAll(async () => {
+  t = await createTestDatabase();
+  acc = await createAccount(t.pool);
+});
+afterAll(() => t.close());
+
+const jobOf = async (provisionId: string) => (await t.pool.query("SELECT job_id FROM provision_domain WHERE id = $1", [provisionId])).rows[0].job_id as string;
+
+describe("status rollup through SQL", () => {
+  it("job_complete completes provision, plan, item and order, writes events and NOTIFYs", async () => {
+    const listener = await t.pool.connect();
+    const notes: string[] = [];
+    listener.on("notification", (n) => notes.push(n.payload ?? ""));
+    await listener.query("LISTEN provisio_order_status");
+    const o = await createOrder(t.pool, acc.tenantId);
+    const id = await provisionDomain(t.pool, acc, "rollup.example", { planId: o.planId });
+    const job = await jobOf(id);
+    expect((await t.pool.query("SELECT * FROM job_start($1)", [job])).rows[0].attempts).toBe(1);
+    expect((await t.pool.query("SELECT status FROM v_order WHERE id = $1", [o.orderId])).rows[0].status).toBe("processing");
+    await t.pool.query("SELECT job_complete($1, $2, 'ok')", [job, { roid: "D9-X", crDate: "2026-01-01T00:00:00Z", exDate: "2027-01-01T00:00:00Z", code: 1000 }]);
+    const v = (await t.pool.query("SELECT * FROM v_order WHERE id = $1", [o.orderId])).rows[0];
+    expect(v).toMatchObject({ status: "completed", items_completed: "1", plans_completed: "1" });
+    const p = (await t.pool.query("SELECT status, roid, attempts FROM v_provision WHERE id = $1", [id])).rows[0];
+    expect(p).toEqual({ status: "completed", roid: "D9-X", attempts: 1 });
+    const d = (await t.pool.query("SELECT roid, ry_expiry_date FROM domain WHERE name = 'rollup.example'")).rows[0];
+    expect(d.roid).toBe("D9-X");
+    const events = (await t.pool.query("SELECT event_type, payload->>'status' AS s FROM event WHERE reference_id = ANY($1) ORDER BY id", [[id, o.orderId]])).rows;
+    expect(events.map((e) => `${e.event_type}:${e.s}`)).toEqual(["provision.status:pending", "provision.status:processing", "order.status:processing", "provision.status:completed", "order.status:completed"]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(notes.map((n) => JSON.parse(n).status)).toEqual(["processing", "completed"]);
+    listener.release();
+    // effectively-once: a second completion or a failure after completion changes nothing
+    expect((await t.pool.query("SELECT job_complete($1, '{}')", [job])).rows[0].job_complete).toBe(false);
+    expect((await t.pool.query("SELECT job_fail($1, 'late')", [job])).rows[0].job_fail).toBe(false);
+    expect((await t.pool.query("SELECT * FROM job_start($1)", [job])).rowCount).toBe(0);
+  });
+
+  it("an order with two items is failed only when both are final and one failed", async () => {
+    const o = await createOrder(t.pool, acc.tenantId);
+    const i2 = await t.pool.query(`INSERT INTO order_item (order_id, object_type) VALUES ($1, 'domain') RETURNING id`, [o.orderId]);
+    const p2 = await t.pool.query(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'create') RETURNING id`, [i2.rows[0].id]);
+    const a = await jobOf(await provisionDomain(t.pool, acc, "two-a.example", { planId: o.planId }));
+    const b = await jobOf(await provisionDomain(t.pool, acc, "two-b.example", { planId: p2.rows[0].id }));
+    await t.pool.query("SELECT job_fail($1, 'EPP2306: policy')", [a]);
+    expect((await t.pool.query("SELECT status FROM v_order WHERE id = $1", [o.orderId])).rows[0].status).toBe("processing");
+    await t.pool.query("SELECT job_complete($1, $2)", [b, { crDate: "2026-01-01T00:00:00Z", exDate: "2027-01-01T00:00:00Z", roid: "D1" }]);
+    const v = (await t.pool.query("SELECT status, items_failed, items_completed FROM v_order WHERE id = $1", [o.orderId])).rows[0];
+    expect(v).toEqual({ status: "failed", items_failed: "1", items_completed: "1" });
+    const plan = (await t.pool.query("SELECT result_message FROM order_item_plan WHERE id = $1", [o.planId])).rows[0];
+    expect(plan.result_message).toBe("EPP2306: policy");
+  });
+
+  it("job_retry schedules with the job type's backoff and fails the job when attempts run out", async () => {
+    await t.pool.query("UPDATE job_type SET max_attempts = 2, retry_backoff_seconds = 4 WHERE name = 'domain_create'");
+    const job = await jobOf(await provisionDomain(t.pool, acc, "retry.example"));
+    await t.pool.query("SELECT * FROM job_start($1)", [job]);
+    const r1 = (await t.pool.query("SELECT job_retry($1, 'EPP2400: down') - now() AS wait", [job])).rows[0].wait;
+    expect(r1.seconds).toBeGreaterThanOrEqual(3);
+    const g = (await t.pool.query("SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE key = $1", [job])).rows[0].n;
+    expect(g).toBe(1);
+    await t.pool.query("SELECT * FROM job_start($1)", [job]);
+    expect((await t.pool.query("SELECT job_retry($1, 'EPP2400: down')", [job])).rows[0].job_retry).toBeNull();
+    const v = (await t.pool.query("SELECT status, result_message FROM v_provision WHERE job_id = $1", [job])).rows[0];
+    expect(v.status).toBe("failed");
+    expect(v.result_message).toMatch(/attempts exhausted \(2 of 2\)/);
+    await t.pool.query("UPDATE job_type SET max_attempts = 5, retry_backoff_seconds = 2 WHERE name = 'domain_create'");
+  });
+
+  it("every provision table declares its own primary key and foreign keys (inheritance does not carry them)", async () => {
+    const r = await t.pool.query(`
+      SELECT c.relname,
+             bool_or(con.contype = 'p') AS pk,
+             count(*) FILTER (WHERE con.contype = 'f') AS fks,
+             (SELECT count(*) FROM pg_trigger tg WHERE tg.tgrelid = c.oid AND NOT tg.tgisinternal) AS triggers
+      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      LEFT JOIN pg_constraint con ON con.conrelid = c.oid
+      WHERE i.inhparent = 'class.provision'::regclass GROUP BY c.oid, c.relname ORDER BY c.relname`);
+    expect(r.rows.map((x) => x.relname)).toEqual(["provision_contact", "provision_domain", "provision_domain_delete", "provision_domain_renew"]);
+    for (const row of r.rows) {
+      expect(row.pk, row.relname).toBe(true);
+      expect(Number(row.fks), row.relname).toBeGreaterThanOrEqual(4);
+      expect(Number(row.triggers), row.relname).toBeGreaterThanOrEqual(6);
+    }
+  });
+});
