@@ -17,6 +17,8 @@ import { ensureDatabase, startEmbeddedPostgres } from "../src/db/embedded.js";
 import { PROJECT_ROOT, migrate } from "../src/db/migrate.js";
 import { EppRegistrySimulator } from "../src/simulators/epp-registry/server.js";
 import { startWorker } from "../src/worker/runner.js";
+import { graphileLogger } from "../src/worker/graphile-logger.js";
+import { logger } from "../src/logger.js";
 
 const N = Number(process.env.BENCH_JOBS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
@@ -32,7 +34,7 @@ async function until(pool: pg.Pool, sql: string, params: unknown[] = []): Promis
 async function rawNoopRate(url: string, pool: pg.Pool): Promise<number> {
   await pool.query(`SELECT graphile_worker.add_jobs(array_agg(ROW('bench_noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec)) FROM generate_series(1, $1)`, [N]);
   const t0 = performance.now();
-  const runner = await run({ connectionString: url, concurrency: CONCURRENCY, noHandleSignals: true, pollInterval: 1000, taskList: { bench_noop: async () => {} }, logger: undefined });
+  const runner = await run({ connectionString: url, concurrency: CONCURRENCY, noHandleSignals: true, pollInterval: 1000, taskList: { bench_noop: async () => {} }, logger: graphileLogger(logger()) });
   await until(pool, `SELECT count(*) = 0 AS done FROM graphile_worker.jobs WHERE task_identifier = 'bench_noop'`);
   const secs = (performance.now() - t0) / 1000;
   await runner.stop();
@@ -83,7 +85,7 @@ async function main() {
   }
   await migrate(url);
   const pool = new pg.Pool({ connectionString: url, max: 4 });
-  const version = (await pool.query<{ v: string }>("SHOW server_version")).rows[0]!.v;
+  const version = (await pool.query<{ server_version: string }>("SHOW server_version")).rows[0]!.server_version;
 
   process.env.PROVISIO_BENCH_EPP_PASSWORD = "bench-pw";
   const sim = new EppRegistrySimulator({ registrars: { bench: "bench-pw" }, tlds: ["test"] });
@@ -119,6 +121,8 @@ Written by \`npm run bench\` (bench/run.ts). Each run replaces this file.
 - Machine: ${machine}
 - Jobs per measurement: ${N}; worker concurrency: ${CONCURRENCY}; one worker process; database, worker and simulator on the same machine.
 - "End to end" starts when the worker starts with ${N} provision_domain rows (one order each) already inserted, and ends when every order is final; it includes job_start, the connector call(s), job_complete and the rollup to the order.
+- Runs on this shared 2-core machine vary a lot (the raw rate moved between about 2000 and 2800/s across
+  two runs on the same day); compare the ratios within one run, not absolute rates across runs.
 
 | measurement | per second | of raw |
 |---|---:|---:|
