@@ -7,15 +7,11 @@ import { logger } from "../logger.js";
 /** Create a pool for a postgres:// URL. Idle-client errors (server restart) are logged, not thrown. */
 export function createPool(connectionString: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, application_name: "provisio" });
-  pool.on("error", (err: Error & { code?: string }) =>
-    logger().warn({ code: err.code, err: err.message }, "idle database client failed; it will be replaced"),
-  );
+  const onClientError = (err: Error & { code?: string }) =>
+    logger().warn({ code: err.code, err: err.message }, "database client failed; it will be replaced");
+  pool.on("error", onClientError);
   // graphile-worker asks for an error handler on every client, so a dropped connection is logged, not fatal
-  pool.on("connect", (client) => {
-    client.on("error", (err: Error & { code?: string }) =>
-      logger().warn({ code: err.code, err: err.message }, "database client failed; it will be replaced"),
-    );
-  });
+  pool.on("connect", (client) => client.on("error", onClientError));
   return pool;
 }
 

@@ -3,6 +3,7 @@
  * simulator, two contacts and a few domain orders — all inserted with plain SQL, as an order system would.
  */
 import type pg from "pg";
+import { withTransaction } from "../db/pool.js";
 
 export const DEMO_TENANT = "demo";
 export const DEMO_CLID = "demo-registrar";
@@ -45,9 +46,7 @@ export async function insertSampleOrders(db: pg.Pool, ids: DemoIds, count: numbe
   const run = Date.now().toString(36);
   const orders: string[] = [];
   for (let i = 1; i <= count; i++) {
-    const client = await db.connect();
-    try {
-      await client.query("BEGIN");
+    const orderId = await withTransaction(db, async (client) => {
       const o = await client.query<{ id: string }>(`INSERT INTO "order" (tenant_customer_id, reference) VALUES ($1, $2) RETURNING id`, [ids.tenantId, `demo-${run}-${i}`]);
       const it = await client.query<{ id: string }>(`INSERT INTO order_item (order_id, object_type, descr) VALUES ($1, 'domain', 'register a domain') RETURNING id`, [o.rows[0]!.id]);
       const pl = await client.query<{ id: string }>(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'domain_create') RETURNING id`, [it.rows[0]!.id]);
@@ -56,14 +55,9 @@ export async function insertSampleOrders(db: pg.Pool, ids: DemoIds, count: numbe
          VALUES ($1, $2, $3, $4, ARRAY[$5::uuid])`,
         [ids.tenantId, ids.accreditationId, `hello-${run}-${i}.${DEMO_TLDS[i % DEMO_TLDS.length]}`, 1 + (i % 3), pl.rows[0]!.id],
       );
-      await client.query("COMMIT");
-      orders.push(o.rows[0]!.id);
-    } catch (err) {
-      await client.query("ROLLBACK");
-      throw err;
-    } finally {
-      client.release();
-    }
+      return o.rows[0]!.id;
+    });
+    orders.push(orderId);
   }
   return orders;
 }

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { EppCommandError } from "../connectors/epp/errors.js";
 import { EPP_RESULT } from "../connectors/epp/result-codes.js";
+import { addYears } from "../util/dates.js";
 import { defineProvisionTask, eppResultData } from "./run-job.js";
 
 export const domainRenewData = z.object({
@@ -15,13 +16,6 @@ export const domainRenewData = z.object({
   period: z.number().int(),
   current_expiry_date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
 });
-
-/** YYYY-MM-DD plus n years. */
-function addYears(date: string, n: number): string {
-  const d = new Date(`${date}T00:00:00Z`);
-  d.setUTCFullYear(d.getUTCFullYear() + n);
-  return d.toISOString().slice(0, 10);
-}
 
 export const domainRenew = defineProvisionTask({
   identifier: "domain__renew",
@@ -33,7 +27,7 @@ export const domainRenew = defineProvisionTask({
     } catch (err) {
       if (!(err instanceof EppCommandError && err.result.code === EPP_RESULT.PARAMETER_VALUE_POLICY_ERROR && job.attempts > 1)) throw err;
       const info = await connector.domainInfo(acc, { name: data.name }, followUp("reconcile")).catch(() => undefined);
-      if (!info?.ours || info.exDate?.slice(0, 10) !== addYears(data.current_expiry_date, data.period)) throw err;
+      if (!info?.ours || info.exDate?.slice(0, 10) !== addYears(new Date(`${data.current_expiry_date}T00:00:00Z`), data.period).toISOString().slice(0, 10)) throw err;
       log.info({ exDate: info.exDate }, "2306 on renew retry, but the expiry already moved: an earlier attempt renewed it");
       return { resultData: { exDate: info.exDate, reconciled: true, ...eppResultData(info.result) }, message: "renewed (reconciled)" };
     }

@@ -52,7 +52,8 @@ export interface TaskOutcome {
   message?: string;
 }
 
-export interface ProvisionTaskSpec<D> {
+/** Every provision table has accreditation_id, so every task's data schema parses it. */
+export interface ProvisionTaskSpec<D extends { accreditation_id: string }> {
   /** graphile-worker task identifier (job_type.task_identifier), e.g. "domain__create" */
   identifier: string;
   data: z.ZodType<D>;
@@ -84,7 +85,7 @@ function failureData(err: ProvisioError): Record<string, unknown> {
 }
 
 /** Build a graphile-worker Task from a spec (see module doc). */
-export function defineProvisionTask<D>(spec: ProvisionTaskSpec<D>): { identifier: string; task: Task } {
+export function defineProvisionTask<D extends { accreditation_id: string }>(spec: ProvisionTaskSpec<D>): { identifier: string; task: Task } {
   const task: Task = async (payload, helpers) => {
     const base = logger().child({ jobType: spec.identifier, gwJobId: helpers.job.id });
     const p = jobPayloadSchema.safeParse(payload);
@@ -113,8 +114,7 @@ export function defineProvisionTask<D>(spec: ProvisionTaskSpec<D>): { identifier
     const clTRID = `${jobId}-${job.attempts}`;
     let outcome: TaskOutcome;
     try {
-      const accId = (job.data as { accreditation_id?: string }).accreditation_id ?? "";
-      const acc = await loadAccreditation(helpers, accId);
+      const acc = await loadAccreditation(helpers, data.data.accreditation_id);
       const connector = getConnector(acc.connectorType);
       outcome = await spec.run({
         data: data.data,

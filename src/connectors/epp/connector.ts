@@ -120,10 +120,11 @@ export class EppConnector implements RegistryConnector {
       }
     }
     const cfg = config();
+    const log = logger().child({ component: "epp", accreditationId: acc.id });
     const pool = new EppSessionPool({
       maxSessions: acc.maxSessions,
       idleTimeoutMs: this.options.idleTimeoutMs ?? cfg.PROVISIO_EPP_IDLE_TIMEOUT_MS,
-      log: loggerFor(acc),
+      log,
       session: {
         host: c.host,
         port: c.port,
@@ -134,15 +135,11 @@ export class EppConnector implements RegistryConnector {
         servername: c.tls.servername,
         connectTimeoutMs: this.options.connectTimeoutMs ?? cfg.PROVISIO_EPP_CONNECT_TIMEOUT_MS,
         commandTimeoutMs: this.options.commandTimeoutMs ?? cfg.PROVISIO_EPP_COMMAND_TIMEOUT_MS,
-        log: loggerFor(acc),
+        log,
       },
     });
     const entry = { pool, clID: c.clID };
     this.pools.set(acc.id, entry);
     return entry;
   }
-}
-
-function loggerFor(acc: Accreditation) {
-  return logger().child({ component: "epp", accreditationId: acc.id });
 }

@@ -7,14 +7,10 @@ import type {
   Accreditation, CommandContext, ContactCreateInput, ContactCreateResult, ContactInfoResult, DomainCreateInput,
   DomainCreateResult, DomainInfoResult, DomainRenewInput, DomainRenewResult, RegistryConnector, RegistryOutcome,
 } from "../types.js";
+import { addYears } from "../../util/dates.js";
 
 let seq = 0;
 const ok = (ctx: CommandContext) => ({ code: 1000, msg: "Command completed successfully", clTRID: ctx.clTRID, svTRID: `NOOP-${++seq}` });
-const addYears = (from: Date, n: number) => {
-  const d = new Date(from);
-  d.setUTCFullYear(d.getUTCFullYear() + n);
-  return d;
-};
 
 export class NoopConnector implements RegistryConnector {
   readonly type = "noop";

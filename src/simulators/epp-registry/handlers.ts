@@ -5,6 +5,7 @@
  */
 import { attr, child, children, text, type XmlNode } from "../../connectors/epp/xml.js";
 import type { RegistryStore } from "./store.js";
+import { addYears } from "../../util/dates.js";
 
 export interface Reply {
   code: number;
@@ -15,11 +16,6 @@ export interface Reply {
 const domainNs = { "@_xmlns:domain": "urn:ietf:params:xml:ns:domain-1.0" };
 const contactNs = { "@_xmlns:contact": "urn:ietf:params:xml:ns:contact-1.0" };
 const iso = (d: Date) => d.toISOString();
-const addYears = (d: Date, n: number) => {
-  const r = new Date(d);
-  r.setUTCFullYear(r.getUTCFullYear() + n);
-  return r;
-};
 const LDH_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
 
 export class RegistryHandlers {
