@@ -33,6 +33,18 @@ export const configSchema = z.object({
   PROVISIO_EPP_IDLE_TIMEOUT_MS: intFromEnv(60_000, 1_000, 3_600_000),
   /** Port of the built-in EPP registry simulator (RFC 5734 assigns 700 to EPP; unprivileged default here). */
   PROVISIO_SIMULATOR_PORT: intFromEnv(7700, 1, 65535),
+  /** Milliseconds between a worker's heartbeats (table worker) and recovery passes. */
+  PROVISIO_HEARTBEAT_INTERVAL_MS: intFromEnv(2_000, 100, 60_000),
+  /** A worker whose heartbeat is older than this many milliseconds is declared dead and its jobs unlocked. */
+  PROVISIO_WORKER_TIMEOUT_MS: intFromEnv(10_000, 500, 3_600_000),
+  /** An open job untouched this many milliseconds with no live graphile-worker job is re-added. */
+  PROVISIO_STUCK_JOB_AFTER_MS: intFromEnv(60_000, 500, 86_400_000),
+  /** Jobs a worker locks and fetches per query (graphile-worker localQueue.size); -1 fetches one at a time. */
+  PROVISIO_LOCAL_QUEUE_SIZE: intFromEnv(-1, -1, 1000),
+  /** graphile-worker completeJobBatchDelay/failJobBatchDelay in ms (-1: no batching; batching also retries through a database restart). */
+  PROVISIO_COMPLETE_BATCH_DELAY_MS: intFromEnv(0, -1, 10_000),
+  /** Seconds the worker keeps retrying a job's write-back (job_start, job_complete, ...) while the database is unreachable. */
+  PROVISIO_WRITEBACK_RETRY_SECONDS: intFromEnv(120, 0, 3600),
   /** Milliseconds a graceful shutdown waits for in-flight jobs before giving up. */
   PROVISIO_SHUTDOWN_TIMEOUT_MS: intFromEnv(30_000, 100, 600_000),
 });

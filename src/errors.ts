@@ -79,6 +79,15 @@ export function fromPgError(err: unknown): ProvisioError {
   return new PermanentError("PV_INTERNAL", message, { cause: err });
 }
 
+/**
+ * True when err means the database cannot be reached right now (connection refused or dropped, server
+ * shutting down or starting: SQLSTATE class 08, 57P01-57P03), as opposed to an error in the statement.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = fromPgError(err);
+  return e instanceof TransientError && (/^(08|57P0[1-3])/.test(e.code) || TRANSIENT_ERRNO.has(e.code) || e.code === "PV_DB_CONNECTION");
+}
+
 /** A short text for logs and result_message: "CODE: message". */
 export function describeError(err: unknown): string {
   if (err instanceof ProvisioError) return `${err.code}: ${err.message}`;

@@ -17,7 +17,7 @@ import { resolveDatabase } from "../db/resolve.js";
 import { describeError } from "../errors.js";
 import { logger } from "../logger.js";
 import { EppRegistrySimulator } from "../simulators/epp-registry/server.js";
-import { handleSignals, startWorker } from "../worker/runner.js";
+import { handleSignals, startWorker, workerOptionsFromConfig } from "../worker/runner.js";
 import { renderStatus } from "./status.js";
 import { runDemo } from "./start.js";
 
@@ -52,7 +52,7 @@ program
   .action(async (opts: { concurrency?: number }) => {
     const cfg = config();
     const db = await resolveDatabase();
-    const handle = await startWorker({ connectionString: db.url, concurrency: opts.concurrency ?? cfg.PROVISIO_WORKER_CONCURRENCY, pollInterval: cfg.PROVISIO_POLL_INTERVAL_MS, poolMax: cfg.PROVISIO_PG_POOL_MAX });
+    const handle = await startWorker(workerOptionsFromConfig(cfg, db.url, opts.concurrency ? { concurrency: opts.concurrency } : {}));
     const stop = handle.stop;
     handle.stop = async (reason) => {
       await stop(reason);

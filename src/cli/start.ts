@@ -16,14 +16,14 @@ import { resolveDatabase } from "../db/resolve.js";
 import { DEMO_CLID, DEMO_PASSWORD_ENV, DEMO_TLDS, insertSampleOrders, seedDemoAccount } from "../demo/seed.js";
 import { logger } from "../logger.js";
 import { EppRegistrySimulator } from "../simulators/epp-registry/server.js";
-import { handleSignals, startWorker } from "../worker/runner.js";
+import { handleSignals, startWorker, workerOptionsFromConfig } from "../worker/runner.js";
 import { renderStatus } from "./status.js";
 
 export async function runDemo(opts: { samples: number }): Promise<void> {
   const cfg = config();
   const db = await resolveDatabase();
   if (!db.embedded) {
-    const handle = await startWorker({ connectionString: db.url, concurrency: cfg.PROVISIO_WORKER_CONCURRENCY, pollInterval: cfg.PROVISIO_POLL_INTERVAL_MS, poolMax: cfg.PROVISIO_PG_POOL_MAX });
+    const handle = await startWorker(workerOptionsFromConfig(cfg, db.url));
     console.log("provisio worker running against DATABASE_URL (production mode; no demo data). Ctrl-C stops it gracefully.");
     handleSignals(handle, cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS);
     return;
@@ -53,7 +53,7 @@ export async function runDemo(opts: { samples: number }): Promise<void> {
     console.log(`  order ${p.order_id?.slice(0, 8)} → ${p.status}`);
   });
 
-  const handle = await startWorker({ connectionString: db.url, concurrency: cfg.PROVISIO_WORKER_CONCURRENCY, pollInterval: cfg.PROVISIO_POLL_INTERVAL_MS });
+  const handle = await startWorker(workerOptionsFromConfig(cfg, db.url));
   const stopWorker = handle.stop;
   handle.stop = async (reason) => {
     await stopWorker(reason);

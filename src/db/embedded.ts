@@ -16,6 +16,8 @@ export interface EmbeddedDatabase {
   /** build a URL for another database on the same server */
   urlFor(database: string): string;
   stop(): Promise<void>;
+  /** stop the server (fast shutdown: open connections are cut) and start it again on the same data */
+  restart(): Promise<void>;
 }
 
 export interface EmbeddedOptions {
@@ -24,6 +26,8 @@ export interface EmbeddedOptions {
   port: number;
   /** keep the data directory when stopped (default true) */
   persistent?: boolean;
+  /** fsync (default: on for a persistent server, off for a throw-away one) */
+  fsync?: boolean;
 }
 
 const USER = "postgres";
@@ -59,7 +63,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     persistent: opts.persistent ?? true,
     createPostgresUser: typeof process.getuid === "function" && process.getuid() === 0,
     // throw-away servers (tests) skip fsync; a persistent one keeps PostgreSQL's durable defaults
-    postgresFlags: ["-c", "max_connections=200", ...(opts.persistent === false ? ["-c", "fsync=off"] : [])],
+    postgresFlags: ["-c", "max_connections=200", ...((opts.fsync ?? opts.persistent !== false) ? [] : ["-c", "fsync=off"])],
     onLog: (m: unknown) => log.debug(String(m).trim()),
     onError: (m: unknown) => log.debug(String(m).trim()),
   });
@@ -74,6 +78,10 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     serverUrl: urlFor("postgres"),
     urlFor,
     stop: () => server.stop(),
+    restart: async () => {
+      await server.stop();
+      await server.start();
+    },
   };
 }
 

@@ -1,8 +1,10 @@
 /**
  * node-postgres pools. One pool per process is shared by graphile-worker, the tasks and kysely.
  */
+import pRetry from "p-retry";
 import pg from "pg";
-import { logger } from "../logger.js";
+import { isDatabaseUnavailable } from "../errors.js";
+import { logger, type Logger } from "../logger.js";
 
 /** Create a pool for a postgres:// URL. Idle-client errors (server restart) are logged, not thrown. */
 export function createPool(connectionString: string, max = 10): pg.Pool {
@@ -29,4 +31,25 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   } finally {
     client.release();
   }
+}
+
+/**
+ * Run fn, and run it again with exponential backoff (0.2 s doubling to 5 s, via p-retry) while it fails
+ * because the database is unreachable ({@link isDatabaseUnavailable}: restart, dropped connection), for
+ * up to `seconds`. Any other error, or the last one after `seconds`, is thrown unchanged.
+ * fn must be safe to repeat: a statement may have committed before its connection dropped.
+ */
+export async function retryWhileDatabaseUnavailable<T>(fn: () => Promise<T>, opts: { seconds: number; log: Logger; what: string }): Promise<T> {
+  if (opts.seconds <= 0) return fn();
+  return pRetry(fn, {
+      shouldRetry: (err) => isDatabaseUnavailable(err),
+      retries: 1000,
+      minTimeout: 200,
+      maxTimeout: 5_000,
+      factor: 2,
+      maxRetryTime: opts.seconds * 1000,
+      onFailedAttempt: (e) => {
+        if (e.attemptNumber === 1) opts.log.warn({ err: e.message, what: opts.what }, "database unreachable; retrying");
+      },
+    });
 }

