@@ -9,8 +9,15 @@ export type { Logger };
 
 let root: Logger | undefined;
 
+/**
+ * Keys whose values never reach a log line, at the top level or one level down (pino's redact): a
+ * connector secret is resolved at use time and must not be logged even by mistake (issue 3).
+ */
+export const REDACTED_KEYS = ["password", "pw", "passwd", "secret", "authInfo", "newPW"];
+
 /** The process's root logger (level from PROVISIO_LOG_LEVEL). */
 export function logger(): Logger {
-  root ??= pino({ level: config().PROVISIO_LOG_LEVEL, base: { pid: process.pid } }, destination(2));
+  const paths = REDACTED_KEYS.flatMap((k) => [k, `*.${k}`]);
+  root ??= pino({ level: config().PROVISIO_LOG_LEVEL, base: { pid: process.pid }, redact: { paths, censor: "[redacted]" } }, destination(2));
   return root;
 }

@@ -19,7 +19,7 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, "migrations");
 export const PROCEDURES_DIR = path.join(PROJECT_ROOT, "stored-procedures");
 /** Folders of stored-procedures/, in the order they are applied. */
-export const PROCEDURE_FOLDERS = ["common", "validation", "pre", "post", "order", "views", "attach"] as const;
+export const PROCEDURE_FOLDERS = ["common", "validation", "pre", "post", "order", "views", "attach", "security"] as const;
 
 const MIGRATE_LOCK_ID = 7_240_019_001;
 

@@ -1,5 +1,8 @@
 -- Status views: the order system's read interface (column names are public API, DESIGN.md).
 -- Dropped and recreated on every apply so that a column change here is one edit.
+-- The views run with their owner's rights (row-level security does not apply inside them), so each
+-- filters by tenant_visible() itself: the provisio_order and provisio_reader roles see their
+-- app.tenant_id only (stored-procedures/common/tenant.sql).
 DROP VIEW IF EXISTS v_provision, v_job, v_order;
 
 CREATE VIEW v_provision AS
@@ -27,8 +30,9 @@ SELECT
   j.end_date
 FROM class.provision p
 JOIN provision_status ps ON ps.id = p.status_id
-LEFT JOIN job j ON j.id = p.job_id;
-COMMENT ON VIEW v_provision IS 'Every provision of every type (class.provision + tableoid) with its status name and job.';
+LEFT JOIN job j ON j.id = p.job_id
+WHERE tenant_visible(p.tenant_customer_id);
+COMMENT ON VIEW v_provision IS 'Every provision of every type (class.provision + tableoid) with its status name and job; order and reader roles see their app.tenant_id only.';
 
 CREATE VIEW v_job AS
 SELECT
@@ -51,8 +55,9 @@ SELECT
   j.end_date - j.created_date AS duration
 FROM job j
 JOIN job_type jt ON jt.id = j.type_id
-JOIN job_status js ON js.id = j.status_id;
-COMMENT ON VIEW v_job IS 'Every job with its type and status names.';
+JOIN job_status js ON js.id = j.status_id
+WHERE tenant_visible(j.tenant_customer_id);
+COMMENT ON VIEW v_job IS 'Every job with its type and status names (granted to provisio_worker only).';
 
 CREATE VIEW v_order AS
 SELECT
@@ -85,5 +90,6 @@ LEFT JOIN LATERAL (
          count(*) FILTER (WHERE p.status_id = 3) AS plans_completed,
          count(*) FILTER (WHERE p.status_id = 4) AS plans_failed
   FROM order_item oi JOIN order_item_plan p ON p.order_item_id = oi.id
-  WHERE oi.order_id = o.id) pl ON true;
-COMMENT ON VIEW v_order IS 'Orders with item and plan counts by status.';
+  WHERE oi.order_id = o.id) pl ON true
+WHERE tenant_visible(o.tenant_customer_id);
+COMMENT ON VIEW v_order IS 'Orders with item and plan counts by status; order and reader roles see their app.tenant_id only.';

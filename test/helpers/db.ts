@@ -27,3 +27,26 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   pool.on("error", () => undefined);
   return { url, pool, close: () => pool.end() };
 }
+
+/**
+ * A login role that is a member of `group` (provisio_worker, provisio_order or provisio_reader), created
+ * once per cluster, and the URL of the test database for it. Roles are cluster-wide: the name is fixed.
+ */
+export async function loginAs(t: TestDatabase, group: "provisio_worker" | "provisio_order" | "provisio_reader"): Promise<string> {
+  const login = `${group}_test_login`;
+  const password = "test-login-password";
+  const admin = new pg.Client({ connectionString: t.url });
+  await admin.connect();
+  try {
+    await admin.query(`DO $$ BEGIN
+        CREATE ROLE ${login} LOGIN PASSWORD '${password}' IN ROLE ${group};
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+      END $$`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(t.url);
+  u.username = login;
+  u.password = password;
+  return u.toString();
+}

@@ -13,7 +13,7 @@ export function spawnWorker(databaseUrl: string, env: Record<string, string>, co
   let out = "";
   const child = spawn(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "src/cli/index.ts"), "worker", "--concurrency", String(concurrency)], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, ...env, DATABASE_URL: databaseUrl, PROVISIO_LOG_LEVEL: "info", PROVISIO_POLL_INTERVAL_MS: "200" },
+    env: { ...process.env, PROVISIO_LOG_LEVEL: "info", PROVISIO_POLL_INTERVAL_MS: "200", ...env, DATABASE_URL: databaseUrl },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));

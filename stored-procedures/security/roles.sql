@@ -1,0 +1,112 @@
+-- Privileges of the provisio_* roles (migrations/0004_roles.sql) and tenant isolation by row-level
+-- security. Applied last, on every migrate, so functions and views re-created by earlier folders get
+-- their privileges back. Everything here is idempotent.
+
+-- Trigger functions run with the owner's rights and a fixed search_path: the order role's INSERT
+-- creates jobs and reaches graphile_worker only through them (and job_submit), and validation sees
+-- every tenant's inventory (a name registered by another tenant is still taken).
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN
+    SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'public' AND p.prorettype = 'trigger'::regtype
+  LOOP
+    EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = public, pg_temp', f);
+  END LOOP;
+END
+$$;
+
+-- Nothing by default: PostgreSQL grants EXECUTE on new functions to PUBLIC.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA class FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA public TO provisio_worker, provisio_order, provisio_reader;
+GRANT USAGE ON SCHEMA class TO provisio_worker, provisio_order;
+GRANT CREATE ON SCHEMA public, class TO provisio_owner;
+
+-- functions every role may call (used by the views and by CHECK-style validation)
+GRANT EXECUTE ON FUNCTION current_tenant_id(), tenant_visible(uuid) TO provisio_worker, provisio_order, provisio_reader;
+GRANT EXECUTE ON FUNCTION fqdn_error(text), contact_id_error(text), email_error(text), e164_error(text) TO provisio_worker, provisio_order;
+
+-- provisio_reader: the status views, nothing else
+GRANT SELECT ON v_provision, v_order TO provisio_reader;
+
+-- provisio_order: its tenant's provisions and orders
+GRANT SELECT ON provision_status, order_status, order_item_status, order_item_plan_status, connector_type TO provisio_order;
+GRANT SELECT ON tenant_customer, accreditation_tld, contact, domain, class.provision TO provisio_order;
+GRANT SELECT (id, tenant_customer_id, name, provider, connector_type, max_sessions) ON accreditation TO provisio_order;
+GRANT SELECT, INSERT ON "order", order_item, order_item_plan TO provisio_order;
+GRANT SELECT ON v_provision, v_order TO provisio_order;
+DO $$
+DECLARE
+  t regclass;
+BEGIN
+  FOR t IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'class.provision'::regclass LOOP
+    EXECUTE format('GRANT SELECT, INSERT ON %s TO provisio_order', t);
+    EXECUTE format('GRANT SELECT, UPDATE ON %s TO provisio_worker', t);
+  END LOOP;
+END
+$$;
+
+-- provisio_worker: the job lifecycle, accreditations, heartbeats and graphile_worker
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO provisio_worker;
+GRANT SELECT ON ALL TABLES IN SCHEMA class TO provisio_worker;
+GRANT UPDATE ON job, class.provision TO provisio_worker;
+GRANT SELECT, INSERT, UPDATE, DELETE ON worker TO provisio_worker;
+GRANT EXECUTE ON FUNCTION job_start(uuid), job_complete(uuid, jsonb, text), job_fail(uuid, text, jsonb), job_retry(uuid, text, jsonb),
+  worker_heartbeat(text, text, integer, integer), worker_stop(text), worker_recover(interval, interval), worker_release(text)
+  TO provisio_worker;
+GRANT USAGE ON SCHEMA graphile_worker TO provisio_worker;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA graphile_worker TO provisio_worker;
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA graphile_worker TO provisio_worker;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA graphile_worker TO provisio_worker;
+REVOKE ALL ON SCHEMA graphile_worker FROM PUBLIC;
+-- graphile-worker enables row-level security on its tables with no policy (only their owner gets rows):
+-- the worker role gets one that lets it use them.
+DO $$
+DECLARE
+  t regclass;
+BEGIN
+  FOR t IN SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'graphile_worker' AND c.relkind = 'r' AND c.relrowsecurity LOOP
+    EXECUTE format('DROP POLICY IF EXISTS provisio_worker ON %s', t);
+    EXECUTE format('CREATE POLICY provisio_worker ON %s TO provisio_worker USING (true) WITH CHECK (true)', t);
+  END LOOP;
+END
+$$;
+
+-- Row-level security: provisio_order and provisio_reader see and write their tenant's rows only;
+-- provisio_worker sees every row. Owners (migrations, SECURITY DEFINER triggers) are not subject to it.
+DO $$
+DECLARE
+  t regclass;
+  v_using text;
+BEGIN
+  FOR t, v_using IN
+    SELECT x.t::regclass, x.u FROM (VALUES
+      ('tenant_customer', 'id = current_tenant_id()'),
+      ('accreditation',   'tenant_customer_id = current_tenant_id()'),
+      ('accreditation_tld', 'EXISTS (SELECT 1 FROM accreditation a WHERE a.id = accreditation_id AND a.tenant_customer_id = current_tenant_id())'),
+      ('contact',         'tenant_customer_id = current_tenant_id()'),
+      ('domain',          'tenant_customer_id = current_tenant_id()'),
+      ('"order"',         'tenant_customer_id = current_tenant_id()'),
+      ('order_item',      'EXISTS (SELECT 1 FROM "order" o WHERE o.id = order_id AND o.tenant_customer_id = current_tenant_id())'),
+      ('order_item_plan', 'EXISTS (SELECT 1 FROM order_item i JOIN "order" o ON o.id = i.order_id WHERE i.id = order_item_id AND o.tenant_customer_id = current_tenant_id())'),
+      ('event',           'tenant_customer_id = current_tenant_id()'),
+      ('job',             'tenant_customer_id = current_tenant_id()'),
+      ('class.provision', 'tenant_customer_id = current_tenant_id()')
+    ) AS x(t, u)
+    UNION ALL
+    SELECT inhrelid::regclass, 'tenant_customer_id = current_tenant_id()' FROM pg_inherits WHERE inhparent = 'class.provision'::regclass
+  LOOP
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', t);
+    EXECUTE format('CREATE POLICY tenant_isolation ON %s TO provisio_order, provisio_reader USING (%s) WITH CHECK (%s)', t, v_using, v_using);
+    EXECUTE format('DROP POLICY IF EXISTS engine ON %s', t);
+    EXECUTE format('CREATE POLICY engine ON %s TO provisio_worker USING (true) WITH CHECK (true)', t);
+  END LOOP;
+END
+$$;
