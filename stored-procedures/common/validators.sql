@@ -68,3 +68,29 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   END
 $$;
 COMMENT ON FUNCTION e164_error(text) IS 'NULL if p_number is NULL or a valid RFC 5733 e164 number, else the broken rule. Raises nothing.';
+
+-- RFC 5730 §4 (eppcom pwAuthInfoType) and RFC 5731 §3.2.1 / RFC 5733 §3.2.1: authInfo <pw> is an XML
+-- token. provisio asks for 6..64 characters (what registries accept in practice) and refuses control
+-- characters (not allowed in XML 1.0) and leading, trailing or repeated spaces (not a token).
+CREATE OR REPLACE FUNCTION authinfo_error(p_pw text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN p_pw IS NULL THEN NULL
+    WHEN length(p_pw) NOT BETWEEN 6 AND 64 THEN format('must be 6..64 characters, got %s', length(p_pw))
+    WHEN p_pw ~ '[\x01-\x1F\x7F-\x9F]' THEN 'may not hold control characters (RFC 5730 pwType is an XML token)'
+    WHEN p_pw ~ '^\s|\s$|\s\s' THEN 'may not start or end with a space or hold two in a row (RFC 5730 pwType is an XML token)'
+  END
+$$;
+COMMENT ON FUNCTION authinfo_error(text) IS 'NULL if p_pw is NULL or a valid authInfo password (6..64 characters, an XML token), else the broken rule. Raises nothing.';
+
+-- RFC 5733 §2.3: postal info lines are postalLineType (1..255 characters; pc: at most 16). Control
+-- characters are refused: XML 1.0 cannot carry most of them.
+CREATE OR REPLACE FUNCTION postal_text_error(p_value text, p_max integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN p_value IS NULL THEN NULL
+    WHEN length(p_value) > p_max THEN format('must be at most %s characters, got %s', p_max, length(p_value))
+    WHEN p_value ~ '[\x01-\x1F\x7F-\x9F]' THEN 'may not hold control characters (XML 1.0)'
+  END
+$$;
+COMMENT ON FUNCTION postal_text_error(text, integer) IS 'NULL if p_value is NULL or at most p_max characters without control characters, else the broken rule. Raises nothing.';

@@ -1,8 +1,11 @@
--- provision_contact (RFC 5733 <contact:create>). Codes: 23502, PV109, PV110, PV111, PV114, PV117.
+-- provision_contact (RFC 5733 <contact:create>). Codes: 23502, PV109, PV110, PV111, PV114, PV117, PV118.
 CREATE OR REPLACE FUNCTION tg_provision_contact__validate() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_err text;
+  v_field text;
+  v_value text;
+  v_max integer;
 BEGIN
   v_err := contact_id_error(NEW.contact_id);
   IF v_err IS NOT NULL THEN
@@ -32,6 +35,20 @@ BEGIN
   NEW.cc := upper(NEW.cc);
   IF cardinality(coalesce(NEW.street, '{}')) > 3 THEN
     RAISE EXCEPTION 'street: at most 3 lines (RFC 5733 §2.3), got %', cardinality(NEW.street) USING ERRCODE = 'PV117', COLUMN = 'street';
+  END IF;
+  FOR v_field, v_value, v_max IN
+    SELECT * FROM (VALUES ('name', NEW.name, 255), ('org', NEW.org, 255), ('city', NEW.city, 255), ('sp', NEW.sp, 255), ('pc', NEW.pc, 16)) f(f, v, m)
+    UNION ALL
+    SELECT 'street', coalesce(s, ''), 255 FROM unnest(NEW.street) s
+  LOOP
+    v_err := CASE WHEN v_field = 'street' AND v_value = '' THEN 'lines may not be NULL or empty' ELSE postal_text_error(v_value, v_max) END;
+    IF v_err IS NOT NULL THEN
+      RAISE EXCEPTION '% %', v_field, v_err USING ERRCODE = 'PV117', COLUMN = v_field;
+    END IF;
+  END LOOP;
+  v_err := authinfo_error(NEW.pw);
+  IF v_err IS NOT NULL THEN
+    RAISE EXCEPTION 'pw (authInfo) %', v_err USING ERRCODE = 'PV118', COLUMN = 'pw';
   END IF;
   IF EXISTS (SELECT 1 FROM contact WHERE accreditation_id = NEW.accreditation_id AND contact_id = NEW.contact_id AND deleted_date IS NULL)
      OR EXISTS (SELECT 1 FROM provision_contact WHERE accreditation_id = NEW.accreditation_id

@@ -1,4 +1,4 @@
--- provision_domain (RFC 5731 <domain:create>). Codes: 23502, PV101, PV102, PV103, PV104, PV109.
+-- provision_domain (RFC 5731 <domain:create>). Codes: 23502, PV101, PV102, PV103, PV104, PV109, PV118.
 CREATE OR REPLACE FUNCTION tg_provision_domain__validate() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -50,6 +50,11 @@ BEGIN
       RAISE EXCEPTION '% "%" %', v_field, v_value, v_err USING ERRCODE = 'PV109', COLUMN = v_field;
     END IF;
   END LOOP;
+
+  v_err := authinfo_error(NEW.pw);
+  IF v_err IS NOT NULL THEN
+    RAISE EXCEPTION 'pw (authInfo) %', v_err USING ERRCODE = 'PV118', COLUMN = 'pw';
+  END IF;
 
   IF NEW.nameservers IS NULL THEN NEW.nameservers := '{}'; END IF;
   IF cardinality(NEW.nameservers) > 13 THEN
