@@ -165,7 +165,7 @@ export class EppSession {
     try {
       frames = this.decoder.push(chunk);
     } catch (err) {
-      this.fail(`protocol error: ${(err as Error).message}`, err);
+      this.fail(`protocol error: ${(err as Error).message}`, err, "PV_EPP_FRAME");
       this.destroy("protocol error");
       return;
     }
@@ -182,7 +182,8 @@ export class EppSession {
     }
   }
 
-  private fail(reason: string, cause?: unknown): void {
+  /** Close the session and reject the command in flight with `code` (PV_EPP_CONNECTION or PV_EPP_FRAME). */
+  private fail(reason: string, cause?: unknown, code = "PV_EPP_CONNECTION"): void {
     if (!this.closed) {
       this.closed = true;
       this.closeReason = reason;
@@ -192,7 +193,7 @@ export class EppSession {
     if (p) {
       this.pending = undefined;
       clearTimeout(p.timer);
-      p.reject(new EppTransportError("PV_EPP_CONNECTION", reason, { cause }));
+      p.reject(new EppTransportError(code, reason, { cause }));
     }
   }
 }

@@ -4,9 +4,16 @@
  *  - respond: answer with this result code instead of executing (e.g. 2400, 2500, 2502)
  *  - drop:    close the connection; with afterExecute the command is executed first (ambiguous outcome)
  *  - stall:   never answer; with afterExecute the command is executed first
+ *  - raw:     write these bytes instead of a response (a truncated frame, an impossible RFC 5734 length
+ *             header, invalid XML, a response without the expected resData), then close the
+ *             connection when `close` is set; with afterExecute the command is executed first
  * `latencyMs` delays every response.
  */
-export type FaultAction = { kind: "respond"; code: number } | { kind: "drop"; afterExecute?: boolean } | { kind: "stall"; afterExecute?: boolean };
+export type FaultAction =
+  | { kind: "respond"; code: number }
+  | { kind: "drop"; afterExecute?: boolean }
+  | { kind: "stall"; afterExecute?: boolean }
+  | { kind: "raw"; bytes: Buffer | ((clTRID: string | undefined) => Buffer); close?: boolean; afterExecute?: boolean };
 
 export interface FaultRule {
   action: FaultAction;

@@ -11,7 +11,7 @@ import { EPP_RESULT_MESSAGE } from "../../connectors/epp/result-codes.js";
 import { NS, buildEpp, child, parseEpp, parseEppRaw, text, type XmlNode } from "../../connectors/epp/xml.js";
 import type { Logger } from "../../logger.js";
 import { makeCertificate, type SimulatorCertificate } from "./certificate.js";
-import { FaultPlan } from "./faults.js";
+import { FaultPlan, type FaultAction } from "./faults.js";
 import { RegistryHandlers } from "./handlers.js";
 import { RegistryStore } from "./store.js";
 
@@ -161,17 +161,27 @@ export class EppRegistrySimulator extends EventEmitter {
       return;
     }
     if (fault && !fault.afterExecute) {
-      if (fault.kind === "drop") conn.socket.destroy();
-      return; // stall: never answer
+      this.misbehave(conn, fault, clTRID);
+      return;
     }
     const reply = this.execute(conn, command, name, obj, verb);
     this.emit("command", { name, clID: conn.clID, code: reply.code });
     if (fault) {
-      if (fault.kind === "drop") conn.socket.destroy();
+      this.misbehave(conn, fault, clTRID);
       return;
     }
     this.send(conn, this.response(reply.code, clTRID, reply.resData, reply.reason));
     if (name === "logout" || reply.code >= 2500) conn.socket.end();
+  }
+
+  /** Apply a drop, stall or raw fault instead of answering. */
+  private misbehave(conn: Connection, fault: FaultAction, clTRID: string | undefined): void {
+    if (fault.kind === "drop") conn.socket.destroy();
+    else if (fault.kind === "raw") {
+      conn.socket.write(typeof fault.bytes === "function" ? fault.bytes(clTRID) : fault.bytes);
+      if (fault.close) conn.socket.end();
+    }
+    // stall: never answer
   }
 
   private execute(conn: Connection, command: XmlNode, name: string, obj: string | undefined, verb: string | undefined) {
