@@ -12,8 +12,11 @@
  *     (job, provision_domain, domain, event and audit rows written in bulk with triggers off).
  * Prints a table and writes docs/benchmarks.md with the machine and the date.
  * Database: DATABASE_URL when set, else a throw-away embedded PostgreSQL (fsync off).
+ * BENCH_ONLY=throughput stops after 1-3, BENCH_ONLY=latency runs only 4; each prints one line (for
+ * trying changes; docs/benchmarks.md is not written).
  */
 import { randomUUID } from "node:crypto";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -35,6 +38,8 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const BULK = Number(process.env.BENCH_BULK ?? 10_000);
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 1_000_000);
 
+/** names made in this run carry it, so the benchmark can run again on the same database */
+const RUN = randomUUID().slice(0, 8);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const progress = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
@@ -42,7 +47,7 @@ async function until(pool: pg.Pool, sql: string, params: unknown[] = []): Promis
   for (;;) {
     const r = await pool.query<{ done: boolean }>(sql, params);
     if (r.rows[0]!.done) return;
-    await sleep(20);
+    await sleep(50);
   }
 }
 
@@ -52,7 +57,7 @@ interface Account {
 }
 
 async function account(pool: pg.Pool, label: string, connectorType: string, cfg: object): Promise<Account> {
-  const t = await pool.query<{ id: string }>(`INSERT INTO tenant_customer (name) VALUES ($1) RETURNING id`, [`bench-${label}`]);
+  const t = await pool.query<{ id: string }>(`INSERT INTO tenant_customer (name) VALUES ($1) RETURNING id`, [`bench-${label}-${randomUUID().slice(0, 8)}`]);
   const a = await pool.query<{ id: string }>(
     `INSERT INTO accreditation (tenant_customer_id, name, provider, connector_type, config, max_sessions) VALUES ($1, 'bench', 'bench', $2, $3, $4) RETURNING id`,
     [t.rows[0]!.id, connectorType, cfg, CONCURRENCY],
@@ -77,6 +82,25 @@ const ONE_ORDER = `
   INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids)
   SELECT $1, $2, $3, ARRAY[p.id] FROM p`;
 
+/** CPU seconds used so far by every process named postgres on this machine (Linux /proc), or NaN. */
+async function postgresCpuSeconds(): Promise<number> {
+  const { readdir, readFile } = await import("node:fs/promises");
+  let ticks = 0;
+  try {
+    for (const pid of await readdir("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+      const m = /^\d+ \((.*)\) (.*)$/.exec(stat.trim());
+      if (!m || m[1] !== "postgres") continue;
+      const f = m[2]!.split(" ");
+      ticks += Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+    }
+  } catch {
+    return Number.NaN;
+  }
+  return ticks / 100;
+}
+
 async function rawNoopRate(opts: WorkerOptions, pool: pg.Pool): Promise<number> {
   await pool.query(`SELECT graphile_worker.add_jobs(array_agg(ROW('bench_noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec)) FROM generate_series(1, $1)`, [N]);
   const t0 = performance.now();
@@ -97,11 +121,18 @@ async function rawNoopRate(opts: WorkerOptions, pool: pg.Pool): Promise<number> 
 }
 
 async function endToEndRate(opts: WorkerOptions, pool: pg.Pool, acc: Account, label: string): Promise<number> {
-  await pool.query(ORDERS_AND_PROVISIONS, [acc.tenantId, N, acc.accreditationId, label]);
+  await pool.query(ORDERS_AND_PROVISIONS, [acc.tenantId, N, acc.accreditationId, `${label}-${RUN}`]);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const pg0 = await postgresCpuSeconds();
   const worker = await startWorker(opts);
-  await until(pool, `SELECT count(*) FILTER (WHERE NOT is_final) = 0 AS done FROM v_order WHERE tenant_customer_id = $1`, [acc.tenantId]);
+  // cheap to poll (partial index on open jobs); the order rollup commits with job_complete, so no open
+  // job means every order is final
+  await until(pool, `SELECT NOT EXISTS (SELECT 1 FROM job WHERE status_id IN (1, 2) AND tenant_customer_id = $1) AS done`, [acc.tenantId]);
   const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const pgCpu = (await postgresCpuSeconds()) - pg0;
+  progress(`${label}: ${(secs * 1000 / N).toFixed(2)} ms wall per job; CPU per job: this process ${((cpu.user + cpu.system) / 1000 / N).toFixed(2)} ms, PostgreSQL ${((pgCpu * 1000) / N).toFixed(2)} ms`);
   await worker.stop();
   const ok = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM v_order WHERE tenant_customer_id = $1 AND status = 'completed'`, [acc.tenantId]);
   if (Number(ok.rows[0]!.n) !== N) throw new Error(`${label}: only ${ok.rows[0]!.n} of ${N} orders completed`);
@@ -139,17 +170,21 @@ async function latencyAtRate(opts: WorkerOptions, url: string, acc: Account, lab
   await sleep(500); // let the worker settle (LISTEN, first heartbeat)
   const total = RATE * LATENCY_SECONDS;
   const interval = 1000 / RATE;
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   const t0 = performance.now();
   const inflight = new Set<Promise<void>>();
+  const insertMs: number[] = [];
   for (let i = 0; i < total; i++) {
     const due = t0 + i * interval;
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
     const orderId = randomUUID();
-    sentAt.set(orderId, performance.now());
+    const sent = performance.now();
+    sentAt.set(orderId, sent);
     const p = producers
-      .query(ONE_ORDER, [acc.tenantId, acc.accreditationId, `${label}-${i}.test`, orderId])
-      .then(() => undefined)
+      .query(ONE_ORDER, [acc.tenantId, acc.accreditationId, `${label}-${RUN}-${i}.test`, orderId])
+      .then(() => void insertMs.push(performance.now() - sent))
       .finally(() => inflight.delete(p));
     inflight.add(p);
   }
@@ -162,6 +197,10 @@ async function latencyAtRate(opts: WorkerOptions, url: string, acc: Account, lab
   await producers.end();
   if (doneAt.size < total) throw new Error(`${label}: only ${doneAt.size} of ${total} orders completed within 60 s`);
   const lat = [...sentAt].map(([id, s]) => doneAt.get(id)! - s).sort((a, b) => a - b);
+  insertMs.sort((a, b) => a - b);
+  loop.disable();
+  progress(`${label}: event loop delay p50 ${(loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`);
+  progress(`${label}: INSERT statement p50 ${percentile(insertMs, 0.5).toFixed(1)} ms, p99 ${percentile(insertMs, 0.99).toFixed(1)} ms`);
   return { p50: percentile(lat, 0.5), p95: percentile(lat, 0.95), p99: percentile(lat, 0.99), max: lat[lat.length - 1]!, count: lat.length, achievedRate };
 }
 
@@ -169,15 +208,15 @@ async function latencyAtRate(opts: WorkerOptions, url: string, acc: Account, lab
 async function bulkInsertRate(pool: pg.Pool, acc: Account): Promise<number> {
   const t0 = performance.now();
   await pool.query(
-    `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) SELECT $1, $2, 'bulk-' || g || '.test' FROM generate_series(1, $3) g`,
-    [acc.tenantId, acc.accreditationId, BULK],
+    `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) SELECT $1, $2, 'bulk-' || $4 || '-' || g || '.test' FROM generate_series(1, $3) g`,
+    [acc.tenantId, acc.accreditationId, BULK, RUN],
   );
   const secs = (performance.now() - t0) / 1000;
   // leave nothing for later measurements to run
-  await pool.query(`DELETE FROM graphile_worker._private_jobs WHERE key IN (SELECT job_id::text FROM provision_domain WHERE name LIKE 'bulk-%')`);
+  await pool.query(`DELETE FROM graphile_worker._private_jobs WHERE key IN (SELECT job_id::text FROM provision_domain WHERE name LIKE 'bulk-' || $1 || '-%')`, [RUN]);
   await pool.query(`SET session_replication_role = replica`);
-  await pool.query(`UPDATE job SET status_id = 4, end_date = now(), result_message = 'bench: not run' WHERE id IN (SELECT job_id FROM provision_domain WHERE name LIKE 'bulk-%')`);
-  await pool.query(`UPDATE provision_domain SET status_id = 4 WHERE name LIKE 'bulk-%'`);
+  await pool.query(`UPDATE job SET status_id = 4, end_date = now(), result_message = 'bench: not run' WHERE id IN (SELECT job_id FROM provision_domain WHERE name LIKE 'bulk-' || $1 || '-%')`, [RUN]);
+  await pool.query(`UPDATE provision_domain SET status_id = 4 WHERE name LIKE 'bulk-' || $1 || '-%'`, [RUN]);
   await pool.query(`SET session_replication_role = origin`);
   return BULK / secs;
 }
@@ -199,17 +238,17 @@ async function writeHistory(url: string, acc: Account): Promise<number> {
               j AS (INSERT INTO job (id, tenant_customer_id, type_id, reference_table, reference_id, data, status_id, attempts, max_attempts,
                                      created_date, start_date, end_date, result_data, result_message)
                     SELECT jid, $4, (SELECT id FROM job_type WHERE name = 'domain_create'), 'provision_domain', pid,
-                           jsonb_build_object('name', 'hist-' || n || '.test', 'accreditation_id', $5::uuid), 3, 1, 5, t, t, t,
+                           jsonb_build_object('name', 'hist-' || $6 || '-' || n || '.test', 'accreditation_id', $5::uuid), 3, 1, 5, t, t, t,
                            jsonb_build_object('code', 1000, 'roid', 'H' || n || '-SIM'), 'Command completed successfully' FROM g),
               p AS (INSERT INTO provision_domain (id, tenant_customer_id, accreditation_id, name, status_id, job_id, roid, provisioned_date, attempt_count, created_date)
-                    SELECT pid, $4, $5, 'hist-' || n || '.test', 3, jid, 'H' || n || '-SIM', t, 1, t FROM g),
+                    SELECT pid, $4, $5, 'hist-' || $6 || '-' || n || '.test', 3, jid, 'H' || n || '-SIM', t, 1, t FROM g),
               d AS (INSERT INTO domain (tenant_customer_id, accreditation_id, accreditation_tld_id, name, roid, pw, ry_created_date, ry_expiry_date)
-                    SELECT $4, $5, (SELECT id FROM accreditation_tld WHERE accreditation_id = $5 LIMIT 1), 'hist-' || n || '.test', 'H' || n || '-SIM', 'historyPw1!', t, t + interval '1 year' FROM g),
+                    SELECT $4, $5, (SELECT id FROM accreditation_tld WHERE accreditation_id = $5 LIMIT 1), 'hist-' || $6 || '-' || n || '.test', 'H' || n || '-SIM', 'historyPw1!', t, t + interval '1 year' FROM g),
               e AS (INSERT INTO event (tenant_customer_id, event_type, reference_table, reference_id, payload, created_date, published_date)
                     SELECT $4, 'provision.status', 'provision_domain', pid, '{"status": "completed"}', t, t FROM g, generate_series(1, 3))
          INSERT INTO audit_trail_log (table_name, operation, object_id, new_value)
          SELECT 'provision_domain', 'UPDATE', pid, '{"status_id": 3}' FROM g, generate_series(1, 3)`,
-        [from, to, HISTORY, acc.tenantId, acc.accreditationId],
+        [from, to, HISTORY, acc.tenantId, acc.accreditationId, RUN],
       );
       await c.query("COMMIT");
       progress(`history: ${to} of ${HISTORY} finished jobs written`);
@@ -250,12 +289,21 @@ async function main() {
   await writeFile(path.join(caDir, "ca.pem"), sim.certificate!.cert);
   const eppConfig = { host: "127.0.0.1", port: simPort, clID: "bench", password_env: "PROVISIO_BENCH_EPP_PASSWORD", tls: { ca_file: path.join(caDir, "ca.pem"), servername: "localhost" } };
 
+  if (process.env.BENCH_ONLY === "latency") {
+    const l = await latencyAtRate(opts, url, await account(pool, "latency", "noop", {}), "lat");
+    console.log(`latency at ${RATE}/s (${l.achievedRate.toFixed(0)}/s achieved): p50 ${l.p50.toFixed(1)} p95 ${l.p95.toFixed(1)} p99 ${l.p99.toFixed(1)} max ${l.max.toFixed(1)} ms`);
+    process.exit(0);
+  }
   progress(`raw graphile-worker no-op rate (${N} jobs)`);
   const raw = await rawNoopRate(opts, pool);
   progress("end to end, no-op connector");
   const noop = await endToEndRate(opts, pool, await account(pool, "noop", "noop", {}), "noop");
   progress("end to end, EPP simulator");
   const epp = await endToEndRate(opts, pool, await account(pool, "epp", "epp", eppConfig), "epp");
+  if (process.env.BENCH_ONLY === "throughput") {
+    console.log(`raw ${raw.toFixed(0)}/s; no-op end to end ${noop.toFixed(0)}/s (${((noop / raw) * 100).toFixed(1)}%); EPP ${epp.toFixed(0)}/s (${((epp / raw) * 100).toFixed(1)}%)`);
+    process.exit(0);
+  }
   progress(`latency at ${RATE}/s for ${LATENCY_SECONDS} s, no-op connector`);
   const latAcc = await account(pool, "latency", "noop", {});
   const lat = await latencyAtRate(opts, url, latAcc, "lat");

@@ -41,15 +41,18 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
  */
 export async function retryWhileDatabaseUnavailable<T>(fn: () => Promise<T>, opts: { seconds: number; log: Logger; what: string }): Promise<T> {
   if (opts.seconds <= 0) return fn();
+  try {
+    return await fn(); // the usual case: no retry machinery on the hot path
+  } catch (err) {
+    if (!isDatabaseUnavailable(err)) throw err;
+    opts.log.warn({ err: (err as Error).message, what: opts.what }, "database unreachable; retrying");
+  }
   return pRetry(fn, {
-      shouldRetry: (err) => isDatabaseUnavailable(err),
-      retries: 1000,
-      minTimeout: 200,
-      maxTimeout: 5_000,
-      factor: 2,
-      maxRetryTime: opts.seconds * 1000,
-      onFailedAttempt: (e) => {
-        if (e.attemptNumber === 1) opts.log.warn({ err: e.message, what: opts.what }, "database unreachable; retrying");
-      },
-    });
+    shouldRetry: (err) => isDatabaseUnavailable(err),
+    retries: Math.ceil(opts.seconds / 5) + 10, // enough for opts.seconds at the 5 s cap; maxRetryTime ends it
+    minTimeout: 200,
+    maxTimeout: 5_000,
+    factor: 2,
+    maxRetryTime: opts.seconds * 1000,
+  });
 }

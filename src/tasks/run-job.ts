@@ -19,6 +19,7 @@ import { ConfigurationError, ProvisioError, describeError, fromPgError } from ".
 import { logger, type Logger } from "../logger.js";
 import { config } from "../config.js";
 import { retryWhileDatabaseUnavailable } from "../db/pool.js";
+import { Batcher } from "./batcher.js";
 
 /** The durable job row as job_start() returns it (table job). */
 export const jobRowSchema = z.object({
@@ -75,7 +76,24 @@ async function query<R extends pg.QueryResultRow>(helpers: JobHelpers, text: str
   });
 }
 
+/**
+ * Accreditations are read once per ACCREDITATION_TTL_MS per process, not once per job: a job costs one
+ * round trip less. A changed accreditation (new host, new password_env) is picked up within the TTL; the
+ * secret itself is never cached here (the connector resolves it when it opens a session).
+ */
+const ACCREDITATION_TTL_MS = 5_000;
+const accreditationCache = new Map<string, { at: number; acc: Promise<Accreditation> }>();
+
 async function loadAccreditation(helpers: JobHelpers, id: string): Promise<Accreditation> {
+  const hit = accreditationCache.get(id);
+  if (hit && Date.now() - hit.at < ACCREDITATION_TTL_MS) return hit.acc;
+  const acc = readAccreditation(helpers, id);
+  accreditationCache.set(id, { at: Date.now(), acc });
+  acc.catch(() => accreditationCache.delete(id));
+  return acc;
+}
+
+async function readAccreditation(helpers: JobHelpers, id: string): Promise<Accreditation> {
   const rows = await query<{ id: string; tenant_customer_id: string; name: string; provider: string; connector_type: string; config: unknown; max_sessions: number }>(
     helpers,
     "SELECT id, tenant_customer_id, name, provider, connector_type, config, max_sessions FROM accreditation WHERE id = $1",
@@ -85,6 +103,38 @@ async function loadAccreditation(helpers: JobHelpers, id: string): Promise<Accre
   if (!r) throw new ConfigurationError(`accreditation ${id} no longer exists`);
   return { id: r.id, tenantCustomerId: r.tenant_customer_id, name: r.name, provider: r.provider, connectorType: r.connector_type, config: r.config, maxSessions: r.max_sessions };
 }
+
+/**
+ * job_start and job_complete go through batchers: jobs starting or finishing while a previous write is
+ * in flight share one statement and one commit (job_start_many / job_complete_many).
+ */
+interface StartItem {
+  helpers: JobHelpers;
+  jobId: string;
+}
+interface CompleteItem {
+  helpers: JobHelpers;
+  jobId: string;
+  resultData: Record<string, unknown>;
+  message: string | null;
+}
+const starts = new Batcher<StartItem, Record<string, unknown> | undefined>(
+  async (items) => {
+    const rows = await query<Record<string, unknown> & { id: string }>(items[0]!.helpers, "SELECT * FROM job_start_many($1)", [items.map((i) => i.jobId)]);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return items.map((i) => byId.get(i.jobId));
+  },
+  async (item) => (await query(item.helpers, "SELECT * FROM job_start($1)", [item.jobId]))[0],
+);
+const completions = new Batcher<CompleteItem, void>(
+  async (items) => {
+    await query(items[0]!.helpers, "SELECT * FROM job_complete_many($1)", [
+      JSON.stringify(items.map((i) => ({ job_id: i.jobId, result_data: i.resultData, result_message: i.message }))),
+    ]);
+    return items.map(() => undefined);
+  },
+  async (item) => void (await query(item.helpers, "SELECT job_complete($1, $2, $3)", [item.jobId, item.resultData, item.message])),
+);
 
 /** result_data for a failure: our error code, and the EPP result when the registry gave one. */
 function failureData(err: ProvisioError): Record<string, unknown> {
@@ -105,12 +155,12 @@ export function defineProvisionTask<D extends { accreditation_id: string }>(spec
       return;
     }
     const jobId = p.data.job_id;
-    const rows = await query(helpers, "SELECT * FROM job_start($1)", [jobId]);
-    if (!rows[0]) {
+    const started = await starts.call({ helpers, jobId });
+    if (!started) {
       base.info({ jobId }, "job is already final; nothing to do");
       return;
     }
-    const job = jobRowSchema.parse(rows[0]);
+    const job = jobRowSchema.parse(started);
     const log = base.child({ jobId, provisionId: job.reference_id, attempt: job.attempts });
     const fail = async (err: ProvisioError) => {
       log.warn({ code: err.code, err: err.message }, "job failed");
@@ -148,7 +198,7 @@ export function defineProvisionTask<D extends { accreditation_id: string }>(spec
       else log.warn({ code: err.code, err: err.message }, "transient failure and no attempts left; job failed");
       return;
     }
-    await query(helpers, "SELECT job_complete($1, $2, $3)", [jobId, outcome.resultData, outcome.message ?? null]);
+    await completions.call({ helpers, jobId, resultData: outcome.resultData, message: outcome.message ?? null });
     log.info({ result: outcome.message }, "job completed");
   };
   return { identifier: spec.identifier, task };

@@ -3,6 +3,24 @@
 -- status is mirrored onto its provision row by tg_job__sync_provision, whose own triggers then complete
 -- the provision (post/<table>.sql) and roll up the order (order/).
 
+-- Raises PV501 when no job has this id.
+CREATE OR REPLACE FUNCTION job_assert_exists(p_job_id uuid) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM job WHERE id = p_job_id) THEN
+    RAISE EXCEPTION 'job % does not exist', p_job_id USING ERRCODE = 'PV501';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION job_assert_exists(uuid) IS 'Raises PV501 when job p_job_id does not exist.';
+
+-- result_message of a job failed because its attempts ran out.
+CREATE OR REPLACE FUNCTION job_exhausted_message(p_attempts integer, p_max_attempts integer, p_last_error text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('attempts exhausted (%s of %s); last error: %s', p_attempts, p_max_attempts, p_last_error)
+$$;
+COMMENT ON FUNCTION job_exhausted_message(integer, integer, text) IS 'The "attempts exhausted" result_message. Raises nothing.';
+
 -- Start an attempt: returns the job row marked processing with attempts + 1, or NULL when there is
 -- nothing to do (job already final, or its attempts were exhausted by crashed runs: then it is failed).
 CREATE OR REPLACE FUNCTION job_start(p_job_id uuid) RETURNS SETOF job
@@ -10,23 +28,23 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_job job;
 BEGIN
+  -- the usual case in one statement (the UPDATE locks the row and re-checks the condition)
+  RETURN QUERY
+  UPDATE job SET status_id = 2, attempts = attempts + 1, start_date = now(), retry_date = NULL
+  WHERE id = p_job_id AND status_id IN (1, 2) AND attempts < max_attempts RETURNING *;
+  IF FOUND THEN RETURN; END IF;
+
   SELECT * INTO v_job FROM job WHERE id = p_job_id FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'job % does not exist', p_job_id USING ERRCODE = 'PV501';
   END IF;
-  IF v_job.status_id IN (3, 4) THEN
-    RETURN;
-  END IF;
-  IF v_job.attempts >= v_job.max_attempts THEN
+  IF v_job.status_id NOT IN (3, 4) THEN
+    -- attempts exhausted by runs that never wrote an outcome (crashed workers)
     UPDATE job SET status_id = 4, end_date = now(),
-      result_message = format('attempts exhausted (%s of %s); last error: %s', v_job.attempts, v_job.max_attempts,
-                              coalesce(v_job.result_message, 'the worker stopped during the attempt'))
+      result_message = job_exhausted_message(v_job.attempts, v_job.max_attempts,
+                                             coalesce(v_job.result_message, 'the worker stopped during the attempt'))
     WHERE id = p_job_id;
-    RETURN;
   END IF;
-  RETURN QUERY
-  UPDATE job SET status_id = 2, attempts = attempts + 1, start_date = now(), retry_date = NULL
-  WHERE id = p_job_id RETURNING *;
 END
 $$;
 COMMENT ON FUNCTION job_start(uuid) IS
@@ -37,17 +55,12 @@ COMMENT ON FUNCTION job_start(uuid) IS
 CREATE OR REPLACE FUNCTION job_complete(p_job_id uuid, p_result_data jsonb, p_result_message text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  v_status smallint;
 BEGIN
-  SELECT status_id INTO v_status FROM job WHERE id = p_job_id FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'job % does not exist', p_job_id USING ERRCODE = 'PV501';
-  END IF;
-  IF v_status IN (3, 4) THEN RETURN false; END IF;
   UPDATE job SET status_id = 3, end_date = now(), result_data = p_result_data, result_message = p_result_message
-  WHERE id = p_job_id;
-  RETURN true;
+  WHERE id = p_job_id AND status_id NOT IN (3, 4);
+  IF FOUND THEN RETURN true; END IF;
+  PERFORM job_assert_exists(p_job_id);
+  RETURN false;
 END
 $$;
 COMMENT ON FUNCTION job_complete(uuid, jsonb, text) IS 'Marks the job (and so its provision) completed. Returns false if already final. Raises PV501.';
@@ -56,17 +69,12 @@ COMMENT ON FUNCTION job_complete(uuid, jsonb, text) IS 'Marks the job (and so it
 CREATE OR REPLACE FUNCTION job_fail(p_job_id uuid, p_result_message text, p_result_data jsonb DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  v_status smallint;
 BEGIN
-  SELECT status_id INTO v_status FROM job WHERE id = p_job_id FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'job % does not exist', p_job_id USING ERRCODE = 'PV501';
-  END IF;
-  IF v_status IN (3, 4) THEN RETURN false; END IF;
   UPDATE job SET status_id = 4, end_date = now(), result_data = p_result_data, result_message = p_result_message
-  WHERE id = p_job_id;
-  RETURN true;
+  WHERE id = p_job_id AND status_id NOT IN (3, 4);
+  IF FOUND THEN RETURN true; END IF;
+  PERFORM job_assert_exists(p_job_id);
+  RETURN false;
 END
 $$;
 COMMENT ON FUNCTION job_fail(uuid, text, jsonb) IS 'Marks the job (and so its provision) failed. Returns false if already final. Raises PV501.';
@@ -90,7 +98,7 @@ BEGIN
   IF v_job.status_id IN (3, 4) THEN RETURN NULL; END IF;
   IF v_job.attempts >= v_job.max_attempts THEN
     UPDATE job SET status_id = 4, end_date = now(), result_data = p_result_data,
-      result_message = format('attempts exhausted (%s of %s); last error: %s', v_job.attempts, v_job.max_attempts, p_result_message)
+      result_message = job_exhausted_message(v_job.attempts, v_job.max_attempts, p_result_message)
     WHERE id = p_job_id;
     RETURN NULL;
   END IF;
@@ -131,8 +139,32 @@ END
 $$;
 COMMENT ON FUNCTION tg_job__sync_provision() IS 'AFTER UPDATE on job: mirrors status, attempts and result onto the provision row. Raises nothing of its own.';
 
+-- Not when a job only starts an attempt (status 2, processing): job_start then touches the job row alone,
+-- which halves the trigger work per job (docs/benchmarks.md). While an attempt runs, v_provision takes
+-- status and attempts from the job; the provision row (and the order above it) changes when the job
+-- completes, fails or is scheduled for a retry (status 1 with attempts > 0: shown as processing, with the
+-- last error in result_message).
 CREATE OR REPLACE TRIGGER _500_sync_provision AFTER UPDATE ON job
   FOR EACH ROW
-  WHEN (OLD.status_id IS DISTINCT FROM NEW.status_id OR OLD.attempts IS DISTINCT FROM NEW.attempts
-        OR OLD.result_message IS DISTINCT FROM NEW.result_message)
+  WHEN (NEW.status_id <> 2
+        AND (OLD.status_id IS DISTINCT FROM NEW.status_id OR OLD.attempts IS DISTINCT FROM NEW.attempts
+             OR OLD.result_message IS DISTINCT FROM NEW.result_message))
   EXECUTE FUNCTION tg_job__sync_provision();
+
+-- Batched forms used by the worker (src/tasks/batcher.ts): one statement and one transaction for the
+-- attempts of several jobs. Jobs are taken in id order so that concurrent batches lock rows in the same
+-- order. Semantics per job are those of job_start and job_complete.
+CREATE OR REPLACE FUNCTION job_start_many(p_job_ids uuid[]) RETURNS SETOF job
+LANGUAGE sql VOLATILE AS $$
+  SELECT s.* FROM (SELECT DISTINCT unnest(p_job_ids) AS id ORDER BY 1) ids, LATERAL job_start(ids.id) s;
+$$;
+COMMENT ON FUNCTION job_start_many(uuid[]) IS 'job_start for each id (in id order); returns the started jobs. Raises PV501.';
+
+-- p_items: [{"job_id": uuid, "result_data": {...}, "result_message": text}, ...]
+CREATE OR REPLACE FUNCTION job_complete_many(p_items jsonb) RETURNS TABLE (job_id uuid, completed boolean)
+LANGUAGE sql VOLATILE AS $$
+  SELECT i.job_id, job_complete(i.job_id, i.result_data, i.result_message)
+  FROM jsonb_to_recordset(p_items) AS i(job_id uuid, result_data jsonb, result_message text)
+  ORDER BY i.job_id;
+$$;
+COMMENT ON FUNCTION job_complete_many(jsonb) IS 'job_complete for each item (in job id order); returns (job_id, completed). Raises PV501.';
