@@ -4,8 +4,9 @@
 -- Trigger order matters (Postgres fires same-timing triggers in name order):
 --   BEFORE INSERT  _100_validate_common   tenant, accreditation, order plans, status (validation/provision.sql)
 --   BEFORE INSERT  _110_validate          the table's own rules: tg_<table>__validate() (validation/<table>.sql)
---   BEFORE INSERT  _500_submit_job        job row + graphile_worker.add_job (pre/provision.sql); runs last
---                                         so a job is only created for a row that passed every check
+--   BEFORE INSERT  _500_submit_job        job row (pre/provision.sql); runs last so a job is only
+--                                         created for a row that passed every check
+--   AFTER  INSERT  _510_enqueue_jobs      per statement: one graphile_worker.add_jobs for all its rows
 --   BEFORE UPDATE  _050_set_updated       updated_date/updated_by
 --   BEFORE UPDATE  _200_complete          the table's success side effects: tg_<table>__complete() (post/)
 --   AFTER  INS/UPD _900_rollup            event outbox row + order_item_plan status (order/provision.sql)
@@ -31,6 +32,8 @@ BEGIN
   END IF;
   EXECUTE format('CREATE OR REPLACE TRIGGER _500_submit_job BEFORE INSERT ON %s
                   FOR EACH ROW EXECUTE FUNCTION tg_provision__submit_job(%L)', p_table, p_job_type);
+  EXECUTE format('CREATE OR REPLACE TRIGGER _510_enqueue_jobs AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+                  FOR EACH STATEMENT EXECUTE FUNCTION tg_provision__enqueue_jobs()', p_table);
   IF to_regproc(format('tg_%s__complete', v_table)) IS NOT NULL THEN
     EXECUTE format('CREATE OR REPLACE TRIGGER _200_complete BEFORE UPDATE OF status_id ON %s
                     FOR EACH ROW WHEN (NEW.status_id = 3 AND OLD.status_id <> 3)

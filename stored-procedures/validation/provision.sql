@@ -5,6 +5,7 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_acc_tenant uuid;
   v_bad uuid;
+  v_plan_tenant uuid;
 BEGIN
   IF NEW.tenant_customer_id IS NULL THEN
     RAISE EXCEPTION 'tenant_customer_id is required' USING ERRCODE = 'not_null_violation', COLUMN = 'tenant_customer_id';
@@ -31,18 +32,20 @@ BEGIN
       USING ERRCODE = 'PV115', COLUMN = 'status_id', HINT = 'leave them out of the INSERT';
   END IF;
   IF NEW.order_item_plan_ids IS NOT NULL THEN
-    SELECT u.id INTO v_bad
-    FROM unnest(NEW.order_item_plan_ids) AS u(id)
-    WHERE u.id IS NULL OR NOT EXISTS (
-      SELECT 1 FROM order_item_plan p
-      JOIN order_item i ON i.id = p.order_item_id
-      JOIN "order" o ON o.id = i.order_id
-      WHERE p.id = u.id AND o.tenant_customer_id = NEW.tenant_customer_id)
-    LIMIT 1;
-    IF FOUND THEN
-      RAISE EXCEPTION 'order_item_plan_ids: % is not an order_item_plan of this tenant', coalesce(v_bad::text, 'NULL')
-        USING ERRCODE = 'PV113', COLUMN = 'order_item_plan_ids';
-    END IF;
+    -- one primary-key lookup per plan id: a set-wise anti-join here was planned as hash joins over the
+    -- whole order tables when they had no statistics yet (a bulk load: 4.4 ms a row instead of 0.7)
+    FOREACH v_bad IN ARRAY NEW.order_item_plan_ids LOOP
+      v_plan_tenant := NULL;
+      IF v_bad IS NOT NULL THEN
+        SELECT o.tenant_customer_id INTO v_plan_tenant
+        FROM order_item_plan p, order_item i, "order" o
+        WHERE p.id = v_bad AND i.id = p.order_item_id AND o.id = i.order_id;
+      END IF;
+      IF v_plan_tenant IS DISTINCT FROM NEW.tenant_customer_id THEN
+        RAISE EXCEPTION 'order_item_plan_ids: % is not an order_item_plan of this tenant', coalesce(v_bad::text, 'NULL')
+          USING ERRCODE = 'PV113', COLUMN = 'order_item_plan_ids';
+      END IF;
+    END LOOP;
   END IF;
   RETURN NEW;
 END
