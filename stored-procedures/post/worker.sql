@@ -78,6 +78,7 @@ BEGIN
     SELECT j.id, t.task_identifier, t.max_attempts
     FROM job j JOIN job_type t ON t.id = j.type_id
     WHERE j.status_id IN (1, 2)
+      AND j.created_date < now() - p_stuck_after   -- implied by the next line; lets job_open_idx skip young jobs
       AND greatest(j.created_date, j.start_date, j.retry_date) < now() - p_stuck_after
       AND NOT EXISTS (
         SELECT 1 FROM graphile_worker._private_jobs g
