@@ -26,6 +26,7 @@ import pg from "pg";
 import { config } from "../src/config.js";
 import { ensureDatabase, startEmbeddedPostgres } from "../src/db/embedded.js";
 import { PROJECT_ROOT, migrate } from "../src/db/migrate.js";
+import { createPool } from "../src/db/pool.js";
 import { logger } from "../src/logger.js";
 import { EppRegistrySimulator } from "../src/simulators/epp-registry/server.js";
 import { graphileLogger } from "../src/worker/graphile-logger.js";
@@ -34,7 +35,7 @@ import { startWorker, workerOptionsFromConfig, type WorkerOptions } from "../src
 const N = Number(process.env.BENCH_JOBS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
-const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const BULK = Number(process.env.BENCH_BULK ?? 10_000);
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 1_000_000);
@@ -106,8 +107,9 @@ async function rawNoopRate(opts: WorkerOptions, pool: pg.Pool): Promise<number> 
   await pool.query(`SELECT graphile_worker.add_jobs(array_agg(ROW('bench_noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec)) FROM generate_series(1, $1)`, [N]);
   const t0 = performance.now();
   const localQueueSize = opts.localQueueSize ?? -1;
+  const rawPool = createPool(opts.connectionString, opts.poolMax ?? opts.concurrency + 4);
   const runner = await run({
-    connectionString: opts.connectionString,
+    pgPool: rawPool,
     concurrency: opts.concurrency,
     noHandleSignals: true,
     pollInterval: opts.pollInterval,
@@ -118,6 +120,7 @@ async function rawNoopRate(opts: WorkerOptions, pool: pg.Pool): Promise<number> 
   await until(pool, `SELECT count(*) = 0 AS done FROM graphile_worker.jobs WHERE task_identifier = 'bench_noop'`);
   const secs = (performance.now() - t0) / 1000;
   await runner.stop();
+  await rawPool.end();
   return N / secs;
 }
 
@@ -180,7 +183,7 @@ async function latencyAtRate(opts: WorkerOptions, url: string, acc: Account, lab
     if (p.status === "completed") doneAt.set(p.order_id, at);
   });
   await listener.query("LISTEN provisio_order_status");
-  const producers = new pg.Pool({ connectionString: url, max: 8 });
+  const producers = createPool(url, 8);
   const worker = await startWorker(opts);
   await sleep(500); // let the worker settle (LISTEN, first heartbeat)
   // the first WARMUP_SECONDS of load open the worker's connections and warm each backend's function
@@ -260,7 +263,7 @@ async function writeHistory(url: string, acc: Account): Promise<number> {
       const to = Math.min(HISTORY, from + batch - 1);
       await c.query("BEGIN");
       await c.query(
-        `WITH g AS (SELECT n, gen_random_uuid() AS pid, gen_random_uuid() AS jid, now() - make_interval(secs => ($3::int - n + 1)) AS t
+        `WITH g AS (SELECT n, uuid_generate_v7() AS pid, uuid_generate_v7() AS jid, now() - make_interval(secs => ($3::int - n + 1)) AS t
                     FROM generate_series($1::int, $2::int) n),
               j AS (INSERT INTO job (id, tenant_customer_id, type_id, reference_table, reference_id, data, status_id, attempts, max_attempts,
                                      created_date, start_date, end_date, result_data, result_message)
@@ -305,7 +308,7 @@ async function main() {
     };
   }
   await migrate(url);
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const pool = createPool(url, 4);
   const version = (await pool.query<{ server_version: string }>("SHOW server_version")).rows[0]!.server_version;
   const opts = workerOptionsFromConfig(config(), url, { concurrency: CONCURRENCY, poolMax: CONCURRENCY + 6 });
 
@@ -358,7 +361,7 @@ async function main() {
     [`enqueued → completed p99 at ${RATE}/s`, `${ms(lat.p99)} ms`, "", "< 25 ms"],
     [`INSERT sent → completed p50 / p95 / p99 at ${RATE}/s`, `${ms(lat.fromSend.p50)} / ${ms(lat.fromSend.p95)} / ${ms(lat.fromSend.p99)} ms`, "", ""],
     [`enqueued → completed p50 / p95 / p99 with ${HISTORY} finished jobs in history`, `${ms(latHist.p50)} / ${ms(latHist.p95)} / ${ms(latHist.p99)} ms`, "", ""],
-    ["cost of the history in latency (p50 / p99)", `${cost(lat.p50, latHist.p50)} / ${cost(lat.p99, latHist.p99)}`, "", "< 20%"],
+    ["cost of the history in latency (p50 / p95 / p99)", `${cost(lat.p50, latHist.p50)} / ${cost(lat.p95, latHist.p95)} / ${cost(lat.p99, latHist.p99)}`, "", "< 20%"],
   ];
   const table = new Table({ head: ["measurement", "result", "of raw", "target"], style: { head: [], border: [] } });
   for (const r of rows) table.push(r);

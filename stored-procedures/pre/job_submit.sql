@@ -16,7 +16,7 @@ CREATE OR REPLACE FUNCTION job_submit(
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   v_type job_type;
-  v_job_id uuid := coalesce(p_job_id, gen_random_uuid());
+  v_job_id uuid := coalesce(p_job_id, uuid_generate_v7());
 BEGIN
   SELECT * INTO v_type FROM job_type WHERE name = p_job_type;
   IF NOT FOUND THEN

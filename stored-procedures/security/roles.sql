@@ -29,6 +29,8 @@ GRANT CREATE ON SCHEMA public, class TO provisio_owner;
 
 -- functions every role may call (used by the views and by CHECK-style validation)
 GRANT EXECUTE ON FUNCTION current_tenant_id(), tenant_visible(uuid) TO provisio_worker, provisio_order, provisio_reader;
+-- column defaults of the tables the order role INSERTs into (migrations/0005)
+GRANT EXECUTE ON FUNCTION uuid_generate_v7() TO provisio_worker, provisio_order;
 GRANT EXECUTE ON FUNCTION fqdn_error(text), contact_id_error(text), email_error(text), e164_error(text) TO provisio_worker, provisio_order;
 
 -- provisio_reader: the status views, nothing else
