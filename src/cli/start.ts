@@ -17,7 +17,7 @@ import { DEMO_CLID, DEMO_PASSWORD_ENV, DEMO_TLDS, insertSampleOrders, seedDemoAc
 import { logger } from "../logger.js";
 import { EppRegistrySimulator } from "../simulators/epp-registry/server.js";
 import { handleSignals, startWorker, workerOptionsFromConfig } from "../worker/runner.js";
-import { renderStatus } from "./status.js";
+import { idTail, renderStatus } from "./status.js";
 
 export async function runDemo(opts: { samples: number }): Promise<void> {
   const cfg = config();
@@ -50,7 +50,7 @@ export async function runDemo(opts: { samples: number }): Promise<void> {
   await listener.query("LISTEN provisio_order_status");
   listener.on("notification", (n) => {
     const p = JSON.parse(n.payload ?? "{}") as { order_id?: string; status?: string };
-    console.log(`  order ${p.order_id?.slice(0, 8)} → ${p.status}`);
+    console.log(`  order ${idTail(p.order_id)} → ${p.status}`);
   });
 
   const handle = await startWorker(workerOptionsFromConfig(cfg, db.url));

@@ -8,6 +8,12 @@ export interface StatusOptions {
 }
 
 const short = (v: unknown) => (v === null || v === undefined ? "" : String(v));
+/**
+ * The end of an id, where a version 7 uuid keeps its random bits (its start is the creation time, the
+ * same for rows made in the same millisecond): "…" + the last 12 hex digits. Find the row with
+ * `WHERE id::text LIKE '%<digits>'`.
+ */
+export const idTail = (v: unknown) => (v === null || v === undefined ? "" : `…${String(v).slice(-12)}`);
 const style = process.stdout.isTTY ? undefined : { head: [], border: [] };
 const time = (v: unknown) => (v instanceof Date ? v.toISOString().replace("T", " ").slice(0, 19) : short(v));
 
@@ -21,11 +27,11 @@ export async function renderStatus(db: pg.Pool, opts: StatusOptions): Promise<st
 
   const ot = new Table({ style, head: ["order", "reference", "status", "items", "done", "failed", "created", "completed"] });
   for (const r of orders.rows) {
-    ot.push([short(r.id).slice(0, 8), short(r.reference), short(r.status), short(r.item_count), short(r.items_completed), short(r.items_failed), time(r.created_date), time(r.completed_date)]);
+    ot.push([idTail(r.id), short(r.reference), short(r.status), short(r.item_count), short(r.items_completed), short(r.items_failed), time(r.created_date), time(r.completed_date)]);
   }
   const pt = new Table({ style, head: ["provision", "type", "object", "status", "attempts", "roid", "result"] });
   for (const r of provisions.rows) {
-    pt.push([short(r.id).slice(0, 8), short(r.provision_type), short(r.object_name), short(r.status), `${short(r.attempts)}/${short(r.max_attempts)}`, short(r.roid), short(r.result_message).slice(0, 60)]);
+    pt.push([idTail(r.id), short(r.provision_type), short(r.object_name), short(r.status), `${short(r.attempts)}/${short(r.max_attempts)}`, short(r.roid), short(r.result_message).slice(0, 60)]);
   }
   const summary = counts.rows.map((r) => `${r.status}: ${r.n}`).join(", ") || "no provisions yet";
   return `Orders (latest ${opts.limit})\n${ot.toString()}\n\nProvisions (latest ${opts.limit}) — ${summary}\n${pt.toString()}`;
