@@ -38,12 +38,12 @@ COMMENT ON FUNCTION tg_provision__rollup() IS
 
 CREATE OR REPLACE FUNCTION tg_order_item_plan__rollup() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  v_status smallint;
 BEGIN
+  -- lock the parent first, so that the count below (a new statement, a new snapshot) sees every sibling
+  -- committed by a concurrent transaction that held the lock
   PERFORM 1 FROM order_item WHERE id = NEW.order_item_id FOR UPDATE;
-  SELECT rollup_status(array_agg(status_id)) INTO v_status FROM order_item_plan WHERE order_item_id = NEW.order_item_id;
-  UPDATE order_item SET status_id = v_status WHERE id = NEW.order_item_id AND status_id <> v_status;
+  WITH s AS (SELECT rollup_status(array_agg(status_id)) AS v FROM order_item_plan WHERE order_item_id = NEW.order_item_id)
+  UPDATE order_item i SET status_id = s.v FROM s WHERE i.id = NEW.order_item_id AND i.status_id <> s.v;
   RETURN NULL;
 END
 $$;
@@ -55,12 +55,10 @@ CREATE OR REPLACE TRIGGER _900_rollup AFTER UPDATE OF status_id ON order_item_pl
 
 CREATE OR REPLACE FUNCTION tg_order_item__rollup() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  v_status smallint;
 BEGIN
-  PERFORM 1 FROM "order" WHERE id = NEW.order_id FOR UPDATE;
-  SELECT rollup_status(array_agg(status_id)) INTO v_status FROM order_item WHERE order_id = NEW.order_id;
-  UPDATE "order" SET status_id = v_status WHERE id = NEW.order_id AND status_id <> v_status;
+  PERFORM 1 FROM "order" WHERE id = NEW.order_id FOR UPDATE;   -- see tg_order_item_plan__rollup
+  WITH s AS (SELECT rollup_status(array_agg(status_id)) AS v FROM order_item WHERE order_id = NEW.order_id)
+  UPDATE "order" o SET status_id = s.v FROM s WHERE o.id = NEW.order_id AND o.status_id <> s.v;
   RETURN NULL;
 END
 $$;
