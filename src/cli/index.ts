@@ -4,7 +4,7 @@
  *   provisio migrate                 schema, graphile-worker schema, stored procedures
  *   provisio worker [--concurrency]  run jobs until SIGTERM/SIGINT
  *   provisio simulator [--port]      the built-in EPP registry over TLS
- *   provisio status                  orders and provisions as tables
+ *   provisio status [--workers]      orders and provisions as tables
  *   provisio start                   demo (no DATABASE_URL) or production worker (DATABASE_URL set)
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -94,7 +94,8 @@ program
   .description("show recent orders and provisions")
   .option("-n, --limit <n>", "rows per table", positiveInt("--limit"), 20)
   .option("-t, --tenant <uuid>", "only this tenant_customer_id")
-  .action(async (opts: { limit: number; tenant?: string }) => {
+  .option("-w, --workers", "also list worker processes and their heartbeats")
+  .action(async (opts: { limit: number; tenant?: string; workers?: boolean }) => {
     const db = await resolveDatabase();
     const pool = createPool(db.url, 2);
     try {

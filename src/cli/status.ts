@@ -5,6 +5,8 @@ import type pg from "pg";
 export interface StatusOptions {
   limit: number;
   tenant?: string;
+  /** also list worker processes (table worker: heartbeats) */
+  workers?: boolean;
 }
 
 const short = (v: unknown) => (v === null || v === undefined ? "" : String(v));
@@ -34,5 +36,20 @@ export async function renderStatus(db: pg.Pool, opts: StatusOptions): Promise<st
     pt.push([idTail(r.id), short(r.provision_type), short(r.object_name), short(r.status), `${short(r.attempts)}/${short(r.max_attempts)}`, short(r.roid), short(r.result_message).slice(0, 60)]);
   }
   const summary = counts.rows.map((r) => `${r.status}: ${r.n}`).join(", ") || "no provisions yet";
-  return `Orders (latest ${opts.limit})\n${ot.toString()}\n\nProvisions (latest ${opts.limit}) — ${summary}\n${pt.toString()}`;
+  let text = `Orders (latest ${opts.limit})\n${ot.toString()}\n\nProvisions (latest ${opts.limit}) — ${summary}\n${pt.toString()}`;
+  if (opts.workers) {
+    const workers = await db.query(
+      `SELECT id, host, pid, concurrency, status, started_date, last_seen_date, round(extract(epoch FROM now() - last_seen_date)::numeric, 1) AS age_s,
+              stopped_date, unlocked_jobs,
+              (SELECT count(*) FROM graphile_worker._private_jobs g WHERE g.locked_by = w.id) AS locked_jobs
+       FROM worker w ORDER BY status = 'alive' DESC, last_seen_date DESC LIMIT $1`,
+      [opts.limit],
+    );
+    const wt = new Table({ style, head: ["worker (pool id)", "host", "pid", "concurrency", "status", "started", "last seen", "jobs locked", "jobs unlocked at death"] });
+    for (const r of workers.rows) {
+      wt.push([short(r.id), short(r.host), short(r.pid), short(r.concurrency), short(r.status), time(r.started_date), `${time(r.last_seen_date)} (${short(r.age_s)} s ago)`, short(r.locked_jobs), short(r.unlocked_jobs)]);
+    }
+    text += `\n\nWorkers (heartbeats; dead = silent for PROVISIO_WORKER_TIMEOUT_MS, its jobs unlocked)\n${wt.toString()}`;
+  }
+  return text;
 }

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EppRegistrySimulator } from "../../src/simulators/epp-registry/server.js";
+import { renderStatus } from "../../src/cli/status.js";
 import { startWorker } from "../../src/worker/runner.js";
 import { createPool } from "../../src/db/pool.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
@@ -102,6 +103,9 @@ describe("a worker killed with SIGKILL", () => {
       console.log(`[crash-recovery] SIGKILL -> all 4 jobs completed on the other worker in ${(elapsed / 1000).toFixed(1)} s`);
       expect(elapsed).toBeLessThan(30_000);
       expect((await t.pool.query("SELECT status FROM worker WHERE id = $1", [poolA])).rows[0].status).toBe("dead");
+      // provisio status --workers shows it
+      const status = await renderStatus(t.pool, { limit: 10, workers: true });
+      expect(status.split("\n").find((l) => l.includes(poolA))).toMatch(/dead/);
       for (let i = 1; i <= 4; i++) expect(sim.store.domainCreates.get(`kill-${i}.test`)).toBe(1);
       expect(await count("SELECT count(*)::int AS n FROM provision_domain WHERE name LIKE 'kill-%' AND attempt_count = 2")).toBe(4);
       expect(await count("SELECT count(*)::int AS n FROM graphile_worker._private_jobs")).toBe(0);
