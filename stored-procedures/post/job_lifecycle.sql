@@ -140,7 +140,7 @@ $$;
 COMMENT ON FUNCTION tg_job__sync_provision() IS 'AFTER UPDATE on job: mirrors status, attempts and result onto the provision row. Raises nothing of its own.';
 
 -- Not when a job only starts an attempt (status 2, processing): job_start then touches the job row alone,
--- which halves the trigger work per job (docs/benchmarks.md). While an attempt runs, v_provision takes
+-- which cut PostgreSQL's CPU per job by about 30% (docs/decisions/0002-recovery-roles-hot-path.md). While an attempt runs, v_provision takes
 -- status and attempts from the job; the provision row (and the order above it) changes when the job
 -- completes, fails or is scheduled for a retry (status 1 with attempts > 0: shown as processing, with the
 -- last error in result_message).
