@@ -140,10 +140,10 @@ $$;
 COMMENT ON FUNCTION tg_job__sync_provision() IS 'AFTER UPDATE on job: mirrors status, attempts and result onto the provision row. Raises nothing of its own.';
 
 -- Not when a job only starts an attempt (status 2, processing): job_start then touches the job row alone,
--- which cut PostgreSQL's CPU per job by about 30% (docs/decisions/0002-recovery-roles-hot-path.md). While an attempt runs, v_provision takes
--- status and attempts from the job; the provision row (and the order above it) changes when the job
--- completes, fails or is scheduled for a retry (status 1 with attempts > 0: shown as processing, with the
--- last error in result_message).
+-- which cut PostgreSQL's CPU per job by about 30% (docs/decisions/0002-recovery-roles-hot-path.md).
+-- While an attempt runs, v_provision takes status and attempts from the job; the provision row (and the
+-- order above it) changes when the job completes, fails or is scheduled for a retry (status 1 with
+-- attempts > 0: shown as processing, with the last error in result_message).
 CREATE OR REPLACE TRIGGER _500_sync_provision AFTER UPDATE ON job
   FOR EACH ROW
   WHEN (NEW.status_id <> 2
