@@ -143,43 +143,53 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
       log.error({ err: (err as Error)?.message ?? String(err), poolId: wp.id }, "graphile-worker's pool failed; starting a new one");
       void replace(gen, err);
     };
-    // on "pool:fatalError" graphile-worker shuts the pool down gracefully; runner.promise then settles
+    // graphile-worker shuts a pool down by itself on "pool:fatalError" (a completion it could not record)
+    // and when one of its workers exits prematurely (a getJob that failed on a dropped connection); any
+    // shutdown we did not ask for means the pool is failing, so it is replaced at once
     events.on("pool:fatalError", ({ error }) => onFailure(error));
+    events.on("pool:gracefulShutdown", ({ message }) => onFailure(new Error(`graphile-worker shut its pool down: ${message}`)));
     runner.promise.then(() => onFailure(new Error("graphile-worker's pool ended unexpectedly")), onFailure);
     const gen: Generation = { runner, workerPool: wp, heartbeat, failed: false };
     return gen;
   };
 
   let current = await startGeneration();
-  let replacing: Promise<void> | undefined;
-  const replace = (failed: Generation, cause: unknown) =>
-    (replacing ??= (async () => {
-      try {
-        // wait (bounded) for the failed pool's in-flight jobs; graphile-worker may already be shutting it down
-        const waited = await Promise.race([
-          failed.runner.stop("pool failed").then(() => true, () => true),
-          new Promise<false>((resolve) => setTimeout(() => resolve(false), opts.replaceWaitMs ?? 10_000).unref()),
-        ]);
-        if (!waited) log.warn({ poolId: failed.workerPool.id }, "the failed pool did not finish in time; releasing its jobs anyway");
-        await failed.heartbeat.stop();
-        const dbRetry = { seconds: 3600, log, what: "restart the worker pool" };
-        const n = await retryWhileDatabaseUnavailable(() => pool.query<{ n: number }>("SELECT worker_release($1) AS n", [failed.workerPool.id]), dbRetry);
-        if (stopping) return;
-        current = await retryWhileDatabaseUnavailable(startGeneration, dbRetry);
-        restarts++;
-        log.warn({ released: n.rows[0]?.n, failedPool: failed.workerPool.id, poolId: current.workerPool.id }, "worker pool replaced");
-      } catch (err) {
-        log.fatal({ err, cause }, "could not replace the failed worker pool; this process must be restarted");
-        resolveFatal(err instanceof Error ? err : new Error(String(err)));
-      } finally {
-        replacing = undefined;
+  // replacements run one after another: a pool that fails while the previous one is being replaced
+  // (a storm of dropped connections) is replaced in its turn, never forgotten
+  let replacing: Promise<void> = Promise.resolve();
+  const replaceOne = async (failed: Generation, cause: unknown) => {
+    try {
+      // wait (bounded) for the failed pool's in-flight jobs; graphile-worker may already be shutting it down
+      const waited = await Promise.race([
+        failed.runner.stop("pool failed").then(() => true, () => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), opts.replaceWaitMs ?? 10_000).unref()),
+      ]);
+      if (!waited) log.warn({ poolId: failed.workerPool.id }, "the failed pool did not finish in time; releasing its jobs anyway");
+      await failed.heartbeat.stop();
+      const dbRetry = { seconds: 3600, log, what: "restart the worker pool" };
+      const n = await retryWhileDatabaseUnavailable(() => pool.query<{ n: number }>("SELECT worker_release($1) AS n", [failed.workerPool.id]), dbRetry);
+      if (stopping || failed !== current) return;
+      current = await retryWhileDatabaseUnavailable(startGeneration, dbRetry);
+      restarts++;
+      log.warn({ released: n.rows[0]?.n, failedPool: failed.workerPool.id, poolId: current.workerPool.id }, "worker pool replaced");
+    } catch (err) {
+      if (stopping) {
+        log.warn({ err }, "could not release a failed worker pool while stopping");
+        return;
       }
-    })());
+      log.fatal({ err, cause }, "could not replace the failed worker pool; this process must be restarted");
+      resolveFatal(err instanceof Error ? err : new Error(String(err)));
+    }
+  };
+  const replace = (failed: Generation, cause: unknown) => {
+    replacing = replacing.then(() => replaceOne(failed, cause));
+    return replacing;
+  };
 
   const stop = (reason = "stop requested") =>
     (stopping ??= (async () => {
       log.info({ reason }, "worker stopping: no new jobs, waiting for in-flight ones");
-      if (replacing) await replacing;
+      await replacing; // a replacement under way finishes first (and starts no new pool: stopping is set)
       await current.runner.stop(reason).catch((err: unknown) => log.error({ err }, "graphile-worker did not stop cleanly"));
       await current.heartbeat.stop();
       const errors = await runCleanups();
