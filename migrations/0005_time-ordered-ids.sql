@@ -5,6 +5,9 @@
 -- at the right edge of job, provision, domain, contact and order indexes, and of the indexes that refer
 -- to them (job.reference_id, audit_trail_log.object_id, event.reference_id).
 -- PostgreSQL 18 has uuidv7(); this works on 15-17 as well. Existing ids are left as they are.
+-- An exception to "no function bodies in migrations" (CONVENTIONS.md): the column defaults below need the
+-- function when this file runs, which is before stored-procedures/ is applied; it is a pure utility that
+-- no later file redefines.
 
 CREATE OR REPLACE FUNCTION uuid_generate_v7() RETURNS uuid
 LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
