@@ -17,7 +17,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import Table from "cli-table3";
@@ -30,7 +30,7 @@ import { createPool } from "../src/db/pool.js";
 import { logger } from "../src/logger.js";
 import { EppRegistrySimulator } from "../src/simulators/epp-registry/server.js";
 import { graphileLogger } from "../src/worker/graphile-logger.js";
-import { startWorker, workerOptionsFromConfig, type WorkerOptions } from "../src/worker/runner.js";
+import { graphileWorkerPreset, startWorker, workerOptionsFromConfig, type WorkerOptions } from "../src/worker/runner.js";
 
 const N = Number(process.env.BENCH_JOBS ?? 2000);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
@@ -87,7 +87,6 @@ const ONE_ORDER = `
 
 /** CPU seconds used so far by every process named postgres on this machine (Linux /proc), or NaN. */
 async function postgresCpuSeconds(): Promise<number> {
-  const { readdir, readFile } = await import("node:fs/promises");
   let ticks = 0;
   try {
     for (const pid of await readdir("/proc")) {
@@ -107,7 +106,6 @@ async function postgresCpuSeconds(): Promise<number> {
 async function rawNoopRate(opts: WorkerOptions, pool: pg.Pool): Promise<number> {
   await pool.query(`SELECT graphile_worker.add_jobs(array_agg(ROW('bench_noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec)) FROM generate_series(1, $1)`, [N]);
   const t0 = performance.now();
-  const localQueueSize = opts.localQueueSize ?? -1;
   const rawPool = createPool(opts.connectionString, opts.poolMax ?? opts.concurrency + 4);
   const runner = await run({
     pgPool: rawPool,
@@ -116,7 +114,7 @@ async function rawNoopRate(opts: WorkerOptions, pool: pg.Pool): Promise<number> 
     pollInterval: opts.pollInterval,
     taskList: { bench_noop: async () => {} },
     logger: graphileLogger(logger()),
-    preset: { worker: { completeJobBatchDelay: opts.completeBatchDelayMs ?? 0, failJobBatchDelay: opts.completeBatchDelayMs ?? 0, ...(localQueueSize > 1 ? { localQueue: { size: localQueueSize } } : {}) } },
+    preset: graphileWorkerPreset(opts),
   });
   await until(pool, `SELECT count(*) = 0 AS done FROM graphile_worker.jobs WHERE task_identifier = 'bench_noop'`);
   const secs = (performance.now() - t0) / 1000;

@@ -78,20 +78,14 @@ export function startHeartbeat(
     }
   };
 
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = once().finally(() => {
-        running = undefined;
-        schedule();
-      });
-    }, opts.intervalMs);
+  // one beat now, then one every intervalMs after the previous one has finished
+  const tick = () => {
+    running = once().finally(() => {
+      running = undefined;
+      if (!stopped) timer = setTimeout(tick, opts.intervalMs);
+    });
   };
-
-  running = once().finally(() => {
-    running = undefined;
-    schedule();
-  });
+  tick();
 
   return {
     beat: async () => {

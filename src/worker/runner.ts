@@ -10,7 +10,7 @@
 import { EventEmitter } from "node:events";
 import { run, type Runner, type WorkerEvents, type WorkerPool } from "graphile-worker";
 import type pg from "pg";
-import type { Config } from "../config.js";
+import { loadConfig, type Config } from "../config.js";
 import { runCleanups } from "../connectors/cleanup.js";
 import { closeConnectors } from "../connectors/registry.js";
 import { createPool, retryWhileDatabaseUnavailable } from "../db/pool.js";
@@ -48,6 +48,25 @@ export interface WorkerHandle {
   stop(reason?: string): Promise<void>;
   /** resolves with the error if a failed pool cannot be replaced (never on a graceful stop) */
   fatal: Promise<Error>;
+}
+
+/** The defaults of every PROVISIO_* variable (src/config.ts), for options a caller leaves unset. */
+const DEFAULTS = loadConfig({});
+
+/**
+ * graphile-worker's batching options for these WorkerOptions (unset: the defaults of src/config.ts).
+ * The benchmark's raw graphile-worker measurement uses the same builder, so both run with one setting.
+ */
+export function graphileWorkerPreset(opts: Pick<WorkerOptions, "localQueueSize" | "completeBatchDelayMs">) {
+  const batchDelay = opts.completeBatchDelayMs ?? DEFAULTS.PROVISIO_COMPLETE_BATCH_DELAY_MS;
+  const localQueueSize = opts.localQueueSize ?? DEFAULTS.PROVISIO_LOCAL_QUEUE_SIZE;
+  return {
+    worker: {
+      completeJobBatchDelay: batchDelay,
+      failJobBatchDelay: batchDelay,
+      ...(localQueueSize > 1 ? { localQueue: { size: localQueueSize } } : {}),
+    },
+  };
 }
 
 /** WorkerOptions from the environment (PROVISIO_* variables, see src/config.ts). */
@@ -105,9 +124,13 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   const log = logger().child({ component: "worker" });
   guardKnownUnhandledRejection(log);
   const pool = createPool(opts.connectionString, opts.poolMax ?? Math.max(opts.concurrency + 4, 10));
-  const batchDelay = opts.completeBatchDelayMs ?? 0;
-  const localQueueSize = opts.localQueueSize ?? -1;
-  const hbOpts: HeartbeatOptions = { intervalMs: 2_000, timeoutMs: 10_000, stuckAfterMs: 60_000, ...opts.heartbeat };
+  const preset = graphileWorkerPreset(opts);
+  const hbOpts: HeartbeatOptions = {
+    intervalMs: DEFAULTS.PROVISIO_HEARTBEAT_INTERVAL_MS,
+    timeoutMs: DEFAULTS.PROVISIO_WORKER_TIMEOUT_MS,
+    stuckAfterMs: DEFAULTS.PROVISIO_STUCK_JOB_AFTER_MS,
+    ...opts.heartbeat,
+  };
   let stopping: Promise<void> | undefined;
   let restarts = 0;
   let resolveFatal!: (err: Error) => void;
@@ -125,18 +148,12 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
       noHandleSignals: true,
       logger: graphileLogger(log),
       events,
-      preset: {
-        worker: {
-          completeJobBatchDelay: batchDelay,
-          failJobBatchDelay: batchDelay,
-          ...(localQueueSize > 1 ? { localQueue: { size: localQueueSize } } : {}),
-        },
-      },
+      preset,
     });
     if (!workerPool) throw new Error("graphile-worker did not report its worker pool (pool:create)");
     const wp: WorkerPool = workerPool;
     const heartbeat = startHeartbeat(pool, wp.id, opts.concurrency, hbOpts, log, (n) => wp.nudge(Math.min(n, opts.concurrency)));
-    log.info({ concurrency: opts.concurrency, poolId: wp.id, localQueueSize, batchDelay, restarts }, "worker started");
+    log.info({ concurrency: opts.concurrency, poolId: wp.id, ...preset.worker, restarts }, "worker started");
     const onFailure = (err: unknown) => {
       if (stopping || gen.failed) return;
       gen.failed = true;

@@ -83,6 +83,20 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION authinfo_error(text) IS 'NULL if p_pw is NULL or a valid authInfo password (6..64 characters, an XML token), else the broken rule. Raises nothing.';
 
+-- The pw column check every provision table with an authInfo makes (provision_domain, provision_contact).
+CREATE OR REPLACE FUNCTION authinfo_assert(p_pw text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  v_err text := authinfo_error(p_pw);
+BEGIN
+  IF v_err IS NOT NULL THEN
+    RAISE EXCEPTION 'pw (authInfo) %', v_err USING ERRCODE = 'PV118', COLUMN = 'pw',
+      HINT = '6..64 characters, no control characters, no leading, trailing or repeated spaces';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION authinfo_assert(text) IS 'Raises PV118 (column pw) when authinfo_error(p_pw) names a broken rule.';
+
 -- RFC 5733 §2.3: postal info lines are postalLineType (1..255 characters; pc: at most 16). Control
 -- characters are refused: XML 1.0 cannot carry most of them.
 CREATE OR REPLACE FUNCTION postal_text_error(p_value text, p_max integer) RETURNS text

@@ -46,10 +46,7 @@ BEGIN
       RAISE EXCEPTION '% %', v_field, v_err USING ERRCODE = 'PV117', COLUMN = v_field;
     END IF;
   END LOOP;
-  v_err := authinfo_error(NEW.pw);
-  IF v_err IS NOT NULL THEN
-    RAISE EXCEPTION 'pw (authInfo) %', v_err USING ERRCODE = 'PV118', COLUMN = 'pw';
-  END IF;
+  PERFORM authinfo_assert(NEW.pw);
   IF EXISTS (SELECT 1 FROM contact WHERE accreditation_id = NEW.accreditation_id AND contact_id = NEW.contact_id AND deleted_date IS NULL)
      OR EXISTS (SELECT 1 FROM provision_contact WHERE accreditation_id = NEW.accreditation_id
                 AND contact_id = NEW.contact_id AND status_id IN (1, 2)) THEN

@@ -51,10 +51,7 @@ BEGIN
     END IF;
   END LOOP;
 
-  v_err := authinfo_error(NEW.pw);
-  IF v_err IS NOT NULL THEN
-    RAISE EXCEPTION 'pw (authInfo) %', v_err USING ERRCODE = 'PV118', COLUMN = 'pw';
-  END IF;
+  PERFORM authinfo_assert(NEW.pw);
 
   IF NEW.nameservers IS NULL THEN NEW.nameservers := '{}'; END IF;
   IF cardinality(NEW.nameservers) > 13 THEN
