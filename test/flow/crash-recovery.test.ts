@@ -9,7 +9,7 @@ import { startWorker } from "../../src/worker/runner.js";
 import { createPool } from "../../src/db/pool.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { createAccount, waitFor, type Account } from "../helpers/fixtures.js";
-import { startPrivatePostgres } from "../helpers/private-postgres.js";
+import { closeAllPrivatePostgres, startPrivatePostgres } from "../helpers/private-postgres.js";
 import { startSimulator } from "../helpers/simulator.js";
 import { spawnWorker } from "../helpers/worker-process.js";
 
@@ -30,6 +30,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await sim?.stop();
   await t?.close();
+  await closeAllPrivatePostgres(); // a private server of a test that timed out (its finally never ran)
 });
 
 async function count(sql: string, params: unknown[] = []): Promise<number> {
