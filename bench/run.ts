@@ -318,11 +318,19 @@ async function main() {
   const simPort = await sim.start();
   const caDir = await mkdtemp(path.join(os.tmpdir(), "provisio-bench-ca-"));
   await writeFile(path.join(caDir, "ca.pem"), sim.certificate!.cert);
+  /** stop what this run started: simulator, pool, the throw-away server (BENCH_ONLY runs too) */
+  const finish = async () => {
+    await sim.stop();
+    await pool.end();
+    await cleanup();
+    await rm(caDir, { recursive: true, force: true });
+  };
   const eppConfig = { host: "127.0.0.1", port: simPort, clID: "bench", password_env: "PROVISIO_BENCH_EPP_PASSWORD", tls: { ca_file: path.join(caDir, "ca.pem"), servername: "localhost" } };
 
   if (process.env.BENCH_ONLY === "latency") {
     const l = await latencyAtRate(opts, url, await account(pool, "latency", "noop", {}), "lat");
     console.log(`latency at ${RATE}/s (${l.achievedRate.toFixed(0)}/s achieved), enqueued → completed: p50 ${l.p50.toFixed(1)} p95 ${l.p95.toFixed(1)} p99 ${l.p99.toFixed(1)} max ${l.max.toFixed(1)} ms; INSERT sent → completed: p50 ${l.fromSend.p50.toFixed(1)} p99 ${l.fromSend.p99.toFixed(1)} ms`);
+    await finish();
     process.exit(0);
   }
   // rounds of (raw, no-op, EPP), interleaved so that the machine's slow and fast phases hit all three;
@@ -348,6 +356,7 @@ async function main() {
   const eppRatio = median(rounds.map((r) => r.epp / r.raw));
   if (process.env.BENCH_ONLY === "throughput") {
     console.log(`median of ${REPEAT}: raw ${raw.toFixed(0)}/s; no-op end to end ${noop.toFixed(0)}/s (${(noopRatio * 100).toFixed(1)}%); EPP ${epp.toFixed(0)}/s (${(eppRatio * 100).toFixed(1)}%)`);
+    await finish();
     process.exit(0);
   }
   progress(`latency at ${RATE}/s for ${LATENCY_SECONDS} s, no-op connector`);
@@ -360,9 +369,7 @@ async function main() {
   progress(`latency at ${RATE}/s with ${HISTORY} finished jobs in history`);
   const latHist = await latencyAtRate(opts, url, latAcc, "lathist");
   const sizes = (await pool.query<{ job: string; prov: string }>("SELECT (SELECT count(*) FROM job) AS job, (SELECT count(*) FROM class.provision) AS prov")).rows[0]!;
-  await sim.stop();
-  await pool.end();
-  await cleanup();
+  await finish();
 
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
   const ms = (v: number) => v.toFixed(1);
