@@ -165,6 +165,21 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     // shutdown we did not ask for means the pool is failing, so it is replaced at once
     events.on("pool:fatalError", ({ error }) => onFailure(error));
     events.on("pool:gracefulShutdown", ({ message }) => onFailure(new Error(`graphile-worker shut its pool down: ${message}`)));
+    // graphile-worker 0.17 caches the promise of its task-id lookup; if that query fails (a connection
+    // dropped while the pool started), every later getJob rethrows the same error and the pool never
+    // takes a job again, without shutting down. A pool whose getJob has failed for as long as a worker
+    // may stay silent (heartbeat timeoutMs) is therefore replaced too; a success resets the clock.
+    let getJobFailingSince: number | undefined;
+    events.on("worker:getJob:error", ({ error }) => {
+      const now = Date.now();
+      getJobFailingSince ??= now;
+      if (now - getJobFailingSince >= hbOpts.timeoutMs) {
+        onFailure(new Error(`graphile-worker could not fetch a job for ${now - getJobFailingSince} ms: ${(error as Error)?.message ?? String(error)}`));
+      }
+    });
+    const getJobWorked = () => (getJobFailingSince = undefined);
+    events.on("worker:getJob:empty", getJobWorked);
+    events.on("job:start", getJobWorked);
     runner.promise.then(() => onFailure(new Error("graphile-worker's pool ended unexpectedly")), onFailure);
     const gen: Generation = { runner, workerPool: wp, heartbeat, failed: false };
     return gen;
