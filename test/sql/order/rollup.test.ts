@@ -74,6 +74,73 @@ describe("status rollup through SQL", () => {
     await t.pool.query("UPDATE job_type SET max_attempts = 5, retry_backoff_seconds = 2 WHERE name = 'domain_create'");
   });
 
+  it("job_complete_many rolls a batch up in one statement: two items of one order, a duplicate, a final job", async () => {
+    const o = await createOrder(t.pool, acc.tenantId);
+    const i2 = await t.pool.query(`INSERT INTO order_item (order_id, object_type) VALUES ($1, 'domain') RETURNING id`, [o.orderId]);
+    const p2 = await t.pool.query(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'create') RETURNING id`, [i2.rows[0].id]);
+    const other = await createOrder(t.pool, acc.tenantId);
+    const a = await jobOf(await provisionDomain(t.pool, acc, "batch-a.example", { planId: o.planId }));
+    const b = await jobOf(await provisionDomain(t.pool, acc, "batch-b.example", { planId: p2.rows[0].id }));
+    const c = await jobOf(await provisionDomain(t.pool, acc, "batch-c.example", { planId: other.planId }));
+    const done = await jobOf(await provisionDomain(t.pool, acc, "batch-done.example"));
+    await t.pool.query("SELECT * FROM job_start_many($1)", [[a, b, c, done, a]]);
+    await t.pool.query("SELECT job_fail($1, 'EPP2306: policy')", [done]);
+    const result = (r: string) => ({ roid: `R-${r}`, crDate: "2026-01-01T00:00:00Z", exDate: "2028-01-01T00:00:00Z" });
+    const items = [a, b, c, done, a].map((id, k) => ({ job_id: id, result_data: result(String(k)), result_message: null }));
+    const rows = (await t.pool.query("SELECT * FROM job_complete_many($1)", [JSON.stringify(items)])).rows;
+    expect(rows).toEqual([a, b, c, done].sort().map((id) => ({ job_id: id, completed: id !== done })));
+
+    const orders = (await t.pool.query("SELECT id, status, items_completed FROM v_order WHERE id = ANY ($1)", [[o.orderId, other.orderId]])).rows;
+    expect(orders).toEqual(expect.arrayContaining([
+      { id: o.orderId, status: "completed", items_completed: "2" },
+      { id: other.orderId, status: "completed", items_completed: "1" },
+    ]));
+    const domains = (await t.pool.query("SELECT name, ry_expiry_date FROM domain WHERE name LIKE 'batch-%' ORDER BY name")).rows;
+    expect(domains.map((d) => d.name)).toEqual(["batch-a.example", "batch-b.example", "batch-c.example"]);
+    expect(domains.every((d) => d.ry_expiry_date.toISOString().startsWith("2028-01-01"))).toBe(true);
+    // one completed event per provision, one order event per order, one NOTIFY-worthy change each
+    const ev = (await t.pool.query(
+      `SELECT event_type, count(*)::int AS n FROM event WHERE payload->>'status' = 'completed' AND reference_id = ANY ($1) GROUP BY 1 ORDER BY 1`,
+      [[o.orderId, other.orderId, ...(await t.pool.query("SELECT reference_id FROM job WHERE id = ANY ($1)", [[a, b, c]])).rows.map((r) => r.reference_id)]],
+    )).rows;
+    expect(ev).toEqual([{ event_type: "order.status", n: 2 }, { event_type: "provision.status", n: 3 }]);
+    // the failed job stays failed
+    expect((await t.pool.query("SELECT status FROM v_provision WHERE job_id = $1", [done])).rows[0].status).toBe("failed");
+  });
+
+  it("job_complete_many raises PV501 for an unknown job and changes nothing", async () => {
+    const j = await jobOf(await provisionDomain(t.pool, acc, "batch-unknown.example"));
+    const items = [j, "00000000-0000-7000-8000-000000000000"].map((id) => ({ job_id: id, result_data: { roid: "X" }, result_message: null }));
+    await expect(t.pool.query("SELECT * FROM job_complete_many($1)", [JSON.stringify(items)])).rejects.toMatchObject({ code: "PV501" });
+    expect((await t.pool.query("SELECT status FROM v_provision WHERE job_id = $1", [j])).rows[0].status).toBe("pending");
+  });
+
+  it("a statement that completes a thousand jobs rolls every one of them up", async () => {
+    const n = 1000;
+    const acc2 = await createAccount(t.pool);
+    await t.pool.query(
+      `WITH o AS (INSERT INTO "order" (tenant_customer_id) SELECT $1 FROM generate_series(1, $2) RETURNING id),
+            i AS (INSERT INTO order_item (order_id, object_type) SELECT id, 'domain' FROM o RETURNING id),
+            p AS (INSERT INTO order_item_plan (order_item_id, action) SELECT id, 'create' FROM i RETURNING id)
+       INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids)
+       SELECT $1, $3, 'bulk-' || row_number() OVER () || '.example', ARRAY[p.id] FROM p`,
+      [acc2.tenantId, n, acc2.accreditationId],
+    );
+    const jobs = (await t.pool.query("SELECT id FROM job WHERE tenant_customer_id = $1", [acc2.tenantId])).rows.map((r) => r.id as string);
+    expect(jobs).toHaveLength(n);
+    await t.pool.query("SELECT count(*) FROM job_start_many($1)", [jobs]);
+    const items = jobs.map((id) => ({ job_id: id, result_data: { roid: `R-${id.slice(-6)}`, crDate: "2026-01-01T00:00:00Z", exDate: "2027-01-01T00:00:00Z" }, result_message: null }));
+    const done = (await t.pool.query("SELECT count(*) FILTER (WHERE completed)::int AS n FROM job_complete_many($1)", [JSON.stringify(items)])).rows[0].n;
+    expect(done).toBe(n);
+    const r = (await t.pool.query(
+      `SELECT (SELECT count(*)::int FROM v_order WHERE tenant_customer_id = $1 AND status = 'completed') AS orders,
+              (SELECT count(*)::int FROM domain WHERE tenant_customer_id = $1) AS domains,
+              (SELECT count(*)::int FROM event e JOIN "order" o ON o.id = e.reference_id WHERE o.tenant_customer_id = $1) AS order_events`,
+      [acc2.tenantId],
+    )).rows[0];
+    expect(r).toEqual({ orders: n, domains: n, order_events: n });
+  });
+
   it("every provision table declares its own primary key and foreign keys (inheritance does not carry them)", async () => {
     const r = await t.pool.query(`
       SELECT c.relname,
