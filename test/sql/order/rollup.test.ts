@@ -98,7 +98,7 @@ describe("status rollup through SQL", () => {
     const domains = (await t.pool.query("SELECT name, ry_expiry_date FROM domain WHERE name LIKE 'batch-%' ORDER BY name")).rows;
     expect(domains.map((d) => d.name)).toEqual(["batch-a.example", "batch-b.example", "batch-c.example"]);
     expect(domains.every((d) => d.ry_expiry_date.toISOString().startsWith("2028-01-01"))).toBe(true);
-    // one completed event per provision, one order event per order, one NOTIFY-worthy change each
+    // one "completed" event per provision and one per order
     const ev = (await t.pool.query(
       `SELECT event_type, count(*)::int AS n FROM event WHERE payload->>'status' = 'completed' AND reference_id = ANY ($1) GROUP BY 1 ORDER BY 1`,
       [[o.orderId, other.orderId, ...(await t.pool.query("SELECT reference_id FROM job WHERE id = ANY ($1)", [[a, b, c]])).rows.map((r) => r.reference_id)]],
