@@ -186,3 +186,37 @@ describe("a PostgreSQL restart", () => {
     }
   });
 });
+
+describe("a pool whose getJob keeps failing", () => {
+  // graphile-worker 0.17 caches the promise of its task-id lookup, a rejected one too: a pool whose first
+  // lookup failed would never take a job again. Here the lookup fails on purpose (a trigger refuses
+  // graphile-worker's INSERT into _private_tasks) until the trigger is dropped; only a replaced pool,
+  // with a fresh lookup, can then take the jobs.
+  it("is replaced after the worker timeout, and the new pool runs the jobs", async () => {
+    const pgp = await startPrivatePostgres();
+    const pool = createPool(pgp.url, 2);
+    let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
+    try {
+      const acc2 = await createAccount(pool, { connectorType: "noop" });
+      await pool.query(
+        `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name)
+         SELECT $1, $2, 'lookup-' || g || '.test' FROM generate_series(1, 5) g`,
+        [acc2.tenantId, acc2.accreditationId],
+      );
+      await pool.query(`
+        CREATE FUNCTION public.test_refuse_task_lookup() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'task lookup refused by the test'; END $$;
+        CREATE TRIGGER test_refuse BEFORE INSERT ON graphile_worker._private_tasks
+          FOR EACH STATEMENT EXECUTE FUNCTION public.test_refuse_task_lookup();`);
+      worker = await startWorker({ connectionString: pgp.url, concurrency: 2, pollInterval: 100, heartbeat: { intervalMs: 500, timeoutMs: 2_000, stuckAfterMs: 60_000 } });
+      await new Promise((resolve) => setTimeout(resolve, 500)); // the first pool's lookup has failed by now
+      await pool.query("DROP TRIGGER test_refuse ON graphile_worker._private_tasks");
+      await waitFor("5 completed", async () => (await pool.query("SELECT count(*)::int AS n FROM provision_domain WHERE status_id = 3")).rows[0].n === 5, 20_000, 100);
+      expect(worker.restarts).toBeGreaterThanOrEqual(1);
+    } finally {
+      await worker?.stop();
+      await pool.end();
+      await pgp.close();
+    }
+  });
+});
