@@ -188,11 +188,11 @@ CREATE OR REPLACE FUNCTION job_complete_many(p_items jsonb) RETURNS TABLE (job_i
 LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
+  v_ids uuid[] := ARRAY(SELECT DISTINCT x.job_id FROM jsonb_to_recordset(p_items) AS x(job_id uuid) ORDER BY 1);
   v_done uuid[];
   v_missing uuid;
 BEGIN
-  SELECT x.job_id INTO v_missing FROM jsonb_to_recordset(p_items) AS x(job_id uuid)
-  WHERE NOT EXISTS (SELECT 1 FROM job WHERE id = x.job_id) ORDER BY 1 LIMIT 1;
+  SELECT u INTO v_missing FROM unnest(v_ids) u WHERE NOT EXISTS (SELECT 1 FROM job WHERE id = u) ORDER BY 1 LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'job % does not exist', v_missing USING ERRCODE = 'PV501';
   END IF;
@@ -204,9 +204,7 @@ BEGIN
              RETURNING j.id)
   SELECT coalesce(array_agg(u.id), '{}') INTO v_done FROM u;
 
-  RETURN QUERY
-  SELECT DISTINCT x.job_id, x.job_id = ANY (v_done)
-  FROM jsonb_to_recordset(p_items) AS x(job_id uuid) ORDER BY 1;
+  RETURN QUERY SELECT u, u = ANY (v_done) FROM unnest(v_ids) u ORDER BY 1;
 END
 $$;
 COMMENT ON FUNCTION job_complete_many(jsonb) IS
