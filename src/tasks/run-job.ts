@@ -1,7 +1,9 @@
 /**
  * The lifecycle every provision task shares (DESIGN.md "The flow of one provision"):
  *  1. job_start(): lock the job row, skip if final, mark processing, count the attempt — and commit,
- *     so no transaction is held open across network I/O;
+ *     so no transaction is held open across network I/O. Normally done by the database while
+ *     graphile-worker's get_job locks the job (provisio_start_attempt, stored-procedures/post/
+ *     job_lifecycle.sql), its outcome arriving in the payload; else by the task, batched;
  *  2. parse the job's data with the task's zod schema (old jobs may carry old shapes);
  *  3. load the accreditation and its connector, run the handler against the external system;
  *  4. write the outcome back: job_complete() on success, job_fail() on a permanent error, job_retry()
@@ -34,8 +36,13 @@ export const jobRowSchema = z.object({
 });
 export type JobRow = z.infer<typeof jobRowSchema>;
 
-/** graphile-worker payload of every provisio job: just the job id (the job row holds the data). */
-export const jobPayloadSchema = z.object({ job_id: z.string().uuid() });
+/**
+ * graphile-worker payload of every provisio job: the job id (the job row holds the data). When get_job
+ * locked the job, the database's provisio_start_attempt trigger has already run job_start() and added
+ * its outcome: `started` (false: final or exhausted, nothing to do) and `job` (the started job row).
+ * Without `started` (the trigger caught an error) the task runs job_start() itself.
+ */
+export const jobPayloadSchema = z.object({ job_id: z.string().uuid(), started: z.boolean().optional(), job: z.unknown().optional() });
 
 export interface TaskContext<D> {
   data: D;
@@ -155,7 +162,7 @@ export function defineProvisionTask<D extends { accreditation_id: string }>(spec
       return;
     }
     const jobId = p.data.job_id;
-    const started = await starts.call({ helpers, jobId });
+    const started = p.data.started === undefined ? await starts.call({ helpers, jobId }) : p.data.started ? p.data.job : undefined;
     if (!started) {
       base.info({ jobId }, "job is already final; nothing to do");
       return;

@@ -121,4 +121,18 @@ describe("insert → job → worker → EPP over TLS → results → order", () 
     expect(p.roid).toBe(sim.store.domains.get("ambiguous.example")!.roid);
     expect(sim.store.domainCreates.get("ambiguous.example")).toBe(1);
   });
+
+  it("starts the attempt itself when get_job's start trigger did not (payload without \"started\")", async () => {
+    // the trigger is what normally starts attempts (test/sql/start-in-get-job.test.ts); without it the
+    // task calls job_start() and the outcome is the same
+    await t.pool.query("ALTER TABLE graphile_worker._private_jobs DISABLE TRIGGER provisio_start_attempt");
+    try {
+      const p = await finalProvision(await provisionDomain(t.pool, acc, "started-by-task.example"));
+      expect(p.status).toBe("completed");
+      expect(p.attempts).toBe(1);
+      expect(p.result_data.clTRID).toBe(`${p.job_id}-1`);
+    } finally {
+      await t.pool.query("ALTER TABLE graphile_worker._private_jobs ENABLE TRIGGER provisio_start_attempt");
+    }
+  });
 });
