@@ -17,7 +17,7 @@ import { EppRegistrySimulator } from "../../src/simulators/epp-registry/server.j
 import { createAccount } from "../helpers/fixtures.js";
 import { startPrivatePostgres } from "../helpers/private-postgres.js";
 import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.js";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -37,7 +37,8 @@ async function main(): Promise<number> {
   pool.on("error", () => undefined);
   const sim = new EppRegistrySimulator({ registrars: { "chaos-registrar": PASSWORD }, tlds: ["example"] });
   await sim.start();
-  const caFile = path.join(await mkdtemp(path.join(tmpdir(), "provisio-chaos-")), "ca.pem");
+  const caDir = await mkdtemp(path.join(tmpdir(), "provisio-chaos-"));
+  const caFile = path.join(caDir, "ca.pem");
   await writeFile(caFile, sim.certificate!.cert);
   const acc = await createAccount(pool, {
     connectorType: "epp",
@@ -148,6 +149,7 @@ async function main(): Promise<number> {
   await pool.end();
   await sim.stop();
   await db.close();
+  await rm(caDir, { recursive: true, force: true });
 
   log(`completed ${completed.length}, failed ${failedRows.length}; workers declared dead by heartbeat: ${deadWorkers}; worker exit codes on SIGTERM: ${codes.join(", ")}`);
   const summary = { lost, duplicated, stuck, orders, locked };

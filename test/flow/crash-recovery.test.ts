@@ -10,7 +10,7 @@ import { createPool } from "../../src/db/pool.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { createAccount, waitFor, type Account } from "../helpers/fixtures.js";
 import { closeAllPrivatePostgres, startPrivatePostgres } from "../helpers/private-postgres.js";
-import { startSimulator } from "../helpers/simulator.js";
+import { startSimulator, stopSimulator } from "../helpers/simulator.js";
 import { spawnWorker } from "../helpers/worker-process.js";
 
 let t: TestDatabase;
@@ -28,7 +28,7 @@ beforeAll(async () => {
   acc = await createAccount(t.pool, { connectorType: "epp", config: s.config, maxSessions: 4 });
 });
 afterAll(async () => {
-  await sim?.stop();
+  await stopSimulator(sim);
   await t?.close();
   await closeAllPrivatePostgres(); // a private server of a test that timed out (its finally never ran)
 });

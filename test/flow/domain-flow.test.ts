@@ -3,7 +3,7 @@ import type { EppRegistrySimulator } from "../../src/simulators/epp-registry/ser
 import { startWorker, type WorkerHandle } from "../../src/worker/runner.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { createAccount, createOrder, provisionDomain, waitFor, type Account } from "../helpers/fixtures.js";
-import { startSimulator } from "../helpers/simulator.js";
+import { startSimulator, stopSimulator } from "../helpers/simulator.js";
 
 let t: TestDatabase;
 let sim: EppRegistrySimulator;
@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await worker?.stop();
-  await sim?.stop();
+  await stopSimulator(sim);
   await t?.close();
 });
 

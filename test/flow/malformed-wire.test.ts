@@ -11,7 +11,7 @@ import type { FaultAction } from "../../src/simulators/epp-registry/faults.js";
 import { startWorker, type WorkerHandle } from "../../src/worker/runner.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { createAccount, provisionDomain, waitFor, type Account } from "../helpers/fixtures.js";
-import { startSimulator } from "../helpers/simulator.js";
+import { startSimulator, stopSimulator } from "../helpers/simulator.js";
 
 const COMMAND_TIMEOUT_MS = 800;
 process.env.PROVISIO_EPP_COMMAND_TIMEOUT_MS = String(COMMAND_TIMEOUT_MS);
@@ -32,7 +32,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await worker?.stop();
-  await sim?.stop();
+  await stopSimulator(sim);
   await t?.close();
 });
 

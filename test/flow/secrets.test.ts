@@ -6,7 +6,7 @@
  * the worker's whole output are searched for each secret.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -62,6 +62,7 @@ describe("connector secrets", () => {
     } finally {
       w.child.kill("SIGTERM");
       expect(await w.exited).toBe(0);
+      await rm(dir, { recursive: true, force: true });
     }
     const outcome = (await t.pool.query("SELECT object_name, provision_type, status, result_message FROM v_provision ORDER BY object_name, provision_type")).rows;
     // the run covered success, a refused login (EPP 2200) and retries

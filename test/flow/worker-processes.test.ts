@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EppRegistrySimulator } from "../../src/simulators/epp-registry/server.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { createAccount, waitFor, type Account } from "../helpers/fixtures.js";
-import { startSimulator } from "../helpers/simulator.js";
+import { startSimulator, stopSimulator } from "../helpers/simulator.js";
 import { spawnWorker } from "../helpers/worker-process.js";
 
 let t: TestDatabase;
@@ -18,7 +18,7 @@ beforeAll(async () => {
   acc = await createAccount(t.pool, { connectorType: "epp", config: s.config, maxSessions: 4 });
 });
 afterAll(async () => {
-  await sim?.stop();
+  await stopSimulator(sim);
   await t?.close();
 });
 

@@ -18,7 +18,7 @@ import type { EppRegistrySimulator } from "../../src/simulators/epp-registry/ser
 import { startWorker, type WorkerHandle } from "../../src/worker/runner.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { createAccount, createOrder, waitFor, writeCounts, type Account } from "../helpers/fixtures.js";
-import { startSimulator } from "../helpers/simulator.js";
+import { startSimulator, stopSimulator } from "../helpers/simulator.js";
 
 /** SQLSTATEs a provision INSERT may answer with (docs/errors.md). */
 const DOCUMENTED = /^(PV1(0[1-9]|1[0-8])|23502|23505|22P02|22003|22021)$/;
@@ -50,7 +50,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await worker?.stop();
-  await sim?.stop();
+  await stopSimulator(sim);
   await t?.close();
 });
 

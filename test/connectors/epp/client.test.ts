@@ -5,7 +5,7 @@ import { EppCommandError, EppTransportError } from "../../../src/connectors/epp/
 import type { Accreditation, CommandContext } from "../../../src/connectors/types.js";
 import { logger } from "../../../src/logger.js";
 import type { EppRegistrySimulator } from "../../../src/simulators/epp-registry/server.js";
-import { startSimulator } from "../../helpers/simulator.js";
+import { startSimulator, stopSimulator } from "../../helpers/simulator.js";
 
 let sim: EppRegistrySimulator;
 let acc: Accreditation;
@@ -21,7 +21,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await connector.close();
-  await sim.stop();
+  await stopSimulator(sim);
 });
 
 describe("EPP connector against the simulator over TLS", () => {
