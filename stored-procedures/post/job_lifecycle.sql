@@ -120,12 +120,17 @@ COMMENT ON FUNCTION job_retry(uuid, text, jsonb) IS
   'Schedules the next attempt after a transient failure (backoff in seconds from job_type) or fails the job when '
   'attempts are exhausted. Returns the next run time or NULL. Raises PV501.';
 
--- Mirror the job's state onto its provision row (UPDATE through class.provision reaches every child table
--- and fires that child's triggers).
-CREATE OR REPLACE FUNCTION tg_job__sync_provision() RETURNS trigger
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-  UPDATE class.provision p SET
+-- Mirror the job's state onto its provision row. The function is generated from the catalog on every
+-- migrate: one static UPDATE per table that inherits class.provision, chosen by job.reference_table (the
+-- provision's TG_TABLE_NAME, set by job_submit), so a completion opens, locks and plans only its own
+-- table. An UPDATE through class.provision opens and locks every child table and its indexes in each
+-- transaction; the direct one cut a completion's PostgreSQL CPU by 5-15%
+-- (docs/decisions/0004-start-in-get-job.md). A reference_table it does not know (a provision table added
+-- since the last migrate) still goes through class.provision, which reaches every child and fires that
+-- child's triggers.
+DO $gen$
+DECLARE
+  v_set text := $set$
     status_id         = CASE NEW.status_id WHEN 1 THEN CASE WHEN NEW.attempts > 0 THEN 2 ELSE 1 END ELSE NEW.status_id END,
     attempt_count     = NEW.attempts,
     last_attempt_date = NEW.start_date,
@@ -133,11 +138,31 @@ BEGIN
     result_data       = NEW.result_data,
     roid              = coalesce(NEW.result_data ->> 'roid', p.roid),
     provisioned_date  = CASE WHEN NEW.status_id = 3 THEN NEW.end_date ELSE p.provisioned_date END
-  WHERE p.id = NEW.reference_id;
+  WHERE p.id = NEW.reference_id;$set$;
+  v_cases text := '';
+  r record;
+BEGIN
+  FOR r IN SELECT n.nspname, c.relname FROM pg_inherits i
+           JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE i.inhparent = 'class.provision'::regclass ORDER BY c.relname LOOP
+    v_cases := v_cases || format(E'\n  WHEN %L THEN\n    UPDATE ONLY %I.%I p SET%s', r.relname, r.nspname, r.relname, v_set);
+  END LOOP;
+  EXECUTE format($fn$
+CREATE OR REPLACE FUNCTION tg_job__sync_provision() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $body$
+BEGIN
+  CASE NEW.reference_table%s
+  ELSE
+    UPDATE class.provision p SET%s
+  END CASE;
   RETURN NULL;
 END
-$$;
-COMMENT ON FUNCTION tg_job__sync_provision() IS 'AFTER UPDATE on job: mirrors status, attempts and result onto the provision row. Raises nothing of its own.';
+$body$$fn$, v_cases, v_set);
+END
+$gen$;
+COMMENT ON FUNCTION tg_job__sync_provision() IS
+  'AFTER UPDATE on job: mirrors status, attempts and result onto the provision row (generated: one UPDATE per '
+  'class.provision child, by job.reference_table). Raises nothing of its own.';
 
 -- Not when a job only starts an attempt (status 2, processing): job_start then touches the job row alone,
 -- which cut PostgreSQL's CPU per job by about 30% (docs/decisions/0002-recovery-roles-hot-path.md).
