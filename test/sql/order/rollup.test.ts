@@ -108,6 +108,23 @@ describe("status rollup through SQL", () => {
     expect((await t.pool.query("SELECT status FROM v_provision WHERE job_id = $1", [done])).rows[0].status).toBe("failed");
   });
 
+  it("an UPDATE that sets a status to the value it has rolls nothing up and writes no event", async () => {
+    // the rollup triggers fire on UPDATE OF status_id and test for a change themselves (no WHEN clause)
+    const o = await createOrder(t.pool, acc.tenantId);
+    const before = (await t.pool.query(`SELECT (SELECT count(*) FROM event)::int AS events, (SELECT completed_date FROM "order" WHERE id = $1) AS done`, [o.orderId])).rows[0];
+    await t.pool.query("UPDATE order_item_plan SET status_id = status_id WHERE id = $1", [o.planId]);
+    await t.pool.query("UPDATE order_item SET status_id = status_id WHERE id = $1", [o.itemId]);
+    await t.pool.query(`UPDATE "order" SET status_id = status_id WHERE id = $1`, [o.orderId]);
+    const after = (await t.pool.query(`SELECT (SELECT count(*) FROM event)::int AS events, (SELECT completed_date FROM "order" WHERE id = $1) AS done`, [o.orderId])).rows[0];
+    expect(after).toEqual(before);
+    // and a real change still rolls up: the plan fails, so do the item and the order, with one order event
+    await t.pool.query("UPDATE order_item_plan SET status_id = 4 WHERE id = $1", [o.planId]);
+    const r = (await t.pool.query(`SELECT i.status_id AS item, o.status_id AS "order", o.completed_date IS NOT NULL AS done,
+                                          (SELECT count(*)::int FROM event WHERE reference_id = o.id) AS events
+                                   FROM order_item i JOIN "order" o ON o.id = i.order_id WHERE i.id = $1`, [o.itemId])).rows[0];
+    expect(r).toEqual({ item: 4, order: 4, done: true, events: 1 });
+  });
+
   it("job_complete_many raises PV501 for an unknown job and changes nothing", async () => {
     const j = await jobOf(await provisionDomain(t.pool, acc, "batch-unknown.example"));
     const items = [j, "00000000-0000-7000-8000-000000000000"].map((id) => ({ job_id: id, result_data: { roid: "X" }, result_message: null }));
