@@ -3,7 +3,7 @@ CREATE OR REPLACE FUNCTION tg_audit__set_updated() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
   NEW.updated_date := now();
-  NEW.updated_by := current_user;
+  NEW.updated_by := session_user;  -- the login, also inside the SECURITY DEFINER cascade (migrations/0006)
   RETURN NEW;
 END
 $$;

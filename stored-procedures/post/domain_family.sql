@@ -21,7 +21,7 @@ CREATE OR REPLACE FUNCTION tg_provision_domain_renew__complete() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
   NEW.ry_expiry_date := (NEW.result_data ->> 'exDate')::timestamptz;
-  UPDATE domain SET ry_expiry_date = NEW.ry_expiry_date, updated_date = now(), updated_by = current_user
+  UPDATE domain SET ry_expiry_date = NEW.ry_expiry_date, updated_date = now(), updated_by = session_user
   WHERE id = NEW.domain_id;
   RETURN NEW;
 END
@@ -32,7 +32,7 @@ COMMENT ON FUNCTION tg_provision_domain_renew__complete() IS
 CREATE OR REPLACE FUNCTION tg_provision_domain_delete__complete() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  UPDATE domain SET deleted_date = now(), updated_date = now(), updated_by = current_user
+  UPDATE domain SET deleted_date = now(), updated_date = now(), updated_by = session_user
   WHERE id = NEW.domain_id AND deleted_date IS NULL;
   RETURN NEW;
 END

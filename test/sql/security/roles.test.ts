@@ -136,6 +136,21 @@ describe("provisio_worker", () => {
     try {
       await waitFor("completed", async () => (await t.pool.query("SELECT status FROM v_provision WHERE object_name = 'by-worker-role.example'")).rows[0]?.status === "completed", 20_000);
       expect((await t.pool.query("SELECT status FROM v_order o JOIN order_item i ON i.order_id = o.id JOIN order_item_plan p ON p.order_item_id = i.id WHERE p.id = $1", [planId])).rows[0].status).toBe("completed");
+      // who did it: the login, also for what provisio's SECURITY DEFINER triggers wrote (migrations/0006)
+      const by = (await t.pool.query(
+        `SELECT p.created_by, p.updated_by, d.created_by AS domain_created_by, o.updated_by AS order_updated_by,
+                (SELECT array_agg(changed_by ORDER BY id) FROM audit_trail_log WHERE object_id = p.id) AS audit
+         FROM provision_domain p JOIN domain d ON d.name = p.name
+         JOIN order_item_plan pl ON pl.id = p.order_item_plan_ids[1] JOIN order_item i ON i.id = pl.order_item_id JOIN "order" o ON o.id = i.order_id
+         WHERE p.name = 'by-worker-role.example'`,
+      )).rows[0];
+      expect(by).toEqual({
+        created_by: "provisio_order_test_login",
+        updated_by: "provisio_worker_test_login",
+        domain_created_by: "provisio_worker_test_login",
+        order_updated_by: "provisio_worker_test_login",
+        audit: ["provisio_order_test_login", "provisio_worker_test_login"],
+      });
       const w = await connect(workerUrl);
       expect(await sqlstate(w.query("INSERT INTO tenant_customer (name) VALUES ('worker-made')"))).toBe("42501");
       expect(await sqlstate(w.query("UPDATE accreditation SET config = '{}'"))).toBe("42501");
