@@ -107,7 +107,7 @@ async function postgresCpuSeconds(): Promise<number> {
 /** Warm-up jobs before each throughput measurement: a running worker's connections, caches and JIT are warm. */
 const WARM = Math.min(500, Math.max(50, Math.floor(N / 4)));
 
-/** A promise that resolves once `count()` has reached `target`; `check()` is called after each increment. */
+/** A counter: `add()` counts, `reached(target)` resolves once the count is at least `target`. */
 function counter(): { add(n?: number): void; reached(target: number): Promise<void>; readonly count: number } {
   let count = 0;
   const waiting: { target: number; resolve: () => void }[] = [];
@@ -165,28 +165,30 @@ async function endToEndRate(opts: WorkerOptions, pool: pg.Pool, acc: Account, la
   const listener = new pg.Client({ connectionString: opts.connectionString });
   await listener.connect();
   const completed = counter();
-  let failed = 0;
+  // a failed order would leave the count short for ever: the measurement stops with an error instead
+  let orderFailed!: (err: Error) => void;
+  const failure = new Promise<never>((_, reject) => (orderFailed = reject));
+  failure.catch(() => undefined);
   listener.on("notification", (n) => {
-    const p = JSON.parse(n.payload ?? "{}") as { tenant_customer_id: string; status: string };
+    const p = JSON.parse(n.payload ?? "{}") as { order_id: string; tenant_customer_id: string; status: string };
     if (p.tenant_customer_id !== acc.tenantId) return;
     if (p.status === "completed") completed.add();
-    else if (p.status === "failed") failed++;
+    else if (p.status === "failed") orderFailed(new Error(`${label}: order ${p.order_id} failed`));
   });
   await listener.query("LISTEN provisio_order_status");
   const worker = await startWorker(opts);
   try {
     await pool.query(ORDERS_AND_PROVISIONS, [acc.tenantId, WARM, acc.accreditationId, `${label}-warm-${RUN}`]);
-    await completed.reached(WARM);
+    await Promise.race([completed.reached(WARM), failure]);
     await pool.query(ORDERS_AND_PROVISIONS, [acc.tenantId, N, acc.accreditationId, `${label}-${RUN}`]);
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const pg0 = await postgresCpuSeconds();
-    await completed.reached(WARM + N);
+    await Promise.race([completed.reached(WARM + N), failure]);
     const secs = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const pgCpu = (await postgresCpuSeconds()) - pg0;
     progress(`${label}: ${(secs * 1000 / N).toFixed(2)} ms wall per job; CPU per job: this process ${((cpu.user + cpu.system) / 1000 / N).toFixed(2)} ms, PostgreSQL ${((pgCpu * 1000) / N).toFixed(2)} ms`);
-    if (failed) throw new Error(`${label}: ${failed} orders failed`);
     return N / secs;
   } finally {
     await worker.stop();
