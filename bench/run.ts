@@ -107,22 +107,19 @@ async function postgresCpuSeconds(): Promise<number> {
 /** Warm-up jobs before each throughput measurement: a running worker's connections, caches and JIT are warm. */
 const WARM = Math.min(500, Math.max(50, Math.floor(N / 4)));
 
-/** A counter: `add()` counts, `reached(target)` resolves once the count is at least `target`. */
-function counter(): { add(n?: number): void; reached(target: number): Promise<void>; readonly count: number } {
+/** A counter: `add()` counts one, `reached(target)` resolves once the count is at least `target`. */
+function counter(): { add(): void; reached(target: number): Promise<void> } {
   let count = 0;
   const waiting: { target: number; resolve: () => void }[] = [];
   return {
-    add(n = 1) {
-      count += n;
+    add() {
+      count++;
       for (const w of waiting.filter((w) => count >= w.target)) {
         waiting.splice(waiting.indexOf(w), 1);
         w.resolve();
       }
     },
     reached: (target) => (count >= target ? Promise.resolve() : new Promise<void>((resolve) => waiting.push({ target, resolve }))),
-    get count() {
-      return count;
-    },
   };
 }
 

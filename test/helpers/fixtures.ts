@@ -40,6 +40,11 @@ export async function provisionDomain(db: pg.Pool, acc: Account, name: string, e
   return r.rows[0]!.id;
 }
 
+/** The job id of a provision_domain row. */
+export async function jobOf(db: pg.Pool, provisionId: string): Promise<string> {
+  return (await db.query<{ job_id: string }>("SELECT job_id FROM provision_domain WHERE id = $1", [provisionId])).rows[0]!.job_id;
+}
+
 /** Poll fn every intervalMs until it returns a truthy value or timeoutMs passes (then throw). */
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
-import { createAccount, provisionDomain, type Account } from "../helpers/fixtures.js";
+import { createAccount, jobOf, provisionDomain, type Account } from "../helpers/fixtures.js";
 
 let t: TestDatabase;
 let acc: Account;
@@ -18,10 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
-
-async function jobOf(provisionId: string): Promise<string> {
-  return (await t.pool.query<{ job_id: string }>("SELECT job_id FROM provision_domain WHERE id = $1", [provisionId])).rows[0]!.job_id;
-}
 
 /** What get_job does to the graphile-worker job keyed `key`; returns the payload it hands to the task. */
 async function lock(key: string): Promise<Record<string, any>> {
@@ -40,7 +36,7 @@ async function jobState(jobId: string) {
 
 describe("starting the attempt inside get_job", () => {
   it("marks the job processing, counts the attempt and hands the job row to the task", async () => {
-    const jobId = await jobOf(await provisionDomain(t.pool, acc, "start-1.example"));
+    const jobId = await jobOf(t.pool, await provisionDomain(t.pool, acc, "start-1.example"));
     const payload = await lock(jobId);
     expect(payload).toMatchObject({ job_id: jobId, started: true, job: { id: jobId, status_id: 2, attempts: 1, reference_table: "provision_domain" } });
     expect(payload.job.data).toMatchObject({ name: "start-1.example" });
@@ -48,7 +44,7 @@ describe("starting the attempt inside get_job", () => {
   });
 
   it("reports started: false for a job that is already final, and changes nothing", async () => {
-    const jobId = await jobOf(await provisionDomain(t.pool, acc, "start-2.example"));
+    const jobId = await jobOf(t.pool, await provisionDomain(t.pool, acc, "start-2.example"));
     await t.pool.query("SELECT job_fail($1, 'failed by the test')", [jobId]);
     const payload = await lock(jobId);
     expect(payload).toEqual({ job_id: jobId, started: false, job: null });
@@ -56,7 +52,7 @@ describe("starting the attempt inside get_job", () => {
   });
 
   it("fails a job whose attempts were used up by crashed runs, and reports started: false", async () => {
-    const jobId = await jobOf(await provisionDomain(t.pool, acc, "start-3.example"));
+    const jobId = await jobOf(t.pool, await provisionDomain(t.pool, acc, "start-3.example"));
     await t.pool.query("UPDATE job SET status_id = 2, attempts = max_attempts WHERE id = $1", [jobId]);
     const payload = await lock(jobId);
     expect(payload.started).toBe(false);
@@ -66,7 +62,7 @@ describe("starting the attempt inside get_job", () => {
   });
 
   it("on an error leaves the payload and the job as they were, and get_job still locks the job", async () => {
-    const jobId = await jobOf(await provisionDomain(t.pool, acc, "start-4.example"));
+    const jobId = await jobOf(t.pool, await provisionDomain(t.pool, acc, "start-4.example"));
     const c = await t.pool.connect();
     try {
       await c.query("BEGIN");

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAccount, createOrder, provisionDomain, type Account } from "../../helpers/fixtures.js";
+import { createAccount, createOrder, jobOf, provisionDomain, type Account } from "../../helpers/fixtures.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
 
 let t: TestDatabase;
@@ -10,7 +10,6 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const jobOf = async (provisionId: string) => (await t.pool.query("SELECT job_id FROM provision_domain WHERE id = $1", [provisionId])).rows[0].job_id as string;
 
 describe("status rollup through SQL", () => {
   it("job_complete completes provision, plan, item and order, writes events and NOTIFYs", async () => {
@@ -20,7 +19,7 @@ describe("status rollup through SQL", () => {
     await listener.query("LISTEN provisio_order_status");
     const o = await createOrder(t.pool, acc.tenantId);
     const id = await provisionDomain(t.pool, acc, "rollup.example", { planId: o.planId });
-    const job = await jobOf(id);
+    const job = await jobOf(t.pool, id);
     expect((await t.pool.query("SELECT * FROM job_start($1)", [job])).rows[0].attempts).toBe(1);
     // the attempt in flight is on the job only: v_provision shows it, the order moves when the job ends
     expect((await t.pool.query("SELECT status, attempts FROM v_provision WHERE id = $1", [id])).rows[0]).toEqual({ status: "processing", attempts: 1 });
@@ -47,8 +46,8 @@ describe("status rollup through SQL", () => {
     const o = await createOrder(t.pool, acc.tenantId);
     const i2 = await t.pool.query(`INSERT INTO order_item (order_id, object_type) VALUES ($1, 'domain') RETURNING id`, [o.orderId]);
     const p2 = await t.pool.query(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'create') RETURNING id`, [i2.rows[0].id]);
-    const a = await jobOf(await provisionDomain(t.pool, acc, "two-a.example", { planId: o.planId }));
-    const b = await jobOf(await provisionDomain(t.pool, acc, "two-b.example", { planId: p2.rows[0].id }));
+    const a = await jobOf(t.pool, await provisionDomain(t.pool, acc, "two-a.example", { planId: o.planId }));
+    const b = await jobOf(t.pool, await provisionDomain(t.pool, acc, "two-b.example", { planId: p2.rows[0].id }));
     await t.pool.query("SELECT job_fail($1, 'EPP2306: policy')", [a]);
     expect((await t.pool.query("SELECT status FROM v_order WHERE id = $1", [o.orderId])).rows[0].status).toBe("processing");
     await t.pool.query("SELECT job_complete($1, $2)", [b, { crDate: "2026-01-01T00:00:00Z", exDate: "2027-01-01T00:00:00Z", roid: "D1" }]);
@@ -60,7 +59,7 @@ describe("status rollup through SQL", () => {
 
   it("job_retry schedules with the job type's backoff and fails the job when attempts run out", async () => {
     await t.pool.query("UPDATE job_type SET max_attempts = 2, retry_backoff_seconds = 4 WHERE name = 'domain_create'");
-    const job = await jobOf(await provisionDomain(t.pool, acc, "retry.example"));
+    const job = await jobOf(t.pool, await provisionDomain(t.pool, acc, "retry.example"));
     await t.pool.query("SELECT * FROM job_start($1)", [job]);
     const r1 = (await t.pool.query("SELECT job_retry($1, 'EPP2400: down') - now() AS wait", [job])).rows[0].wait;
     expect(r1.seconds).toBeGreaterThanOrEqual(3);
@@ -79,10 +78,10 @@ describe("status rollup through SQL", () => {
     const i2 = await t.pool.query(`INSERT INTO order_item (order_id, object_type) VALUES ($1, 'domain') RETURNING id`, [o.orderId]);
     const p2 = await t.pool.query(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'create') RETURNING id`, [i2.rows[0].id]);
     const other = await createOrder(t.pool, acc.tenantId);
-    const a = await jobOf(await provisionDomain(t.pool, acc, "batch-a.example", { planId: o.planId }));
-    const b = await jobOf(await provisionDomain(t.pool, acc, "batch-b.example", { planId: p2.rows[0].id }));
-    const c = await jobOf(await provisionDomain(t.pool, acc, "batch-c.example", { planId: other.planId }));
-    const done = await jobOf(await provisionDomain(t.pool, acc, "batch-done.example"));
+    const a = await jobOf(t.pool, await provisionDomain(t.pool, acc, "batch-a.example", { planId: o.planId }));
+    const b = await jobOf(t.pool, await provisionDomain(t.pool, acc, "batch-b.example", { planId: p2.rows[0].id }));
+    const c = await jobOf(t.pool, await provisionDomain(t.pool, acc, "batch-c.example", { planId: other.planId }));
+    const done = await jobOf(t.pool, await provisionDomain(t.pool, acc, "batch-done.example"));
     await t.pool.query("SELECT * FROM job_start_many($1)", [[a, b, c, done, a]]);
     await t.pool.query("SELECT job_fail($1, 'EPP2306: policy')", [done]);
     const result = (r: string) => ({ roid: `R-${r}`, crDate: "2026-01-01T00:00:00Z", exDate: "2028-01-01T00:00:00Z" });
@@ -126,7 +125,7 @@ describe("status rollup through SQL", () => {
   });
 
   it("job_complete_many raises PV501 for an unknown job and changes nothing", async () => {
-    const j = await jobOf(await provisionDomain(t.pool, acc, "batch-unknown.example"));
+    const j = await jobOf(t.pool, await provisionDomain(t.pool, acc, "batch-unknown.example"));
     const items = [j, "00000000-0000-7000-8000-000000000000"].map((id) => ({ job_id: id, result_data: { roid: "X" }, result_message: null }));
     await expect(t.pool.query("SELECT * FROM job_complete_many($1)", [JSON.stringify(items)])).rejects.toMatchObject({ code: "PV501" });
     expect((await t.pool.query("SELECT status FROM v_provision WHERE job_id = $1", [j])).rows[0].status).toBe("pending");
