@@ -243,7 +243,7 @@ COMMENT ON FUNCTION job_complete_many(jsonb) IS
 --   {"job_id", "started": false}   the job is final, or its attempts ran out (job_start failed it)
 -- so the worker makes no job_start round trip of its own. Any error is caught (the payload is left as it
 -- was, and job_start's changes are rolled back with the block's subtransaction): the task then calls
--- job_start() itself, where the error fails that one attempt instead of every get_job.
+-- job_start() itself, where the error surfaces and graphile-worker retries that one job (not every get_job fails).
 -- graphile-worker 0.17's _private_jobs is not its public API; migrate fails loudly if it changes.
 CREATE OR REPLACE FUNCTION tg_graphile_job__start_attempt() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
