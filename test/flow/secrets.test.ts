@@ -88,5 +88,10 @@ describe("connector secrets", () => {
       }
       expect(output.includes(secret)).toBe(false);
     }
+    // the domains' authInfo passwords live in the provision rows and the job data, never in a log line
+    // (graphile-worker logs the job it ran; its payload carries the started job row with its data)
+    const authInfos = (await t.pool.query("SELECT pw FROM provision_domain")).rows.map((r) => r.pw as string);
+    expect(authInfos.length).toBeGreaterThan(0);
+    for (const pw of authInfos) expect([pw, output.includes(pw)]).toEqual([pw, false]);
   });
 });
