@@ -2,8 +2,12 @@
  * `provisio migrate`: brings a database to the current schema in three steps (docs/decisions/0001-migrations.md):
  *  1. node-pg-migrate applies new files from migrations/ (forward-only, each in its own transaction);
  *  2. graphile-worker installs or upgrades its own schema (graphile_worker);
- *  3. every file under stored-procedures/ is re-applied in one transaction, folder by folder in
- *     {@link PROCEDURE_FOLDERS} order and by file name within a folder.
+ *  3. every object of provisio's schemas (public, class, graphile_worker) is handed to the owner role
+ *     provisio_owner (migrations/0004_roles.sql), when the login may act as that role: see
+ *     {@link handOverToOwner};
+ *  4. every file under stored-procedures/ is re-applied in one transaction, folder by folder in
+ *     {@link PROCEDURE_FOLDERS} order and by file name within a folder, as provisio_owner (SET ROLE), so
+ *     what it creates is owned by that role and the SECURITY DEFINER triggers run with its rights.
  * A session-level advisory lock serialises concurrent migrate runs (several workers starting at once).
  */
 import { readdir, readFile } from "node:fs/promises";
@@ -22,6 +26,92 @@ export const PROCEDURES_DIR = path.join(PROJECT_ROOT, "stored-procedures");
 export const PROCEDURE_FOLDERS = ["common", "validation", "pre", "post", "order", "views", "attach", "security"] as const;
 
 const MIGRATE_LOCK_ID = 7_240_019_001;
+
+/** The role that owns provisio's schema (migrations/0004_roles.sql, README "Roles and tenants"). */
+export const OWNER_ROLE = "provisio_owner";
+
+/**
+ * Gives every object in the schemas public, class and graphile_worker that provisio_owner does not own
+ * to provisio_owner, after granting it CREATE on public where it lacks that: the schemas class and graphile_worker first (so the role may create in them), then
+ * tables, views and sequences not owned by a table, functions and procedures, and stand-alone types.
+ * Extension members and the public schema itself (owned by pg_database_owner) are left alone. An object
+ * whose owner the current login cannot act for (not a member of that role, not a superuser) is not
+ * touched: the statement raises 42501 naming the first such object and its owner.
+ */
+const HAND_OVER_SQL = `
+DO $handover$
+DECLARE
+  v_owner oid := 'provisio_owner'::regrole;
+  r record;
+BEGIN
+  -- since PostgreSQL 15 only the database owner may create in public (the stored procedures need to)
+  IF NOT has_schema_privilege('provisio_owner', 'public', 'CREATE') THEN
+    GRANT USAGE, CREATE ON SCHEMA public TO provisio_owner;
+  END IF;
+  FOR r IN
+    WITH objs AS (
+      SELECT 0 AS ord, 'pg_namespace'::regclass AS classid, n.oid AS objid, n.nspowner AS owner,
+             format('ALTER SCHEMA %I', n.nspname) AS alter_sql, format('schema %I', n.nspname) AS what
+        FROM pg_namespace n WHERE n.nspname IN ('class', 'graphile_worker')
+      UNION ALL
+      SELECT 1, 'pg_class'::regclass, c.oid, c.relowner,
+             format(CASE c.relkind WHEN 'v' THEN 'ALTER VIEW %s' WHEN 'm' THEN 'ALTER MATERIALIZED VIEW %s'
+                                   WHEN 'S' THEN 'ALTER SEQUENCE %s' ELSE 'ALTER TABLE %s' END, c.oid::regclass),
+             format('relation %s', c.oid::regclass)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname IN ('public', 'class', 'graphile_worker') AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+         -- a sequence owned by a column (serial, identity) follows its table
+         AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')))
+      UNION ALL
+      SELECT 2, 'pg_proc'::regclass, p.oid, p.proowner,
+             format(CASE p.prokind WHEN 'p' THEN 'ALTER PROCEDURE %s' WHEN 'a' THEN 'ALTER AGGREGATE %s'
+                                   ELSE 'ALTER FUNCTION %s' END, p.oid::regprocedure),
+             format('function %s', p.oid::regprocedure)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+       WHERE n.nspname IN ('public', 'class', 'graphile_worker')
+      UNION ALL
+      SELECT 3, 'pg_type'::regclass, t.oid, t.typowner,
+             format(CASE t.typtype WHEN 'd' THEN 'ALTER DOMAIN %s' ELSE 'ALTER TYPE %s' END, t.oid::regtype),
+             format('type %s', t.oid::regtype)
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+       WHERE n.nspname IN ('public', 'class', 'graphile_worker')
+         AND t.typtype IN ('e', 'd', 'r', 'c') AND t.typelem = 0
+         -- a table's row type follows its table
+         AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+    )
+    SELECT o.* FROM objs o
+     WHERE o.owner <> v_owner
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype = 'e')
+     ORDER BY o.ord, o.what
+  LOOP
+    IF NOT pg_has_role(current_user, r.owner, 'USAGE') THEN
+      RAISE EXCEPTION 'cannot hand % (owned by %) to provisio_owner: % is not a member of %',
+        r.what, r.owner::regrole, current_user, r.owner::regrole USING ERRCODE = 'insufficient_privilege',
+        HINT = format('run provisio migrate once as %s or as a superuser', r.owner::regrole);
+    END IF;
+    EXECUTE r.alter_sql || ' OWNER TO provisio_owner';
+  END LOOP;
+END
+$handover$`;
+
+/**
+ * Step 3 of {@link migrate}: when the login may act as provisio_owner (a member of it, or a superuser),
+ * hand every object of provisio's schemas to that role (see HAND_OVER_SQL) and return true; the stored
+ * procedures are then applied under SET ROLE provisio_owner. Otherwise return false and change nothing:
+ * objects stay owned by the login that created them (as before migrations/0004), and migrate logs a
+ * warning saying how to fix that.
+ * @throws 42501 when an object belongs to a role the login is not a member of (the message names it)
+ */
+export async function handOverToOwner(client: pg.ClientBase): Promise<boolean> {
+  const r = await client.query<{ member: boolean }>(
+    "SELECT coalesce(pg_has_role(session_user, oid, 'MEMBER'), false) AS member FROM pg_roles WHERE rolname = $1",
+    [OWNER_ROLE],
+  );
+  if (!r.rows[0]?.member) return false;
+  await client.query(HAND_OVER_SQL);
+  return true;
+}
 
 export interface MigrateResult {
   /** names of migrations/ files applied by this run */
@@ -83,7 +173,18 @@ export async function migrate(connectionString: string): Promise<MigrateResult> 
       log: (msg: string) => log.debug(msg),
     });
     await runMigrations({ connectionString, logger: graphileLogger(log) });
+    const asOwner = await handOverToOwner(client);
+    if (asOwner) {
+      await client.query(`SET ROLE ${OWNER_ROLE}`);
+    } else {
+      const who = await client.query<{ u: string }>("SELECT session_user AS u");
+      log.warn(
+        { login: who.rows[0]!.u },
+        `this login is not a member of ${OWNER_ROLE}: provisio's objects stay owned by it (GRANT ${OWNER_ROLE} TO it, then migrate again)`,
+      );
+    }
     const procedures = await applyStoredProcedures(client);
+    if (asOwner) await client.query("RESET ROLE");
     const applied = ran.map((m) => m.name);
     log.info({ applied, procedures: procedures.length }, "database migrated");
     return { applied, procedures };
