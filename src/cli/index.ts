@@ -34,7 +34,7 @@ const program = new Command()
 
 program
   .command("migrate")
-  .description("apply migrations/, graphile-worker's schema and stored-procedures/ to the database")
+  .description("apply migrations/, graphile-worker's schema and stored-procedures/ to the database (as provisio_owner when the login is a member of it; see README 'Roles and tenants')")
   .action(async () => {
     const db = await resolveDatabase();
     try {
