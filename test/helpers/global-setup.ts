@@ -50,12 +50,19 @@ export default async function setup(project: TestProject) {
   }
   const templateDb = `provisio_tpl_${process.pid}`;
   const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  const version = await admin.query<{ server_version: string }>("SHOW server_version");
-  console.log(`[provisio tests] PostgreSQL ${version.rows[0]!.server_version} at ${new URL(serverUrl).host}`);
-  await admin.query(`DROP DATABASE IF EXISTS ${templateDb}`);
-  await admin.query(`CREATE DATABASE ${templateDb}`);
-  await migrate(withDatabase(serverUrl, templateDb));
+  try {
+    await admin.connect();
+    const version = await admin.query<{ server_version: string }>("SHOW server_version");
+    console.log(`[provisio tests] PostgreSQL ${version.rows[0]!.server_version} at ${new URL(serverUrl).host}`);
+    await admin.query(`DROP DATABASE IF EXISTS ${templateDb}`);
+    await admin.query(`CREATE DATABASE ${templateDb}`);
+    await migrate(withDatabase(serverUrl, templateDb));
+  } catch (err) {
+    // vitest runs no teardown when setup throws: stop the server here, or it outlives the run
+    await admin.end().catch(() => undefined);
+    await stop().catch(() => undefined);
+    throw err;
+  }
   project.provide("serverUrl", serverUrl);
   project.provide("templateDb", templateDb);
 
