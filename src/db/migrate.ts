@@ -1,5 +1,5 @@
 /**
- * `provisio migrate`: brings a database to the current schema in three steps (docs/decisions/0001-migrations.md):
+ * `provisio migrate`: brings a database to the current schema in four steps (docs/decisions/0001-migrations.md):
  *  1. node-pg-migrate applies new files from migrations/ (forward-only, each in its own transaction);
  *  2. graphile-worker installs or upgrades its own schema (graphile_worker);
  *  3. every object of provisio's schemas (public, class, graphile_worker) is handed to the owner role
@@ -32,8 +32,10 @@ export const OWNER_ROLE = "provisio_owner";
 
 /**
  * Gives every object in the schemas public, class and graphile_worker that provisio_owner does not own
- * to provisio_owner, after granting it CREATE on public where it lacks that: the schemas class and graphile_worker first (so the role may create in them), then
- * tables, views and sequences not owned by a table, functions and procedures, and stand-alone types.
+ * to provisio_owner, after granting it USAGE and CREATE on public with the grant option where it lacks
+ * them: the schemas class and
+ * graphile_worker first (so the role may create in them), then tables, views and sequences not owned by
+ * a table, functions and procedures, and stand-alone types.
  * Extension members and the public schema itself (owned by pg_database_owner) are left alone. An object
  * whose owner the current login cannot act for (not a member of that role, not a superuser) is not
  * touched: the statement raises 42501 naming the first such object and its owner.
@@ -44,9 +46,11 @@ DECLARE
   v_owner oid := 'provisio_owner'::regrole;
   r record;
 BEGIN
-  -- since PostgreSQL 15 only the database owner may create in public (the stored procedures need to)
-  IF NOT has_schema_privilege('provisio_owner', 'public', 'CREATE') THEN
-    GRANT USAGE, CREATE ON SCHEMA public TO provisio_owner;
+  -- since PostgreSQL 15 only the database owner may create in public (the stored procedures need to),
+  -- and security/roles.sql grants USAGE on it to the other roles (it needs the grant option for that)
+  IF NOT (has_schema_privilege('provisio_owner', 'public', 'CREATE WITH GRANT OPTION')
+          AND has_schema_privilege('provisio_owner', 'public', 'USAGE WITH GRANT OPTION')) THEN
+    GRANT USAGE, CREATE ON SCHEMA public TO provisio_owner WITH GRANT OPTION;
   END IF;
   FOR r IN
     WITH objs AS (

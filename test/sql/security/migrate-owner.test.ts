@@ -76,6 +76,19 @@ async function notOwnedBy(db: string, owner: string): Promise<string[]> {
   }, db);
 }
 
+/** Whether each runtime role may use the schema public. */
+async function publicUsage(db: string): Promise<{ r: string; usage: boolean }[]> {
+  return admin(
+    async (c) => (await c.query("SELECT r, has_schema_privilege(r, 'public', 'USAGE') AS usage FROM unnest(ARRAY['provisio_worker', 'provisio_order', 'provisio_reader']) r")).rows,
+    db,
+  );
+}
+const ALL_USAGE = [
+  { r: "provisio_worker", usage: true },
+  { r: "provisio_order", usage: true },
+  { r: "provisio_reader", usage: true },
+];
+
 let a: string;
 let b: string;
 let outsider: string;
@@ -93,8 +106,11 @@ afterAll(async () => {
 describe("provisio migrate as provisio_owner", () => {
   it("leaves every object owned by provisio_owner, so another member can migrate again, and the triggers work as that role", async () => {
     const db = await database("provisio_owner");
+    // a database where PUBLIC may not use the public schema: the runtime roles get USAGE from migrate
+    await admin((c) => c.query("REVOKE ALL ON SCHEMA public FROM PUBLIC"), db);
     await migrate(urlFor(a, db));
     expect(await notOwnedBy(db, "provisio_owner")).toEqual([]);
+    expect(await publicUsage(db)).toEqual(ALL_USAGE);
     // a second member: without the hand-over this failed at once (it could not use the first login's
     // pgmigrations table: "relation \"pgmigrations\" already exists")
     const again = await migrate(urlFor(b, db));
@@ -117,6 +133,16 @@ describe("provisio migrate as provisio_owner", () => {
     } finally {
       await pool.end();
     }
+  });
+
+  it("run by a superuser on a database it owns, also hands over and grants the runtime roles USAGE on public", async () => {
+    const who = await admin(async (c) => (await c.query<{ u: string }>("SELECT current_user AS u")).rows[0]!.u);
+    const db = await database(who);
+    await admin((c) => c.query("REVOKE ALL ON SCHEMA public FROM PUBLIC"), db);
+    await migrate(urlFor(null, db));
+    expect(await notOwnedBy(db, "provisio_owner")).toEqual([]);
+    // provisio_owner, not owning public here, needs the grant option to pass USAGE on (security/roles.sql)
+    expect(await publicUsage(db)).toEqual(ALL_USAGE);
   });
 
   it("stops with 42501 naming an object the login cannot hand over, and changes no owner", async () => {
