@@ -7,8 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inject } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { migrate } from "../../../src/db/migrate.js";
 import { createAccount, provisionDomain } from "../../helpers/fixtures.js";
 
