@@ -28,25 +28,40 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   return { url, pool, close: () => pool.end() };
 }
 
+/** Password of every login role the tests create. */
+export const TEST_LOGIN_PASSWORD = "test-login-password";
+
 /**
- * A login role that is a member of `group` (provisio_worker, provisio_order or provisio_reader), created
- * once per cluster, and the URL of the test database for it. Roles are cluster-wide: the name is fixed.
+ * CREATE ROLE `login` LOGIN NOSUPERUSER (a member of `group` when given) through `adminUrl`, unless it
+ * exists. Roles are cluster-wide, so test logins have fixed names and are created once per cluster.
  */
-export async function loginAs(t: TestDatabase, group: "provisio_worker" | "provisio_order" | "provisio_reader"): Promise<string> {
-  const login = `${group}_test_login`;
-  const password = "test-login-password";
-  const admin = new pg.Client({ connectionString: t.url });
+export async function ensureLogin(adminUrl: string, login: string, group?: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
     await admin.query(`DO $$ BEGIN
-        CREATE ROLE ${login} LOGIN PASSWORD '${password}' IN ROLE ${group};
+        CREATE ROLE ${login} LOGIN NOSUPERUSER PASSWORD '${TEST_LOGIN_PASSWORD}'${group ? ` IN ROLE ${group}` : ""};
       EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
       END $$`);
   } finally {
     await admin.end();
   }
-  const u = new URL(t.url);
+}
+
+/** `url` with the user and password of test login `login` (see {@link ensureLogin}). */
+export function loginUrl(url: string, login: string): string {
+  const u = new URL(url);
   u.username = login;
-  u.password = password;
+  u.password = TEST_LOGIN_PASSWORD;
   return u.toString();
+}
+
+/**
+ * A login role that is a member of `group` (provisio_worker, provisio_order or provisio_reader), created
+ * once per cluster, and the URL of the test database for it.
+ */
+export async function loginAs(t: TestDatabase, group: "provisio_worker" | "provisio_order" | "provisio_reader"): Promise<string> {
+  const login = `${group}_test_login`;
+  await ensureLogin(t.url, login, group);
+  return loginUrl(t.url, login);
 }

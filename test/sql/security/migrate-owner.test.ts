@@ -9,18 +9,15 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { migrate } from "../../../src/db/migrate.js";
+import { ensureLogin, loginUrl } from "../../helpers/db.js";
 import { createAccount, provisionDomain } from "../../helpers/fixtures.js";
 
-const PASSWORD = "test-login-password";
 const serverUrl = inject("serverUrl");
 const databases: string[] = [];
 
+/** URL of database `db`, as test login `login` or (null) as the server's admin role. */
 function urlFor(login: string | null, db: string): string {
-  const u = new URL(serverUrl);
-  if (login) {
-    u.username = login;
-    u.password = PASSWORD;
-  }
+  const u = new URL(login ? loginUrl(serverUrl, login) : serverUrl);
   u.pathname = `/${db}`;
   return u.toString();
 }
@@ -35,14 +32,9 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>, db?: string): Promise<
   }
 }
 
-/** A login created once per cluster (roles are cluster-wide), optionally in provisio_owner. */
+/** A test login (created once per cluster), optionally a member of provisio_owner. */
 async function login(name: string, inOwner: boolean): Promise<string> {
-  await admin((c) =>
-    c.query(`DO $$ BEGIN
-        CREATE ROLE ${name} LOGIN NOSUPERUSER PASSWORD '${PASSWORD}' ${inOwner ? "IN ROLE provisio_owner" : ""};
-      EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-      END $$`),
-  );
+  await ensureLogin(serverUrl, name, inOwner ? "provisio_owner" : undefined);
   return name;
 }
 
