@@ -2,6 +2,13 @@
  * EPP XML with fast-xml-parser: building commands/responses from objects and parsing them back.
  * Namespaces are written as the RFCs give them (epp-1.0 default namespace, domain:/contact: prefixes);
  * parsing strips prefixes, so callers address elements by local name.
+ *
+ * Parsing changes a value only as XML defines: XML whitespace (XML 1.0 §2.3 S: #x20 #x9 #xD #xA) at
+ * either end of element content and attribute values is dropped, as the XML Schema "collapse" of a
+ * token (RFC 5730 eppcom:pwAuthInfoType, clIDType, ...) drops it, and entity and character references
+ * are replaced (§4.6, §4.1). Every other character is kept: U+00A0, U+2000..U+200A, U+3000, U+FEFF and
+ * the rest of what JavaScript's String.prototype.trim would remove are ordinary characters in XML, so an
+ * authInfo stored with them is sent, stored at the registry and read back exactly (issue 10, item 8).
  */
 import { XMLBuilder, XMLParser, XMLValidator } from "fast-xml-parser";
 import { ProvisioError } from "../../errors.js";
@@ -17,6 +24,11 @@ export const NS = {
 export type XmlNode = { [key: string]: XmlValue };
 export type XmlValue = string | number | boolean | XmlNode | XmlValue[] | null | undefined;
 
+/**
+ * Writes every value as it is (UTF-8, no trimming, no formatting), escaping only & < > ' " as the
+ * predefined entities the parser replaces back. A value with XML whitespace at either end does not
+ * survive the round trip (the parser drops it); the SQL validators refuse such an authInfo.
+ */
 const builder = new XMLBuilder({
   ignoreAttributes: false,
   attributeNamePrefix: "@_",
@@ -29,26 +41,77 @@ const builder = new XMLBuilder({
 /** Elements that may repeat and are therefore always parsed as arrays. */
 const ALWAYS_ARRAY = new Set(["result", "cd", "status", "contact", "hostObj", "hostAttr", "street", "objURI", "extURI", "value", "postalInfo", "host", "lang", "version"]);
 
-const parser = new XMLParser({
+const isXmlWhitespace = (code: number) => code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
+
+/**
+ * `value` without XML whitespace (XML 1.0 §2.3 S: #x20 #x9 #xD #xA) at either end; nothing else is
+ * removed (unlike String.prototype.trim, which also removes U+00A0, U+3000, U+FEFF, ...). Linear time.
+ */
+export function trimXmlWhitespace(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && isXmlWhitespace(value.charCodeAt(start))) start++;
+  while (end > start && isXmlWhitespace(value.charCodeAt(end - 1))) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
+}
+
+const PREDEFINED: Record<string, string> = { lt: "<", gt: ">", amp: "&", apos: "'", quot: '"' };
+const REFERENCE = /&(?:#x([0-9a-fA-F]{1,6})|#([0-9]{1,7})|(lt|gt|amp|apos|quot));/g;
+
+/** XML 1.0 §2.2 Char: the code points a character reference may name. */
+const isXmlChar = (cp: number) =>
+  cp === 0x09 || cp === 0x0a || cp === 0x0d || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+
+/**
+ * Reference replacement as XML 1.0 defines it: the five predefined entities (§4.6) and character
+ * references `&#N;` / `&#xN;` to any XML Char (§4.1). fast-xml-parser's own decoder leaves character
+ * references as written unless HTML entities are switched on (which would also expand `&nbsp;` and
+ * the like, which XML does not define). Anything else — an undeclared entity, a reference to a code
+ * point XML does not allow, entities a DOCTYPE declares (EPP documents have none) — is left as written.
+ */
+const xmlReferences = {
+  decode: (value: string): string =>
+    value.indexOf("&") < 0
+      ? value
+      : value.replace(REFERENCE, (ref: string, hex: string | undefined, dec: string | undefined, named: string | undefined) => {
+          if (named !== undefined) return PREDEFINED[named] ?? ref;
+          const cp = hex !== undefined ? parseInt(hex, 16) : parseInt(dec ?? "", 10);
+          return isXmlChar(cp) ? String.fromCodePoint(cp) : ref;
+        }),
+  reset: () => undefined,
+  setXmlVersion: () => undefined,
+  addInputEntities: () => undefined,
+  setExternalEntities: () => undefined,
+};
+
+/**
+ * Options both parsers share. trimValues is off because fast-xml-parser trims with
+ * String.prototype.trim; the value processors trim XML whitespace only. Text that is only XML
+ * whitespace (indentation between elements) becomes "" and is dropped, as trimValues dropped it, so
+ * the parsed shapes are those trimValues gave. References are replaced before the processors run.
+ */
+const parseOptions = {
   ignoreAttributes: false,
   attributeNamePrefix: "@_",
   textNodeName: "#text",
-  removeNSPrefix: true,
   parseTagValue: false,
   parseAttributeValue: false,
-  trimValues: true,
+  trimValues: false,
   processEntities: true,
+  entityDecoder: xmlReferences,
+  tagValueProcessor: (_name: string, value: string) => trimXmlWhitespace(value),
+  attributeValueProcessor: (_name: string, value: string) => trimXmlWhitespace(value),
+} as const;
+
+const parser = new XMLParser({
+  ...parseOptions,
+  removeNSPrefix: true,
   isArray: (name) => ALWAYS_ARRAY.has(name),
 });
 
 const rawParser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: "@_",
-  textNodeName: "#text",
+  ...parseOptions,
   removeNSPrefix: false,
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: true,
 });
 
 /**
