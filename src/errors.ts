@@ -4,14 +4,19 @@
  * - EPP outcomes are `EPP<result code>` (RFC 5730 §3),
  * - the rest are PV_* codes listed in docs/errors.md.
  * `retryable` decides what a task does: transient errors are retried with backoff, the rest fail the job.
+ * `configSuspect` says the failure may come from out-of-date settings (a connector could not open a
+ * session: connection refused, TLS verification or handshake, login refused): the task reads the
+ * accreditation again before the next attempt instead of using its cached copy.
  */
 export class ProvisioError extends Error {
   readonly code: string;
   readonly retryable: boolean = false;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly configSuspect: boolean;
+  constructor(code: string, message: string, options?: { cause?: unknown; configSuspect?: boolean }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
+    this.configSuspect = options?.configSuspect ?? false;
   }
 }
 

@@ -85,11 +85,18 @@ async function query<R extends pg.QueryResultRow>(helpers: JobHelpers, text: str
 
 /**
  * Accreditations are read once per ACCREDITATION_TTL_MS per process, not once per job: a job costs one
- * round trip less. A changed accreditation (new host, new password_env) is picked up within the TTL; the
- * secret itself is never cached here (the connector resolves it when it opens a session).
+ * round trip less. A changed accreditation (new host, new password_env, new max_sessions) is picked up
+ * within the TTL, and by the next attempt of a job whose attempt failed with a `configSuspect` error (the
+ * connector could not open a session: connection refused, TLS failure, login refused), which forgets the
+ * cached row. The secret itself is never cached here (the connector resolves it when it opens a session).
  */
 const ACCREDITATION_TTL_MS = 5_000;
 const accreditationCache = new Map<string, { at: number; acc: Promise<Accreditation> }>();
+
+/** Forget the cached row of accreditation `id`: the next job using it reads it again. */
+export function forgetAccreditation(id: string): void {
+  accreditationCache.delete(id);
+}
 
 async function loadAccreditation(helpers: JobHelpers, id: string): Promise<Accreditation> {
   const hit = accreditationCache.get(id);
@@ -195,6 +202,7 @@ export function defineProvisionTask<D extends { accreditation_id: string }>(spec
       });
     } catch (raw) {
       const err = fromPgError(raw);
+      if (err.configSuspect) forgetAccreditation(data.data.accreditation_id);
       if (!err.retryable) {
         await fail(err);
         return;

@@ -1,15 +1,34 @@
 /**
- * The EPP registry connector: RFC 5731 domain and RFC 5733 contact operations over pooled sessions,
- * one pool per accreditation. Accreditation config (JSON in accreditation.config):
+ * The EPP registry connector: RFC 5731 domain and RFC 5733 contact operations over pooled sessions.
+ * Accreditation config (JSON in accreditation.config):
  *   { "host": "epp.example", "port": 700, "clID": "registrar-id",
  *     "password_env": "VAR" | "password_file": "/path",            // the login secret, by reference
  *     "tls": { "ca_file": "/path/ca.pem", "reject_unauthorized": true, "servername": "..." } }
+ *
+ * What is cached, and for how long (issue 10 item 9: a running worker follows accreditation changes):
+ * - per accreditation id, one current session pool (src/connectors/epp/session-pool.ts) for one set of
+ *   settings, identified by a fingerprint: hex SHA-256 of the parsed config above (the secret's *name*,
+ *   never its value) and max_sessions. It lives as long as the connector. A call whose Accreditation has
+ *   another fingerprint (the tasks re-read the row every few seconds, src/tasks/run-job.ts) gets a new
+ *   pool; the old one drains: its borrowed sessions finish their command and are logged out, its idle
+ *   ones at once, its waiters move to the new pool. Sessions still open in a draining pool count against
+ *   the new pool's max_sessions. A call carrying an Accreditation object this connector first saw before
+ *   the one that set up the current pool (a job that read the row before the change) is served by the
+ *   current pool, so the settings never flip back; a later read of the row that holds the old settings
+ *   again does switch back. An invalid new config throws PV_CONFIG and leaves the current pool in place.
+ * - nothing else: the secret (environment variable or file) is resolved and tls.ca_file read each time a
+ *   session is opened, so a rotated secret or a rewritten CA file is used by the next session.
+ * A session that cannot be opened (connection refused, TLS handshake or certificate verification, login
+ * refused with 2200/2201/2501) throws a transient error marked `configSuspect` (src/errors.ts): the pool
+ * logs out its idle sessions and the task re-reads the accreditation before the next attempt.
+ * Secrets never appear in a log line or an error message; the log names the fields that changed.
  */
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { config, resolveSecret, secretRefSchema } from "../../config.js";
 import { ConfigurationError } from "../../errors.js";
-import { logger } from "../../logger.js";
+import { logger, type Logger } from "../../logger.js";
 import { registerCleanup } from "../cleanup.js";
 import type {
   Accreditation, CommandContext, ContactCreateInput, ContactCreateResult, ContactInfoResult, DomainCreateInput,
@@ -17,7 +36,9 @@ import type {
 } from "../types.js";
 import { contactCreateBody, contactInfoBody, parseContactCreData, parseContactInfData } from "./contact.js";
 import { domainCreateBody, domainDeleteBody, domainInfoBody, domainRenewBody, parseDomainCreData, parseDomainInfData, parseDomainRenData } from "./domain.js";
+import { EppTransportError } from "./errors.js";
 import { EppSessionPool } from "./session-pool.js";
+import type { EppSessionOptions } from "./session.js";
 import type { XmlNode } from "./xml.js";
 import type { EppResponse } from "./protocol.js";
 
@@ -48,9 +69,27 @@ export interface EppConnectorOptions {
   idleTimeoutMs?: number;
 }
 
+/** The current pool of an accreditation and the settings it was made for. */
+interface PoolEntry {
+  pool: EppSessionPool;
+  clID: string;
+  settings: EppAccreditationConfig;
+  maxSessions: number;
+  /** hex SHA-256 of settings and maxSessions ({@link fingerprintOf}) */
+  fingerprint: string;
+  /** when the Accreditation object that set this pool up was first seen (order of first sight) */
+  seq: number;
+}
+
 export class EppConnector implements RegistryConnector {
   readonly type = "epp";
-  private readonly pools = new Map<string, { pool: EppSessionPool; clID: string }>();
+  /** accreditation id -> its current pool */
+  private readonly pools = new Map<string, PoolEntry>();
+  /** accreditation id -> its pools being drained (settings replaced, sessions still borrowed) */
+  private readonly draining = new Map<string, Set<EppSessionPool>>();
+  /** Accreditation object -> the order in which this connector first saw it */
+  private readonly seen = new WeakMap<Accreditation, number>();
+  private seq = 0;
   private readonly unregister: () => void;
 
   constructor(private readonly options: EppConnectorOptions = {}) {
@@ -58,88 +97,172 @@ export class EppConnector implements RegistryConnector {
   }
 
   async contactCreate(acc: Accreditation, input: ContactCreateInput, ctx: CommandContext): Promise<ContactCreateResult> {
-    const r = await this.run(acc, ctx, "contact:create", contactCreateBody(input));
+    const { r } = await this.run(acc, ctx, "contact:create", contactCreateBody(input));
     return { ...parseContactCreData(r.resData), result: r.result };
   }
 
   async contactInfo(acc: Accreditation, input: { id: string; authInfo?: string }, ctx: CommandContext): Promise<ContactInfoResult> {
-    const r = await this.run(acc, ctx, "contact:info", contactInfoBody(input.id, input.authInfo));
+    const { r, clID } = await this.run(acc, ctx, "contact:info", contactInfoBody(input.id, input.authInfo));
     const d = parseContactInfData(r.resData);
-    return { ...d, ours: d.clID === this.entry(acc).clID, result: r.result };
+    return { ...d, ours: d.clID === clID, result: r.result };
   }
 
   async domainCreate(acc: Accreditation, input: DomainCreateInput, ctx: CommandContext): Promise<DomainCreateResult> {
-    const r = await this.run(acc, ctx, "domain:create", domainCreateBody(input));
+    const { r } = await this.run(acc, ctx, "domain:create", domainCreateBody(input));
     return { ...parseDomainCreData(r.resData), result: r.result };
   }
 
   async domainInfo(acc: Accreditation, input: { name: string; authInfo?: string }, ctx: CommandContext): Promise<DomainInfoResult> {
-    const r = await this.run(acc, ctx, "domain:info", domainInfoBody(input.name, input.authInfo));
+    const { r, clID } = await this.run(acc, ctx, "domain:info", domainInfoBody(input.name, input.authInfo));
     const d = parseDomainInfData(r.resData);
-    return { ...d, ours: d.clID === this.entry(acc).clID, result: r.result };
+    return { ...d, ours: d.clID === clID, result: r.result };
   }
 
   async domainRenew(acc: Accreditation, input: DomainRenewInput, ctx: CommandContext): Promise<DomainRenewResult> {
-    const r = await this.run(acc, ctx, "domain:renew", domainRenewBody(input));
+    const { r } = await this.run(acc, ctx, "domain:renew", domainRenewBody(input));
     return { ...parseDomainRenData(r.resData), result: r.result };
   }
 
   async domainDelete(acc: Accreditation, input: { name: string }, ctx: CommandContext): Promise<RegistryOutcome> {
-    const r = await this.run(acc, ctx, "domain:delete", domainDeleteBody(input.name));
+    const { r } = await this.run(acc, ctx, "domain:delete", domainDeleteBody(input.name));
     return { result: r.result };
   }
 
-  /** Log out every pooled session. */
+  /**
+   * Log out every idle session of every pool, the current ones and those being drained, and refuse new
+   * borrowers; borrowed sessions are logged out when their command ends.
+   */
   async close(): Promise<void> {
     this.unregister();
-    const pools = [...this.pools.values()];
+    const pools = [...this.pools.values()].map((e) => e.pool);
+    for (const set of this.draining.values()) pools.push(...set);
     this.pools.clear();
-    await Promise.all(pools.map((p) => p.pool.close()));
+    this.draining.clear();
+    await Promise.all(pools.map((p) => p.close()));
   }
 
-  private run(acc: Accreditation, ctx: CommandContext, name: string, body: XmlNode): Promise<EppResponse> {
-    return this.entry(acc).pool.use(ctx.clTRID + "-login", (session) => session.command(name, body, ctx.clTRID));
+  /** Send one command on a session of the accreditation's current pool; returns the response and the clID it ran as. */
+  private async run(acc: Accreditation, ctx: CommandContext, name: string, body: XmlNode): Promise<{ r: EppResponse; clID: string }> {
+    for (let tries = 1; ; tries++) {
+      const entry = this.entry(acc);
+      try {
+        const r = await entry.pool.use(ctx.clTRID + "-login", (session) => session.command(name, body, ctx.clTRID));
+        return { r, clID: entry.clID };
+      } catch (err) {
+        // this call was waiting for a session of a pool whose settings were replaced meanwhile: nothing
+        // was sent; the accreditation's current pool serves it
+        const moved = err instanceof EppTransportError && err.code === "PV_EPP_POOL_CLOSED" && entry.pool.draining;
+        if (moved && tries < 3 && this.pools.has(acc.id)) continue;
+        throw err;
+      }
+    }
   }
 
-  private entry(acc: Accreditation): { pool: EppSessionPool; clID: string } {
-    const existing = this.pools.get(acc.id);
-    if (existing) return existing;
+  /**
+   * The current pool for acc (see the module doc): the existing one when the settings are the same or
+   * acc is older than the object that set it up, else a new one (the old one drains).
+   * @throws ConfigurationError (PV_CONFIG) when acc.config is not a valid EPP config
+   */
+  private entry(acc: Accreditation): PoolEntry {
     const parsed = eppAccreditationConfigSchema.safeParse(acc.config);
     if (!parsed.success) {
       throw new ConfigurationError(
         `accreditation ${acc.id} (${acc.name}): invalid EPP config: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
       );
     }
-    const c = parsed.data;
-    let ca: string | undefined;
-    if (c.tls.ca_file) {
-      try {
-        ca = readFileSync(c.tls.ca_file, "utf8");
-      } catch (err) {
-        throw new ConfigurationError(`accreditation ${acc.id}: cannot read tls.ca_file ${c.tls.ca_file}`, { cause: err });
-      }
-    }
-    const cfg = config();
+    const settings = parsed.data;
+    const fingerprint = fingerprintOf(settings, acc.maxSessions);
+    const seq = this.seqOf(acc);
+    const current = this.pools.get(acc.id);
+    if (current && (current.fingerprint === fingerprint || seq < current.seq)) return current;
     const log = logger().child({ component: "epp", accreditationId: acc.id });
-    const pool = new EppSessionPool({
+    if (current) this.drain(acc.id, current, { settings, maxSessions: acc.maxSessions, fingerprint }, log);
+    const entry: PoolEntry = { pool: this.newPool(acc, settings, log), clID: settings.clID, settings, maxSessions: acc.maxSessions, fingerprint, seq };
+    this.pools.set(acc.id, entry);
+    return entry;
+  }
+
+  private seqOf(acc: Accreditation): number {
+    let n = this.seen.get(acc);
+    if (n === undefined) this.seen.set(acc, (n = ++this.seq));
+    return n;
+  }
+
+  private newPool(acc: Accreditation, c: EppAccreditationConfig, log: Logger): EppSessionPool {
+    const cfg = config();
+    const id = acc.id;
+    return new EppSessionPool({
       maxSessions: acc.maxSessions,
       idleTimeoutMs: this.options.idleTimeoutMs ?? cfg.PROVISIO_EPP_IDLE_TIMEOUT_MS,
       log,
-      session: {
+      heldElsewhere: () => {
+        let n = 0;
+        for (const p of this.draining.get(id) ?? []) n += p.size;
+        return n;
+      },
+      onSessionClosed: () => this.pools.get(id)?.pool.wake(),
+      session: async (): Promise<EppSessionOptions> => ({
         host: c.host,
         port: c.port,
         clID: c.clID,
         password: resolveSecret({ password_env: c.password_env, password_file: c.password_file }),
-        ca,
+        ca: c.tls.ca_file ? await readCa(id, c.tls.ca_file) : undefined,
         rejectUnauthorized: c.tls.reject_unauthorized,
         servername: c.tls.servername,
         connectTimeoutMs: this.options.connectTimeoutMs ?? cfg.PROVISIO_EPP_CONNECT_TIMEOUT_MS,
         commandTimeoutMs: this.options.commandTimeoutMs ?? cfg.PROVISIO_EPP_COMMAND_TIMEOUT_MS,
         log,
-      },
+      }),
     });
-    const entry = { pool, clID: c.clID };
-    this.pools.set(acc.id, entry);
-    return entry;
+  }
+
+  /** Move `old` to the draining pools of accreditation `id`; forget it once its sessions are gone. */
+  private drain(id: string, old: PoolEntry, next: Pick<PoolEntry, "settings" | "maxSessions" | "fingerprint">, log: Logger): void {
+    let set = this.draining.get(id);
+    if (!set) this.draining.set(id, (set = new Set()));
+    const draining = set;
+    draining.add(old.pool);
+    log.info(
+      { changed: changedFields(old, next), from: old.fingerprint.slice(0, 12), to: next.fingerprint.slice(0, 12), openSessions: old.pool.size },
+      "EPP accreditation settings changed: new sessions use them; the old pool drains",
+    );
+    void old.pool.drain().then(() => {
+      draining.delete(old.pool);
+      if (!draining.size && this.draining.get(id) === draining) this.draining.delete(id);
+    });
+  }
+}
+
+/** Hex SHA-256 of the parsed settings (object keys sorted) and max_sessions. Holds no secret. */
+export function fingerprintOf(settings: EppAccreditationConfig, maxSessions: number): string {
+  return createHash("sha256").update(canonicalJson({ settings, maxSessions })).digest("hex");
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (v && typeof v === "object") {
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
+/** Names of the settings that differ (e.g. ["port", "tls", "max_sessions"]), for the log. */
+function changedFields(a: Pick<PoolEntry, "settings" | "maxSessions">, b: Pick<PoolEntry, "settings" | "maxSessions">): string[] {
+  const keys = [...new Set([...Object.keys(a.settings), ...Object.keys(b.settings)])] as (keyof EppAccreditationConfig)[];
+  const changed: string[] = keys.filter((k) => canonicalJson(a.settings[k]) !== canonicalJson(b.settings[k]));
+  if (a.maxSessions !== b.maxSessions) changed.push("max_sessions");
+  return changed;
+}
+
+/**
+ * The PEM text of tls.ca_file, read now (each session open).
+ * @throws ConfigurationError (PV_CONFIG) when the file cannot be read
+ */
+async function readCa(accreditationId: string, file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    throw new ConfigurationError(`accreditation ${accreditationId}: cannot read tls.ca_file ${file}`, { cause: err });
   }
 }

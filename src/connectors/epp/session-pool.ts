@@ -2,41 +2,70 @@
  * Logged-in EPP sessions, pooled per accreditation with at most `maxSessions` open at once (registries
  * limit concurrent sessions per registrar; exceeding it earns 2502). Callers borrow a session with
  * {@link EppSessionPool.use}; waiters are served first-come first-served.
+ *
+ * One pool serves one set of connection settings. The settings of each new session (host, port, clID,
+ * the secret, the CA) come from {@link PoolOptions.session}, called when the session is opened, so a
+ * rotated secret or a rewritten CA file is used by the next session. When the settings themselves change,
+ * the connector starts a new pool and {@link EppSessionPool.drain}s this one: borrowed sessions finish
+ * their command and are logged out, idle ones at once, waiters are refused (PV_EPP_POOL_CLOSED, with
+ * {@link EppSessionPool.draining} true) to be served by the new pool. Sessions still open in draining
+ * pools of the same accreditation count against `maxSessions` ({@link PoolOptions.heldElsewhere}).
+ * A session that could not be opened with an error marked `configSuspect` (connect, TLS, refused login)
+ * makes the pool log out its idle sessions too.
  */
 import type { Logger } from "../../logger.js";
+import { ProvisioError } from "../../errors.js";
 import { EppTransportError } from "./errors.js";
 import { EppSession, type EppSessionOptions } from "./session.js";
 
 export interface PoolOptions {
-  session: EppSessionOptions;
+  /**
+   * The settings of the next session, called each time a session is opened (the secret is resolved and
+   * the CA file read then). May throw (ConfigurationError: missing secret, unreadable CA file).
+   */
+  session: () => EppSessionOptions | Promise<EppSessionOptions>;
   maxSessions: number;
   /** idle sessions older than this are logged out (ms) */
   idleTimeoutMs: number;
   log: Logger;
+  /** sessions of the same account held by other pools (being drained); counted against maxSessions */
+  heldElsewhere?: () => number;
+  /** called each time one of this pool's sessions is closed (logged out or dropped): a slot is free */
+  onSessionClosed?: () => void;
 }
 
 export class EppSessionPool {
   private readonly idle: EppSession[] = [];
   private readonly waiters: { resolve: (s: EppSession) => void; reject: (e: Error) => void; clTRID: string }[] = [];
+  /** sessions counted against maxSessions: borrowed, idle, being opened or being logged out */
   private open = 0;
   private closing = false;
+  private isDraining = false;
   private readonly sweeper: NodeJS.Timeout;
   private logoutSeq = 0;
+  private emptied: (() => void) | undefined;
+  private drained: Promise<void> | undefined;
 
   constructor(private readonly opts: PoolOptions) {
     this.sweeper = setInterval(() => this.sweepIdle(), Math.max(1000, Math.floor(opts.idleTimeoutMs / 2)));
     this.sweeper.unref();
   }
 
-  /** Sessions currently open (idle + borrowed). */
+  /** Sessions currently open (idle, borrowed, being opened or logged out). */
   get size(): number {
     return this.open;
+  }
+
+  /** True once {@link drain} was called: the pool takes no new borrowers. */
+  get draining(): boolean {
+    return this.isDraining;
   }
 
   /**
    * Borrow a session for fn. The session goes back to the pool if still usable, else it is dropped.
    * @param clTRID used for the login command when a new session has to be opened
-   * @throws whatever opening the session or fn throws
+   * @throws whatever opening the session or fn throws; EppTransportError PV_EPP_POOL_CLOSED when the
+   *         pool is closing or draining
    */
   async use<T>(clTRID: string, fn: (session: EppSession) => Promise<T>): Promise<T> {
     const session = await this.acquire(clTRID);
@@ -47,18 +76,47 @@ export class EppSessionPool {
     }
   }
 
-  /** Log out every session and refuse new borrowers. */
+  /**
+   * Refuse new borrowers (waiters get PV_EPP_POOL_CLOSED) and log out the idle sessions; borrowed ones
+   * are logged out when they come back. Resolves once the idle sessions are logged out.
+   */
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.sweeper);
     for (const w of this.waiters.splice(0)) w.reject(new EppTransportError("PV_EPP_POOL_CLOSED", "EPP session pool is closing"));
-    const sessions = this.idle.splice(0);
-    await Promise.all(sessions.map((s) => s.logout(this.logoutClTRID())));
-    this.open -= sessions.length;
+    await Promise.all(this.idle.splice(0).map((s) => this.retire(s)));
+    this.checkEmpty();
+  }
+
+  /**
+   * The pool's settings were replaced: {@link close} it, then resolve once every session it had open
+   * (borrowed ones included, after their command) is logged out or dropped.
+   */
+  drain(): Promise<void> {
+    if (!this.drained) {
+      this.isDraining = true;
+      const empty = new Promise<void>((resolve) => (this.emptied = resolve));
+      this.drained = this.close().then(() => empty);
+    }
+    return this.drained;
+  }
+
+  /** Log out the idle sessions (opened with settings that may be out of date); borrowed ones stay. */
+  dropIdle(): void {
+    for (const s of this.idle.splice(0)) void this.retire(s);
+  }
+
+  /** Open sessions for waiters while there is room (e.g. after another pool of the account closed one). */
+  wake(): void {
+    this.serveWaiters();
   }
 
   private logoutClTRID(): string {
     return `provisio-logout-${process.pid}-${++this.logoutSeq}`;
+  }
+
+  private hasRoom(): boolean {
+    return this.open + (this.opts.heldElsewhere?.() ?? 0) < this.opts.maxSessions;
   }
 
   private async acquire(clTRID: string): Promise<EppSession> {
@@ -66,28 +124,26 @@ export class EppSessionPool {
     while (this.idle.length) {
       const s = this.idle.pop()!;
       if (s.usable) return s;
-      this.open--;
+      this.closed();
     }
-    if (this.open < this.opts.maxSessions) return this.openSession(clTRID);
+    if (!this.waiters.length && this.hasRoom()) return this.openSession(clTRID);
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject, clTRID }));
   }
 
   private async openSession(clTRID: string): Promise<EppSession> {
     this.open++;
     try {
-      return await EppSession.open(this.opts.session, clTRID);
+      return await EppSession.open(await this.opts.session(), clTRID);
     } catch (err) {
-      this.open--;
-      this.serveWaiter();
+      if (err instanceof ProvisioError && err.configSuspect) this.dropIdle();
+      this.closed();
       throw err;
     }
   }
 
   private release(session: EppSession): void {
     if (!session.usable || this.closing) {
-      this.open--;
-      if (session.usable) void session.logout(this.logoutClTRID());
-      this.serveWaiter();
+      void this.retire(session);
       return;
     }
     const waiter = this.waiters.shift();
@@ -95,11 +151,33 @@ export class EppSessionPool {
     else this.idle.push(session);
   }
 
-  /** A slot freed up: open a session for the first waiter, if any. */
-  private serveWaiter(): void {
-    if (this.closing || !this.waiters.length || this.open >= this.opts.maxSessions) return;
-    const waiter = this.waiters.shift()!;
-    this.openSession(waiter.clTRID).then(waiter.resolve, waiter.reject);
+  /** Log out (if still usable) a session that left the pool; its slot is freed once that is done. */
+  private async retire(session: EppSession): Promise<void> {
+    if (session.usable) await session.logout(this.logoutClTRID());
+    this.closed();
+  }
+
+  /** One session is gone: free its slot, let a waiter (here or in another pool of the account) have it. */
+  private closed(): void {
+    this.open--;
+    this.serveWaiters();
+    this.opts.onSessionClosed?.();
+    this.checkEmpty();
+  }
+
+  /** Open a session for each waiter there is room for, first come first served. */
+  private serveWaiters(): void {
+    while (!this.closing && this.waiters.length && this.hasRoom()) {
+      const waiter = this.waiters.shift()!;
+      this.openSession(waiter.clTRID).then(waiter.resolve, waiter.reject);
+    }
+  }
+
+  private checkEmpty(): void {
+    if (this.closing && this.open === 0 && this.emptied) {
+      this.emptied();
+      this.emptied = undefined;
+    }
   }
 
   private sweepIdle(): void {
@@ -108,8 +186,7 @@ export class EppSessionPool {
       const s = this.idle[i]!;
       if (!s.usable || s.lastUsed < cutoff) {
         this.idle.splice(i, 1);
-        this.open--;
-        if (s.usable) void s.logout(this.logoutClTRID());
+        void this.retire(s);
       }
     }
   }

@@ -15,9 +15,9 @@ export interface EppSessionOptions {
   host: string;
   port: number;
   clID: string;
-  /** resolved at use time from the accreditation's secret reference; never logged */
+  /** resolved from the accreditation's secret reference just before this session is opened; never logged */
   password: string;
-  /** PEM CA certificate(s) to trust (e.g. the simulator's); default: the system store */
+  /** PEM CA certificate(s) to trust (e.g. the simulator's), read just before this session is opened; default: the system store */
   ca?: string;
   rejectUnauthorized: boolean;
   servername?: string;
@@ -56,9 +56,11 @@ export class EppSession {
   }
 
   /**
-   * Connect, read the greeting and log in.
-   * @throws EppTransportError (transient) on connection/TLS failure or timeout;
-   *         EppCommandError EPP2200/2501 when the server refuses the login.
+   * Connect, read the greeting and log in (RFC 5730 §2.9.1.1).
+   * @throws EppTransportError (transient, configSuspect, not ambiguous) on connection/TLS failure
+   *         (refused, handshake, certificate verification) or timeout before the login is answered;
+   *         EppCommandError EPP2200/2201/2501 (transient, configSuspect) when the server refuses the
+   *         login, other EPP2xxx as answered.
    */
   static async open(opts: EppSessionOptions, loginClTRID: string): Promise<EppSession> {
     const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
@@ -72,7 +74,7 @@ export class EppSession {
       });
       const timer = setTimeout(() => {
         s.destroy();
-        reject(new EppTransportError("PV_EPP_CONNECT_TIMEOUT", `EPP connect to ${opts.host}:${opts.port} timed out after ${opts.connectTimeoutMs} ms`));
+        reject(new EppTransportError("PV_EPP_CONNECT_TIMEOUT", `EPP connect to ${opts.host}:${opts.port} timed out after ${opts.connectTimeoutMs} ms`, { configSuspect: true }));
       }, opts.connectTimeoutMs);
       s.once("secureConnect", () => {
         clearTimeout(timer);
@@ -80,7 +82,7 @@ export class EppSession {
       });
       s.once("error", (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new EppTransportError(err.code ?? "PV_EPP_CONNECT", `EPP connect to ${opts.host}:${opts.port} failed: ${err.message}`, { cause: err }));
+        reject(new EppTransportError(err.code ?? "PV_EPP_CONNECT", `EPP connect to ${opts.host}:${opts.port} failed: ${err.message}`, { cause: err, configSuspect: true }));
       });
     });
     const session = new EppSession(socket, opts);
@@ -94,6 +96,8 @@ export class EppSession {
       return session;
     } catch (err) {
       session.destroy("login failed");
+      // no command of the caller was sent: not ambiguous; the settings may be out of date
+      if (err instanceof EppTransportError) throw new EppTransportError(err.code, err.message, { cause: err, configSuspect: true });
       throw err;
     }
   }

@@ -57,10 +57,10 @@ describe("EPP connector against the simulator over TLS", () => {
     expect(info).toMatchObject({ ours: true, authInfo: "cpw" });
   });
 
-  it("refuses a wrong password with 2200 (not retryable)", async () => {
+  it("refuses a wrong password with 2200, retried with backoff (an operator may be fixing the secret)", async () => {
     process.env.PROVISIO_TEST_BAD_PW = "wrong";
     const bad = { ...acc, id: "acc-bad", config: { ...(acc.config as object), password_env: "PROVISIO_TEST_BAD_PW" } };
-    await expect(connector.domainInfo(bad, { name: "x.example" }, ctx())).rejects.toMatchObject({ code: "EPP2200", retryable: false });
+    await expect(connector.domainInfo(bad, { name: "x.example" }, ctx())).rejects.toMatchObject({ code: "EPP2200", retryable: true, configSuspect: true });
   });
 
   it("never opens more sessions than max_sessions", async () => {
