@@ -39,3 +39,19 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION attach_audit_trail(regclass) IS 'Attaches _050_set_updated and _950_audit_trail to p_table. Idempotent. Raises undefined_table if p_table does not exist.';
+
+-- The class.audit columns of a row being INSERTed, if the INSERT set one: created_by must be the login
+-- (its default, session_user), created_date the transaction's time (its default, now()), updated_* unset.
+-- Returns the first column set otherwise, or NULL.
+CREATE OR REPLACE FUNCTION audit_columns_given(p_created_by text, p_created_date timestamptz, p_updated_by text, p_updated_date timestamptz)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT CASE
+    WHEN p_created_by IS DISTINCT FROM session_user THEN 'created_by'
+    WHEN p_created_date IS DISTINCT FROM now() THEN 'created_date'
+    WHEN p_updated_by IS NOT NULL THEN 'updated_by'
+    WHEN p_updated_date IS NOT NULL THEN 'updated_date'
+  END
+$$;
+COMMENT ON FUNCTION audit_columns_given(text, timestamptz, text, timestamptz) IS
+  'The first class.audit column an INSERT set to something other than its default, or NULL. Raises nothing.';

@@ -69,7 +69,10 @@ CREATE OR REPLACE TRIGGER _900_rollup AFTER UPDATE OF status_id ON order_item
   FOR EACH ROW EXECUTE FUNCTION tg_order_item__rollup();
 
 -- Every order status change: completed_date, an event row and a NOTIFY on channel provisio_order_status
--- with payload {"order_id", "tenant_customer_id", "status"}.
+-- whose payload is the order id and nothing else. PostgreSQL has no privileges on channels: any login may
+-- LISTEN (and see every tenant's notifications) or pg_notify a forged one. So the payload carries nothing
+-- a tenant may not see, and a notification is only a hint: the listener re-reads the order through
+-- v_order, which shows it only to its tenant (README "Roles and tenants").
 CREATE OR REPLACE FUNCTION tg_order__status_changed() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -79,12 +82,11 @@ BEGIN
   v_status := (SELECT name FROM order_status WHERE id = NEW.status_id);
   INSERT INTO event (tenant_customer_id, event_type, reference_table, reference_id, payload)
   VALUES (NEW.tenant_customer_id, 'order.status', 'order', NEW.id, jsonb_build_object('status', v_status));
-  PERFORM pg_notify('provisio_order_status',
-    json_build_object('order_id', NEW.id, 'tenant_customer_id', NEW.tenant_customer_id, 'status', v_status)::text);
+  PERFORM pg_notify('provisio_order_status', NEW.id::text);
   RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION tg_order__status_changed() IS 'AFTER UPDATE OF status_id on order: event row + NOTIFY provisio_order_status. Raises nothing.';
+COMMENT ON FUNCTION tg_order__status_changed() IS 'AFTER UPDATE OF status_id on order: event row + NOTIFY provisio_order_status (payload: the order id only). Raises nothing.';
 
 CREATE OR REPLACE FUNCTION tg_order__set_completed_date() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$

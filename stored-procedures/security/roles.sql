@@ -28,7 +28,7 @@ GRANT USAGE ON SCHEMA class TO provisio_worker, provisio_order;
 GRANT CREATE ON SCHEMA public, class TO provisio_owner;
 
 -- functions every role may call (used by the views and by CHECK-style validation)
-GRANT EXECUTE ON FUNCTION current_tenant_id(), tenant_visible(uuid) TO provisio_worker, provisio_order, provisio_reader;
+GRANT EXECUTE ON FUNCTION current_tenant_id(), tenant_visible(uuid), tenant_engine_role() TO provisio_worker, provisio_order, provisio_reader;
 -- column defaults of the tables the order role INSERTs into (migrations/0005)
 GRANT EXECUTE ON FUNCTION uuid_generate_v7() TO provisio_worker, provisio_order;
 GRANT EXECUTE ON FUNCTION fqdn_error(text), contact_id_error(text), email_error(text), e164_error(text) TO provisio_worker, provisio_order;
@@ -83,6 +83,10 @@ $$;
 
 -- Row-level security: provisio_order and provisio_reader see and write their tenant's rows only;
 -- provisio_worker sees every row. Owners (migrations, SECURITY DEFINER triggers) are not subject to it.
+-- Every table carries its tenant (order_item and order_item_plan since migrations/0007, kept equal to the
+-- order's by composite foreign keys), so each policy compares a column with the session's tenant, read
+-- once per query: (SELECT current_tenant_id()). PostgreSQL applies a policy's USING before any condition
+-- of the caller's query that is not leakproof, so a caller's function in WHERE sees no other tenant's row.
 DO $$
 DECLARE
   t regclass;
@@ -90,20 +94,20 @@ DECLARE
 BEGIN
   FOR t, v_using IN
     SELECT x.t::regclass, x.u FROM (VALUES
-      ('tenant_customer', 'id = current_tenant_id()'),
-      ('accreditation',   'tenant_customer_id = current_tenant_id()'),
-      ('accreditation_tld', 'EXISTS (SELECT 1 FROM accreditation a WHERE a.id = accreditation_id AND a.tenant_customer_id = current_tenant_id())'),
-      ('contact',         'tenant_customer_id = current_tenant_id()'),
-      ('domain',          'tenant_customer_id = current_tenant_id()'),
-      ('"order"',         'tenant_customer_id = current_tenant_id()'),
-      ('order_item',      'EXISTS (SELECT 1 FROM "order" o WHERE o.id = order_id AND o.tenant_customer_id = current_tenant_id())'),
-      ('order_item_plan', 'EXISTS (SELECT 1 FROM order_item i JOIN "order" o ON o.id = i.order_id WHERE i.id = order_item_id AND o.tenant_customer_id = current_tenant_id())'),
-      ('event',           'tenant_customer_id = current_tenant_id()'),
-      ('job',             'tenant_customer_id = current_tenant_id()'),
-      ('class.provision', 'tenant_customer_id = current_tenant_id()')
+      ('tenant_customer', 'id = (SELECT current_tenant_id())'),
+      ('accreditation',   'tenant_customer_id = (SELECT current_tenant_id())'),
+      ('accreditation_tld', 'EXISTS (SELECT 1 FROM accreditation a WHERE a.id = accreditation_id AND a.tenant_customer_id = (SELECT current_tenant_id()))'),
+      ('contact',         'tenant_customer_id = (SELECT current_tenant_id())'),
+      ('domain',          'tenant_customer_id = (SELECT current_tenant_id())'),
+      ('"order"',         'tenant_customer_id = (SELECT current_tenant_id())'),
+      ('order_item',      'tenant_customer_id = (SELECT current_tenant_id())'),
+      ('order_item_plan', 'tenant_customer_id = (SELECT current_tenant_id())'),
+      ('event',           'tenant_customer_id = (SELECT current_tenant_id())'),
+      ('job',             'tenant_customer_id = (SELECT current_tenant_id())'),
+      ('class.provision', 'tenant_customer_id = (SELECT current_tenant_id())')
     ) AS x(t, u)
     UNION ALL
-    SELECT inhrelid::regclass, 'tenant_customer_id = current_tenant_id()' FROM pg_inherits WHERE inhparent = 'class.provision'::regclass
+    SELECT inhrelid::regclass, 'tenant_customer_id = (SELECT current_tenant_id())' FROM pg_inherits WHERE inhparent = 'class.provision'::regclass
   LOOP
     EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
     EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', t);
@@ -113,3 +117,7 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- Tables no runtime role reads: the login bindings (current_tenant_id() reads them as the owner) and
+-- the object claims (validation writes them as the owner).
+REVOKE ALL ON tenant_login, provision_claim FROM provisio_worker, provisio_order, provisio_reader;

@@ -1,4 +1,4 @@
--- provision_domain (RFC 5731 <domain:create>). Codes: 23502, PV101, PV102, PV103, PV104, PV109, PV118.
+-- provision_domain (RFC 5731 <domain:create>). Codes: 23502, PV101, PV102, PV103, PV104, PV109, PV115, PV118.
 CREATE OR REPLACE FUNCTION tg_provision_domain__validate() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -7,19 +7,41 @@ DECLARE
   v_field text;
   v_value text;
 BEGIN
-  IF NEW.name IS NULL THEN
-    RAISE EXCEPTION 'name is required' USING ERRCODE = 'not_null_violation', COLUMN = 'name';
+  NEW.name := domain_name_assert(NEW.name);
+  PERFORM years_assert(NEW.registration_period, 'registration_period');
+  IF NEW.ry_created_date IS NOT NULL OR NEW.ry_expiry_date IS NOT NULL THEN
+    v_field := CASE WHEN NEW.ry_created_date IS NOT NULL THEN 'ry_created_date' ELSE 'ry_expiry_date' END;
+    RAISE EXCEPTION '% is set by provisio from the registry''s answer, not on INSERT', v_field
+      USING ERRCODE = 'PV115', COLUMN = v_field, HINT = 'leave it out of the INSERT';
   END IF;
-  NEW.name := lower(NEW.name);
-  IF right(NEW.name, 1) = '.' THEN NEW.name := left(NEW.name, -1); END IF;
-  v_err := fqdn_error(NEW.name);
-  IF v_err IS NOT NULL THEN
-    RAISE EXCEPTION 'name "%" is not a valid domain name: %', NEW.name, v_err
-      USING ERRCODE = 'PV101', COLUMN = 'name', HINT = 'letters, digits, hyphens; labels of 1..63; IDNs as A-labels';
+
+  FOR v_field, v_value IN
+    SELECT * FROM (VALUES ('registrant', NEW.registrant), ('admin_contact', NEW.admin_contact),
+                          ('tech_contact', NEW.tech_contact), ('billing_contact', NEW.billing_contact)) c(f, v)
+    WHERE c.v IS NOT NULL
+  LOOP
+    v_err := contact_id_error(v_value);
+    IF v_err IS NOT NULL THEN
+      RAISE EXCEPTION '% "%" %', v_field, pv_echo(v_value), v_err USING ERRCODE = 'PV109', COLUMN = v_field;
+    END IF;
+  END LOOP;
+
+  PERFORM authinfo_assert(NEW.pw);
+
+  -- nameservers: one normal form (domain_name_normalize), then no host twice
+  IF NEW.nameservers IS NULL THEN NEW.nameservers := '{}'; END IF;
+  IF array_ndims(NEW.nameservers) > 1 THEN
+    RAISE EXCEPTION 'nameservers must be a one-dimensional array of host names' USING ERRCODE = 'PV101', COLUMN = 'nameservers';
   END IF;
-  IF NEW.registration_period IS NULL OR NEW.registration_period NOT BETWEEN 1 AND 10 THEN
-    RAISE EXCEPTION 'registration_period must be 1..10 years, got %', coalesce(NEW.registration_period::text, 'NULL')
-      USING ERRCODE = 'PV103', COLUMN = 'registration_period', HINT = 'RFC 5731 §3.2.1: 1..99 allowed by the schema, registries allow 1..10';
+  IF cardinality(NEW.nameservers) > 13 THEN
+    RAISE EXCEPTION 'nameservers: at most 13 hosts, got %', cardinality(NEW.nameservers)
+      USING ERRCODE = 'PV101', COLUMN = 'nameservers';
+  END IF;
+  NEW.nameservers := ARRAY(SELECT domain_name_assert(n, 'nameservers') FROM unnest(NEW.nameservers) WITH ORDINALITY u(n, o) ORDER BY o);
+  SELECT n INTO v_ns FROM unnest(NEW.nameservers) n GROUP BY n HAVING count(*) > 1 LIMIT 1;
+  IF v_ns IS NOT NULL THEN
+    RAISE EXCEPTION 'nameservers: "%" is given more than once (names compare in lower case, without a trailing dot)', v_ns
+      USING ERRCODE = 'PV101', COLUMN = 'nameservers';
   END IF;
 
   SELECT t.id INTO NEW.accreditation_tld_id
@@ -31,44 +53,31 @@ BEGIN
       USING ERRCODE = 'PV102', COLUMN = 'name', HINT = 'SELECT tld FROM accreditation_tld WHERE accreditation_id = ...';
   END IF;
 
-  IF EXISTS (SELECT 1 FROM domain WHERE name = NEW.name AND deleted_date IS NULL) THEN
+  -- held (by anyone: a registered name is public), then claimed for this create (one operation in flight
+  -- per domain, also against INSERTs not yet committed), then held again: the claim may have waited for
+  -- a transaction that registered it
+  IF domain_is_held(NEW.name) THEN
     RAISE EXCEPTION 'name "%": the domain is already held', NEW.name
       USING ERRCODE = 'PV104', COLUMN = 'name', HINT = 'renew it with provision_domain_renew instead';
   END IF;
-  IF EXISTS (SELECT 1 FROM provision_domain WHERE name = NEW.name AND status_id IN (1, 2)) THEN
+  IF provision_claim('domain:' || NEW.name, NEW.id) IS NOT TRUE THEN
     RAISE EXCEPTION 'name "%": a create for this domain is already in flight', NEW.name
       USING ERRCODE = 'PV104', COLUMN = 'name', HINT = 'SELECT * FROM v_provision WHERE object_name = ...';
   END IF;
-
-  FOR v_field, v_value IN
-    SELECT * FROM (VALUES ('registrant', NEW.registrant), ('admin_contact', NEW.admin_contact),
-                          ('tech_contact', NEW.tech_contact), ('billing_contact', NEW.billing_contact)) c(f, v)
-    WHERE c.v IS NOT NULL
-  LOOP
-    v_err := contact_id_error(v_value);
-    IF v_err IS NOT NULL THEN
-      RAISE EXCEPTION '% "%" %', v_field, v_value, v_err USING ERRCODE = 'PV109', COLUMN = v_field;
-    END IF;
-  END LOOP;
-
-  PERFORM authinfo_assert(NEW.pw);
-
-  IF NEW.nameservers IS NULL THEN NEW.nameservers := '{}'; END IF;
-  IF cardinality(NEW.nameservers) > 13 THEN
-    RAISE EXCEPTION 'nameservers: at most 13 hosts, got %', cardinality(NEW.nameservers)
-      USING ERRCODE = 'PV101', COLUMN = 'nameservers';
+  IF domain_is_held(NEW.name) THEN
+    RAISE EXCEPTION 'name "%": the domain is already held', NEW.name
+      USING ERRCODE = 'PV104', COLUMN = 'name', HINT = 'renew it with provision_domain_renew instead';
   END IF;
-  NEW.nameservers := ARRAY(SELECT lower(n) FROM unnest(NEW.nameservers) n);
-  FOREACH v_ns IN ARRAY NEW.nameservers LOOP
-    v_err := fqdn_error(v_ns);
-    IF v_err IS NOT NULL THEN
-      RAISE EXCEPTION 'nameservers: "%" is not a valid host name: %', v_ns, v_err
-        USING ERRCODE = 'PV101', COLUMN = 'nameservers';
-    END IF;
-  END LOOP;
   RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION tg_provision_domain__validate() IS
-  'BEFORE INSERT on provision_domain (_110_validate). Normalises name to lower case, sets accreditation_tld_id. '
-  'Raises 23502, PV101 (FQDN), PV102 (TLD not served), PV103 (period), PV104 (held or in flight), PV109 (contact id).';
+  'BEFORE INSERT on provision_domain (_110_validate). Normalises name and nameservers (lower case, no trailing dot), sets accreditation_tld_id. '
+  'Raises 23502, PV101 (FQDN, nameservers), PV102 (TLD not served), PV103 (period), PV104 (held or in flight), PV109 (contact id), PV115 (ry_*), PV118 (pw).';
+
+-- Whether a live inventory row holds domain p_name (any tenant: a registered name is public).
+CREATE OR REPLACE FUNCTION domain_is_held(p_name text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT EXISTS (SELECT 1 FROM domain WHERE name = p_name AND deleted_date IS NULL)
+$$;
+COMMENT ON FUNCTION domain_is_held(text) IS 'True when the inventory holds domain p_name (not deleted). Raises nothing.';

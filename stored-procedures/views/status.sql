@@ -1,16 +1,20 @@
 -- Status views: the order system's read interface (column names are public API, DESIGN.md).
 -- Dropped and recreated on every apply so that a column change here is one edit.
 -- The views run with their owner's rights (row-level security does not apply inside them), so each
--- filters by tenant_visible() itself: the provisio_order and provisio_reader roles see their
--- app.tenant_id only (stored-procedures/common/tenant.sql).
+-- filters by tenant itself: the provisio_order and provisio_reader roles see their app.tenant_id only
+-- (stored-procedures/common/tenant.sql). They are security barriers: PostgreSQL evaluates the view's own
+-- WHERE before any condition of the caller's query that is not leakproof, so a caller's function (however
+-- cheap its declared COST) or a failing cast in WHERE only ever sees rows of the caller's tenant.
+-- The tenant and the engine test are scalar subqueries: evaluated once per query, not once per row.
 DROP VIEW IF EXISTS v_provision, v_job, v_order;
 
-CREATE VIEW v_provision AS
+CREATE VIEW v_provision WITH (security_barrier) AS
 SELECT
   p.id,
   replace(p.tableoid::regclass::text, 'provision_', '') AS provision_type,
   p.tableoid::regclass::text                            AS provision_table,
-  coalesce(j.data ->> 'name', j.data ->> 'contact_id')   AS object_name,
+  -- the object's identifier at the provider: a contact's contact_id (its data also has a postal name)
+  coalesce(j.data ->> 'contact_id', j.data ->> 'name')   AS object_name,
   p.tenant_customer_id,
   p.accreditation_id,
   -- an attempt in flight is recorded on the job only (post/job_lifecycle.sql _500_sync_provision)
@@ -32,10 +36,10 @@ SELECT
 FROM class.provision p
 JOIN provision_status ps ON ps.id = p.status_id
 LEFT JOIN job j ON j.id = p.job_id
-WHERE tenant_visible(p.tenant_customer_id);
+WHERE p.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT tenant_engine_role());
 COMMENT ON VIEW v_provision IS 'Every provision of every type (class.provision + tableoid) with its status name and job; order and reader roles see their app.tenant_id only.';
 
-CREATE VIEW v_job AS
+CREATE VIEW v_job WITH (security_barrier) AS
 SELECT
   j.id,
   jt.name          AS job_type,
@@ -57,10 +61,10 @@ SELECT
 FROM job j
 JOIN job_type jt ON jt.id = j.type_id
 JOIN job_status js ON js.id = j.status_id
-WHERE tenant_visible(j.tenant_customer_id);
+WHERE j.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT tenant_engine_role());
 COMMENT ON VIEW v_job IS 'Every job with its type and status names (granted to provisio_worker only).';
 
-CREATE VIEW v_order AS
+CREATE VIEW v_order WITH (security_barrier) AS
 SELECT
   o.id,
   o.tenant_customer_id,
@@ -92,5 +96,5 @@ LEFT JOIN LATERAL (
          count(*) FILTER (WHERE p.status_id = 4) AS plans_failed
   FROM order_item oi JOIN order_item_plan p ON p.order_item_id = oi.id
   WHERE oi.order_id = o.id) pl ON true
-WHERE tenant_visible(o.tenant_customer_id);
+WHERE o.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT tenant_engine_role());
 COMMENT ON VIEW v_order IS 'Orders with item and plan counts by status; order and reader roles see their app.tenant_id only.';

@@ -67,17 +67,16 @@ async function main(): Promise<number> {
     `WITH o AS (INSERT INTO "order" (tenant_customer_id, reference) SELECT $1, 'chaos-' || g FROM generate_series(1, $2) g RETURNING id, reference),
           i AS (INSERT INTO order_item (order_id, object_type, descr)
                 SELECT o.id, 'domain', 'chaos-' || ((split_part(o.reference, '-', 2)::int - 1) * 10 + k) FROM o, generate_series(1, 10) k RETURNING id, descr)
-     INSERT INTO order_item_plan (order_item_id, action, result_message) SELECT i.id, 'create', i.descr FROM i`,
+     INSERT INTO order_item_plan (order_item_id, action) SELECT i.id, 'create' FROM i`,
     [acc.tenantId, ORDERS],
   );
   const t0 = Date.now();
   await pool.query(
     `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids)
-     SELECT $1, $2, p.result_message || '.example', ARRAY[p.id] FROM order_item_plan p
-     WHERE split_part(p.result_message, '-', 2)::int <= $3`,
+     SELECT $1, $2, i.descr || '.example', ARRAY[p.id] FROM order_item_plan p JOIN order_item i ON i.id = p.order_item_id
+     WHERE split_part(i.descr, '-', 2)::int <= $3`,
     [acc.tenantId, acc.accreditationId, PROVISIONS],
   );
-  await pool.query("UPDATE order_item_plan SET result_message = NULL");
   log(`inserted ${PROVISIONS} provisions in ${Date.now() - t0} ms`);
 
   const finalCount = async () => Number((await pool.query("SELECT count(*) AS n FROM provision_domain WHERE status_id IN (3, 4)")).rows[0].n);

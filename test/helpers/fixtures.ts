@@ -58,11 +58,16 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 
 /** Row counts that must not change when an INSERT is rejected. */
 export async function writeCounts(db: pg.Pool): Promise<Record<string, number>> {
-  const r = await db.query<{ p: string; j: string; g: string; e: string; a: string }>(
+  const r = await db.query<{ p: string; j: string; g: string; e: string; a: string; o: string; c: string }>(
     `SELECT (SELECT count(*) FROM class.provision) AS p, (SELECT count(*) FROM job) AS j,
             (SELECT count(*) FROM graphile_worker.jobs) AS g, (SELECT count(*) FROM event) AS e,
-            (SELECT count(*) FROM audit_trail_log) AS a`,
+            (SELECT count(*) FROM audit_trail_log) AS a,
+            (SELECT count(*) FROM "order") + (SELECT count(*) FROM order_item) + (SELECT count(*) FROM order_item_plan) AS o,
+            (SELECT count(*) FROM provision_claim) AS c`,
   );
   const row = r.rows[0]!;
-  return { provisions: Number(row.p), jobs: Number(row.j), graphileJobs: Number(row.g), events: Number(row.e), auditLog: Number(row.a) };
+  return {
+    provisions: Number(row.p), jobs: Number(row.j), graphileJobs: Number(row.g), events: Number(row.e), auditLog: Number(row.a),
+    orderRows: Number(row.o), claims: Number(row.c),
+  };
 }

@@ -87,11 +87,13 @@ describe("provision_domain validation", () => {
     expect(err.code).toBe("PV104");
   });
 
-  it("rejects an unknown accreditation (PV107) and another tenant's (PV108)", async () => {
-    expect((await rejected(insert, [acc.tenantId, "00000000-0000-0000-0000-000000000000", "x1.example", 1])).code).toBe("PV107");
+  it("rejects an unknown accreditation and another tenant's alike (PV107: the answer tells nothing of the other tenant; PV108 is retired)", async () => {
+    const unknown = await rejected(insert, [acc.tenantId, "00000000-0000-0000-0000-000000000000", "x1.example", 1]);
+    expect(unknown.code).toBe("PV107");
     const err = await rejected(insert, [acc.tenantId, other.accreditationId, "x2.example", 1]);
-    expect(err.code).toBe("PV108");
+    expect(err.code).toBe("PV107");
     expect(err.column).toBe("accreditation_id");
+    expect(err.message).not.toContain(other.tenantId);
   });
 
   it("rejects an unknown tenant (PV112) and NULLs (23502) naming the field", async () => {

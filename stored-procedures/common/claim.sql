@@ -1,0 +1,29 @@
+-- One operation in flight per object, across provision tables (issue 10; table provision_claim,
+-- migrations/0007). A family's validation trigger names the object with a key ('domain:<name>',
+-- 'contact:<accreditation id>:<contact id>') and claims it for the row being inserted:
+--   * no claim yet, or the provision holding it is final: the claim is taken (returns true);
+--     (a holder this statement cannot see, committed while it waited, counts as in flight: a false
+--     "in flight" in that narrow race is safe, and the next attempt sees the holder);
+--   * held by a provision that is still pending or processing: returns false, and the caller raises its
+--     own in-flight code;
+--   * held by a transaction still open (a concurrent INSERT of the same object): INSERT ... ON CONFLICT
+--     waits for it to end, then decides as above, so two concurrent operations on one object never both
+--     pass. Under READ COMMITTED (PostgreSQL's default) the second gets the in-flight code; under
+--     REPEATABLE READ or SERIALIZABLE, 40001 serialization_failure when the first committed after its
+--     snapshot (retry the transaction).
+-- A claim is never released: the next operation takes it over once the holder is final, so finishing a
+-- provision costs nothing here.
+CREATE OR REPLACE FUNCTION provision_claim(p_object_key text, p_provision_id uuid) RETURNS boolean
+LANGUAGE sql VOLATILE AS $$
+  INSERT INTO provision_claim AS c (object_key, provision_id) VALUES (p_object_key, p_provision_id)
+  ON CONFLICT (object_key) DO UPDATE SET provision_id = EXCLUDED.provision_id, claimed_date = now()
+  -- "final and visible": after waiting for a concurrent claimant, this statement's snapshot (taken
+  -- before that transaction committed) does not see its provision, which therefore counts as in flight
+  WHERE c.provision_id = EXCLUDED.provision_id
+     OR EXISTS (SELECT 1 FROM class.provision p JOIN provision_status s ON s.id = p.status_id
+                WHERE p.id = c.provision_id AND s.is_final)
+  RETURNING true
+$$;
+COMMENT ON FUNCTION provision_claim(text, uuid) IS
+  'Claims object p_object_key for provision p_provision_id; true when claimed, NULL when a provision that is not final (or not yet visible) holds it. '
+  'Waits for a concurrent claimant''s transaction. Raises 40001 under REPEATABLE READ when that claimant committed after the snapshot.';
