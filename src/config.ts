@@ -7,18 +7,43 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigurationError } from "./errors.js";
 
+/**
+ * A variable set to the empty string (or only blanks) counts as unset, so it takes its default:
+ * `PROVISIO_WORKER_CONCURRENCY=` in a compose file or a shell means "the default", not 0 or an error.
+ */
+const emptyIsUnset = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
+
 const intFromEnv = (def: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).default(def);
+  emptyIsUnset(z.coerce.number().int().min(min).max(max).default(def));
+
+/** The URL schemes node-postgres reads as a connection string (a unix socket: postgres:///db?host=/run/postgresql). */
+const POSTGRES_SCHEMES = ["postgres:", "postgresql:"];
+const postgresUrl = z.string().superRefine((v, ctx) => {
+  let scheme: string | undefined;
+  try {
+    scheme = new URL(v).protocol;
+  } catch {
+    scheme = undefined;
+  }
+  // the value itself is never echoed: it may hold a password
+  if (!scheme || !POSTGRES_SCHEMES.includes(scheme)) {
+    ctx.addIssue({
+      code: "custom",
+      message: `must be a postgres:// or postgresql:// URL (postgres://user:password@host:5432/database), got ${scheme ? `scheme ${scheme}` : "something that is not a URL"}`,
+    });
+  }
+});
 
 export const configSchema = z.object({
-  /** postgres:// URL of an external database. Unset: the embedded PostgreSQL under PROVISIO_HOME. */
-  DATABASE_URL: z.string().url().optional(),
+  /** postgres:// or postgresql:// URL of an external database. Unset or empty: the embedded PostgreSQL under PROVISIO_HOME. */
+  DATABASE_URL: emptyIsUnset(postgresUrl.optional()),
   /** Folder for the embedded database and the simulator's certificate. */
-  PROVISIO_HOME: z.string().default(".provisio"),
+  PROVISIO_HOME: emptyIsUnset(z.string().default(".provisio")),
   /** TCP port of the embedded PostgreSQL. */
   PROVISIO_EMBEDDED_PG_PORT: intFromEnv(54329, 1024, 65535),
   /** pino log level: fatal, error, warn, info, debug, trace, silent. */
-  PROVISIO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  PROVISIO_LOG_LEVEL: emptyIsUnset(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info")),
   /** Jobs one worker process runs at once (graphile-worker concurrency). */
   PROVISIO_WORKER_CONCURRENCY: intFromEnv(10, 1, 500),
   /** graphile-worker poll interval in milliseconds (new jobs arrive by LISTEN/NOTIFY; this catches retries). */
@@ -52,8 +77,9 @@ export const configSchema = z.object({
 export type Config = z.infer<typeof configSchema>;
 
 /**
- * Parse an environment (default: process.env).
- * @throws ConfigurationError (code PV_CONFIG) naming every bad variable.
+ * Parse an environment (default: process.env). Every variable has a default; one that is unset, empty or
+ * only blanks takes it. DATABASE_URL, when given, must be a postgres:// or postgresql:// URL.
+ * @throws ConfigurationError (code PV_CONFIG) naming every bad variable and the rule it breaks (never its value).
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(env);

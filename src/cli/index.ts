@@ -14,18 +14,13 @@ import { config } from "../config.js";
 import { migrate } from "../db/migrate.js";
 import { createPool } from "../db/pool.js";
 import { resolveDatabase } from "../db/resolve.js";
-import { describeError } from "../errors.js";
 import { logger } from "../logger.js";
 import { EppRegistrySimulator } from "../simulators/epp-registry/server.js";
 import { handleSignals, startWorker, workerOptionsFromConfig } from "../worker/runner.js";
+import { positiveInt, uuidArg } from "./args.js";
+import { errorLine } from "./error-line.js";
 import { renderStatus } from "./status.js";
 import { runDemo } from "./start.js";
-
-const positiveInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
-  return n;
-};
 
 const program = new Command()
   .name("provisio")
@@ -93,7 +88,7 @@ program
   .command("status")
   .description("show recent orders and provisions")
   .option("-n, --limit <n>", "rows per table", positiveInt("--limit"), 20)
-  .option("-t, --tenant <uuid>", "only this tenant_customer_id")
+  .option("-t, --tenant <uuid>", "only this tenant_customer_id (orders, provisions and the count by status)", uuidArg("--tenant"))
   .option("-w, --workers", "also list worker processes and their heartbeats")
   .action(async (opts: { limit: number; tenant?: string; workers?: boolean }) => {
     const db = await resolveDatabase();
@@ -114,7 +109,8 @@ program
     await runDemo(opts);
   });
 
+// a failed command: one line on stderr (the cause, with its SQLSTATE when the database raised it), exit 1
 program.parseAsync(process.argv).catch((err: unknown) => {
-  console.error(`provisio: ${describeError(err)}`);
+  console.error(`provisio: ${errorLine(err)}`);
   process.exit(1);
 });

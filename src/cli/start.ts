@@ -2,7 +2,8 @@
  * `provisio start` (`npm start`).
  * Without DATABASE_URL: embedded PostgreSQL under PROVISIO_HOME, migrate, the EPP simulator over TLS,
  * a demo tenant and accreditation, sample orders inserted with SQL, and the worker serving them. It
- * prints the connection string and each order's status as it changes, then keeps serving.
+ * prints the connection string, that the orders were inserted, then each order's status as it changes
+ * (read back through v_order: a notification is only a hint, ./order-watch.ts), then keeps serving.
  * With DATABASE_URL: the production worker only (no demo data, no migration: run `provisio migrate`).
  */
 import { randomBytes } from "node:crypto";
@@ -17,7 +18,8 @@ import { DEMO_CLID, DEMO_PASSWORD_ENV, DEMO_TLDS, insertSampleOrders, seedDemoAc
 import { logger } from "../logger.js";
 import { EppRegistrySimulator } from "../simulators/epp-registry/server.js";
 import { handleSignals, startWorker, workerOptionsFromConfig } from "../worker/runner.js";
-import { idTail, renderStatus } from "./status.js";
+import { followOrders } from "./follow-orders.js";
+import { renderStatus } from "./status.js";
 
 export async function runDemo(opts: { samples: number }): Promise<void> {
   const cfg = config();
@@ -47,16 +49,14 @@ export async function runDemo(opts: { samples: number }): Promise<void> {
   const listener = new pg.Client({ connectionString: db.url });
   listener.on("error", (err) => logger().warn({ err: err.message }, "order status listener lost its connection"));
   await listener.connect();
-  await listener.query("LISTEN provisio_order_status");
-  listener.on("notification", (n) => {
-    const p = JSON.parse(n.payload ?? "{}") as { order_id?: string; status?: string };
-    console.log(`  order ${idTail(p.order_id)} → ${p.status}`);
-  });
+  // listening starts before the orders are inserted; their lines wait for the "Inserted" line (announce)
+  const follow = await followOrders(listener, (line) => console.log(line));
 
   const handle = await startWorker(workerOptionsFromConfig(cfg, db.url));
   const stopWorker = handle.stop;
   handle.stop = async (reason) => {
     await stopWorker(reason);
+    await follow.watch.stop();
     await listener.end().catch(() => undefined);
     await pool.end().catch(() => undefined);
     await sim.stop();
@@ -68,7 +68,7 @@ export async function runDemo(opts: { samples: number }): Promise<void> {
   console.log(`Simulator:  EPP over TLS on 127.0.0.1:${simPort} (certificate ${caFile})`);
   console.log(`Tenant:     ${ids.tenantId}\nAccreditation: ${ids.accreditationId} (TLDs: ${DEMO_TLDS.join(", ")})\n`);
   const orders = await insertSampleOrders(pool, ids, opts.samples);
-  console.log(`Inserted ${orders.length} sample orders with provision_domain rows; watching them:`);
+  follow.announce(`Inserted ${orders.length} sample orders with provision_domain rows; watching them:`);
 
   const started = Date.now();
   for (;;) {

@@ -19,13 +19,22 @@ export const idTail = (v: unknown) => (v === null || v === undefined ? "" : `…
 const style = process.stdout.isTTY ? undefined : { head: [], border: [] };
 const time = (v: unknown) => (v instanceof Date ? v.toISOString().replace("T", " ").slice(0, 19) : short(v));
 
-/** Render the status tables as text. */
+/**
+ * Render the status tables as text: the latest `limit` orders and provisions, the count of provisions
+ * by status, and with `workers` the worker table. With `tenant` (a tenant_customer_id) every part but
+ * the worker table is that tenant's only. Reads v_order and v_provision, so a session with
+ * app.tenant_id set sees its tenant's rows whatever `tenant` says.
+ */
 export async function renderStatus(db: pg.Pool, opts: StatusOptions): Promise<string> {
+  const tenant = opts.tenant ? [opts.tenant] : [];
   const where = opts.tenant ? "WHERE tenant_customer_id = $2" : "";
-  const params: unknown[] = opts.tenant ? [opts.limit, opts.tenant] : [opts.limit];
+  const params: unknown[] = [opts.limit, ...tenant];
   const orders = await db.query(`SELECT * FROM v_order ${where} ORDER BY created_date DESC LIMIT $1`, params);
   const provisions = await db.query(`SELECT * FROM v_provision ${where} ORDER BY created_date DESC NULLS LAST LIMIT $1`, params);
-  const counts = await db.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM v_provision GROUP BY status ORDER BY status`);
+  const counts = await db.query<{ status: string; n: string }>(
+    `SELECT status, count(*) AS n FROM v_provision ${opts.tenant ? "WHERE tenant_customer_id = $1" : ""} GROUP BY status ORDER BY status`,
+    tenant,
+  );
 
   const ot = new Table({ style, head: ["order", "reference", "status", "items", "done", "failed", "created", "completed"] });
   for (const r of orders.rows) {

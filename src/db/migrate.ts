@@ -156,8 +156,47 @@ export async function applyStoredProcedures(client: pg.ClientBase): Promise<stri
 }
 
 /**
+ * `client` as node-pg-migrate sees it, remembering the last error a query raised. node-pg-migrate 8
+ * replaces some database errors with `new Error(\`Unable to ensure migrations table: ${err.stack}\`)`:
+ * no `cause`, no SQLSTATE, and a stack trace in the message; {@link migrationsFailure} puts them back.
+ */
+function recordQueryErrors(client: pg.Client): { client: pg.Client; lastError(): unknown } {
+  let last: unknown;
+  const query = (text: string | pg.QueryConfig, values?: unknown[]) =>
+    client.query(text, values).catch((err: unknown) => {
+      last = err;
+      throw err;
+    });
+  const proxy = new Proxy(client, {
+    get(target, prop) {
+      if (prop === "query") return query;
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { client: proxy, lastError: () => last };
+}
+
+/**
+ * The error to throw for a failed node-pg-migrate run: the error itself when it is one line (a
+ * migration's SQL failing raises the database error unchanged); otherwise one line, `migrations/:
+ * <what node-pg-migrate was doing>: <database message>`, with the database error (its SQLSTATE in
+ * `code`, its `hint`) as `cause` when node-pg-migrate folded one into its text, else the original error.
+ */
+function migrationsFailure(err: unknown, dbError: unknown): unknown {
+  if (!(err instanceof Error) || err === dbError || !err.message.includes("\n")) return err;
+  const first = err.message.split("\n", 1)[0]!.trim();
+  if (dbError instanceof Error && dbError.message && first.endsWith(dbError.message)) {
+    const doing = first.slice(0, -dbError.message.length).replace(/:?\s*(error:\s*)?$/i, "");
+    return new Error(`migrations/: ${doing ? `${doing}: ` : ""}${dbError.message}`, { cause: dbError });
+  }
+  return new Error(`migrations/: ${first}`, { cause: err });
+}
+
+/**
  * Migrate the database at connectionString (see module doc).
- * @throws the first failing step's error; stored procedures are all-or-nothing.
+ * @throws the first failing step's error, in one line (a database error keeps its SQLSTATE in `code`,
+ *   itself or as `cause`); stored procedures are all-or-nothing.
  */
 export async function migrate(connectionString: string): Promise<MigrateResult> {
   const log = logger().child({ component: "migrate" });
@@ -166,8 +205,9 @@ export async function migrate(connectionString: string): Promise<MigrateResult> 
   try {
     await client.query("SET client_min_messages = warning");
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATE_LOCK_ID]);
+    const recording = recordQueryErrors(client);
     const ran = await runner({
-      dbClient: client,
+      dbClient: recording.client,
       dir: MIGRATIONS_DIR,
       direction: "up",
       migrationsTable: "pgmigrations",
@@ -175,6 +215,8 @@ export async function migrate(connectionString: string): Promise<MigrateResult> 
       checkOrder: true,
       noLock: true,
       log: (msg: string) => log.debug(msg),
+    }).catch((err: unknown) => {
+      throw migrationsFailure(err, recording.lastError());
     });
     await runMigrations({ connectionString, logger: graphileLogger(log) });
     const asOwner = await handOverToOwner(client);
