@@ -2,7 +2,10 @@
  * Property-based tests over provision rows (issue 3, "A fault and fuzz suite"), with fast-check.
  * Every column gets random and adversarial values: overlong names, Unicode, NULLs, SQL and XML
  * metacharacters, control characters, negative and huge periods, malformed and unknown uuids, another
- * tenant's accreditation or order plan. Each row must either
+ * tenant's accreditation or order plan — and the classes that used to get through (issue 10, item 10):
+ * A-labels that are not valid Punycode, nested arrays, names and fields of only (Unicode) white space or
+ * with characters XML 1.0 forbids (U+FFFE, U+FFFF, controls), e-mail addresses with empty dot-atoms,
+ * nameservers that repeat after normalising (case, trailing dot), fractional periods. Each row must either
  *   - be rejected with a documented SQLSTATE (docs/errors.md) and leave nothing written: no provision,
  *     job, graphile-worker job, event or audit row; or
  *   - be accepted and provisioned: a worker running against the EPP simulator takes it to a final
@@ -21,7 +24,7 @@ import { createAccount, createOrder, waitFor, writeCounts, type Account } from "
 import { startSimulator, stopSimulator } from "../helpers/simulator.js";
 
 /** SQLSTATEs a provision INSERT may answer with (docs/errors.md). */
-const DOCUMENTED = /^(PV1(0[1-9]|1[0-8])|23502|23505|22P02|22003|22021)$/;
+const DOCUMENTED = /^(PV1(0[1-9]|1[0-9])|23502|23505|22P02|22003|22021)$/;
 const RUNS = Number(process.env.PROVISIO_FUZZ_RUNS ?? 150);
 /**
  * Fixed by default so that CI is repeatable (a failure prints its seed and path for fast-check to replay);
@@ -55,7 +58,19 @@ afterAll(async () => {
 });
 
 // ---- value generators -----------------------------------------------------------------------------
-const metachars = fc.constantFrom("'", "''", '"', ";", "--", "/*", "*/", "\\", "%", "_", "$1", "$$", "<", ">", "&", "]]>", "<![CDATA[", "\u0000", "\u0001", "\t", "\n", " ", "\u00a0", "\u200b", "\ud83d\ude00", "ü", "ß", "İ", "Ω");
+const metachars = fc.constantFrom("'", "''", '"', ";", "--", "/*", "*/", "\\", "%", "_", "$1", "$$", "<", ">", "&", "]]>", "<![CDATA[", "\u0000", "\u0001", "\t", "\n", " ", "\u00a0", "\u200b", "\ud83d\ude00", "ü", "ß", "İ", "Ω", "\u3000", "\u2003", "\u0085", "\ufffe", "\uffff", "\ufeff");
+/**
+ * Values of the classes that used to get through (issue 10, item 10). Whichever column such a value
+ * lands in, the row must be rejected: the generator records it, and {@link checkRejectedOrAccepted}
+ * fails a row that holds one and was accepted.
+ */
+const MUST_REJECT = new Set<string>();
+const refused = (...values: string[]) => {
+  for (const v of values) MUST_REJECT.add(v);
+  return fc.constantFrom(...values);
+};
+/** Only white space, Unicode's included, or characters XML 1.0 cannot carry. */
+const blankOrUnXml = refused("\u3000", "\u3000\u3000", " \u00a0 ", "\u2003\u200b", "\ufeff", "\t", "Ada\ufffe", "\uffffLovelace", "x\u0085y", "a\u0001b");
 const nasty = fc.oneof(
   fc.string({ maxLength: 40 }),
   fc.string({ unit: "binary", maxLength: 40 }),
@@ -70,9 +85,16 @@ const domainName = fc.oneof(
   nasty,
   fc.tuple(label, nasty).map(([l, n]) => `${l}${n}.example`),
   fc.constantFrom("bücher.example", "xn--bcher-kva.example", `${"a".repeat(64)}.example`, `${"a.".repeat(130)}example`, "-lead.example", "trail-.example", "nope.invalidtld", "example", "a..example", "123.456"),
+  // A-labels: invalid Punycode, ASCII-only or mixed-direction ones, and random ones (some valid)
+  refused("xn--zz.example", "xn--a.example", "xn--abc-def.example", "xn--123.example", "xn--99.example", "name..", "name.example.."),
+  fc.constantFrom("xn--mnchen-3ya.example", "xn--mgbh0fb.test", "FZ-Upper.Example."),
+  label.map((l) => `xn--${l}.example`),
 );
 const uuidBad = fc.oneof(fc.uuid(), fc.constant(null), nasty);
-const period = fc.constantFrom(null, "0", "-1", "11", "99", "2147483647", "2147483648", "-2147483649", "99999999999999999999", "1.5", "one", "", " 1");
+const period = fc.oneof(
+  fc.constantFrom(null, "0", "-1", "11", "99", "2147483647", "2147483648", "-2147483649", "99999999999999999999", "1e0", "one", "", " 1"),
+  refused("1.5", "2.5", "0.5", "9.99", "NaN", "Infinity"),
+);
 const contactIdOk = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9-]{2,15}$/);
 const pgArray = (items: fc.Arbitrary<string[]>) => items.map((a) => `{${a.map((x) => `"${x.replace(/(["\\])/g, "\\$1")}"`).join(",")}}`);
 const authInfoOk = fc.stringMatching(/^[A-Za-z0-9!#%+=-]{6,32}$/);
@@ -122,7 +144,17 @@ const domainRow = () =>
       admin_contact: nasty,
       tech_contact: nasty,
       billing_contact: nasty,
-      nameservers: fc.oneof(fc.constant(null), nasty, pgArray(fc.array(fc.oneof(label.map((l) => `ns-${l}.example.net`), nasty), { minLength: 1, maxLength: 15 }))),
+      nameservers: fc.oneof(
+        fc.constant(null),
+        nasty,
+        pgArray(fc.array(fc.oneof(label.map((l) => `ns-${l}.example.net`), nasty), { minLength: 1, maxLength: 15 })),
+        // the same host twice after normalising (case, a trailing dot), and a nested array
+        label.chain((l) => pgArray(fc.constantFrom([`ns-${l}.example.net`, `NS-${l}.Example.NET.`], [`ns-${l}.example.net.`, `ns-${l}.example.net`]))).map((v) => {
+          MUST_REJECT.add(v);
+          return v;
+        }),
+        refused('{{"ns1.example.net"},{"ns2.example.net"}}', '{"ns1.xn--zz.example"}'),
+      ),
       order_item_plan_ids: fc.oneof(fc.constantFrom(`{${otherPlan}}`, "{}", "{NULL}", `{${myPlan},${myPlan}}`, null), fc.uuid().map((u) => `{${u}}`), nasty),
       status_id: statusBad,
       job_id: fc.oneof(fc.uuid(), nasty),
@@ -147,17 +179,27 @@ const contactRow = () =>
       tenant_customer_id: uuidBad,
       accreditation_id: uuidBad,
       contact_id: fc.oneof(nasty, fc.constant(null)),
-      name: fc.oneof(nasty, fc.constant(null)),
-      org: nasty,
-      street: fc.oneof(pgArray(fc.array(nasty, { maxLength: 5 })), nasty, fc.constant(null)),
-      city: fc.oneof(nasty, fc.constant(null)),
-      sp: nasty,
-      pc: nasty,
+      name: fc.oneof(nasty, blankOrUnXml, fc.constant(null)),
+      org: fc.oneof(nasty, blankOrUnXml),
+      street: fc.oneof(
+        pgArray(fc.array(fc.oneof(nasty, blankOrUnXml), { maxLength: 5 })),
+        nasty,
+        fc.constant(null),
+        refused('{{"1 Main St"},{"Floor 2"}}', '{{"a","b"}}', '{{{"deep"}}}'),
+      ),
+      city: fc.oneof(nasty, blankOrUnXml, fc.constant(null)),
+      sp: fc.oneof(nasty, blankOrUnXml),
+      pc: fc.oneof(nasty, blankOrUnXml),
       cc: fc.oneof(nasty, fc.constant(null)),
       voice: fc.oneof(nasty, fc.constantFrom("+1.5555555555x", "12345", "+999999999999999999")),
       fax: nasty,
-      email: fc.oneof(fc.emailAddress(), nasty, fc.constant(null)),
-      pw: fc.oneof(nasty, fc.constant(null)),
+      email: fc.oneof(
+        fc.emailAddress(),
+        nasty,
+        fc.constant(null),
+        refused(".a..b.@example.com", "a..b@example.com", "a.@example.com", ".a@example.com", "..@example.net", "a.b@example.com."),
+      ),
+      pw: fc.oneof(nasty, blankOrUnXml, fc.constant(null)),
       status_id: statusBad,
     },
   );
@@ -188,6 +230,8 @@ async function checkRejectedOrAccepted(table: string, row: Record<string, string
     expect(await writeCounts(t.pool)).toEqual(before);
     return;
   }
+  const mustReject = Object.entries(row).filter(([, v]) => typeof v === "string" && MUST_REJECT.has(v));
+  expect(mustReject, "a value of a class that must be refused was accepted").toEqual([]);
   accepted.push(out.id!);
   const after = await writeCounts(t.pool);
   const job = (await t.pool.query("SELECT j.status_id, (SELECT count(*)::int FROM graphile_worker.jobs g WHERE g.key = j.id::text) AS gw FROM job j JOIN class.provision p ON p.job_id = j.id WHERE p.id = $1", [out.id])).rows[0];
@@ -198,7 +242,8 @@ async function checkRejectedOrAccepted(table: string, row: Record<string, string
 
 describe("provision rows: rejected cleanly or provisioned (fast-check)", () => {
   it("provision_domain", async () => {
-    const casts = { tenant_customer_id: "uuid", accreditation_id: "uuid", registration_period: "int", nameservers: "text[]", order_item_plan_ids: "uuid[]", status_id: "smallint", job_id: "uuid" };
+    // registration_period as numeric: a fractional period reaches the trigger (the column is NUMERIC)
+    const casts = { tenant_customer_id: "uuid", accreditation_id: "uuid", registration_period: "numeric", nameservers: "text[]", order_item_plan_ids: "uuid[]", status_id: "smallint", job_id: "uuid" };
     await fc.assert(fc.asyncProperty(domainRow(), (row) => checkRejectedOrAccepted("provision_domain", row, casts)), { numRuns: RUNS, seed: SEED });
   });
 

@@ -73,7 +73,8 @@ describe("item 10: bad rows that got through", () => {
   });
 
   it.each([
-    ["a nested street array", { street: [["a", "b"], ["c", "d"]] }, "street"],
+    ["a nested street array", { street: [["a"], ["b"]] }, "street"],
+    ["a nested street array of more lines", { street: [["a", "b"], ["c", "d"]] }, "street"],
     ["a name of ideographic spaces (U+3000)", { name: "\u3000\u3000" }, "name"],
     ["a name of no-break and em spaces", { name: " \u00a0\u2003 " }, "name"],
     ["a city of a zero-width space", { city: "\u200b" }, "city"],
