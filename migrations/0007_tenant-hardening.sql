@@ -60,17 +60,18 @@ ALTER TABLE provision_domain_renew ALTER COLUMN period TYPE NUMERIC;
 -- ---------------------------------------------------------------------------------------------------------
 CREATE TABLE provision_claim (
   object_key   TEXT PRIMARY KEY,             -- e.g. 'domain:example.com', 'contact:<accreditation id>:<contact id>'
-  provision_id UUID NOT NULL,                -- the provision (any class.provision child) that holds it
+  provision_table REGCLASS NOT NULL,         -- the class.provision child that holds it ...
+  provision_id UUID NOT NULL,                -- ... and the row (ids are unique per table only)
   claimed_date TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE provision_claim IS
   'The provision that last claimed each object; a claim is live while that provision is not final.';
-INSERT INTO provision_claim (object_key, provision_id)
-SELECT k, id FROM (
-  SELECT 'domain:' || name AS k, id, created_date FROM provision_domain WHERE status_id IN (1, 2)
-  UNION ALL SELECT 'domain:' || name, id, created_date FROM provision_domain_renew WHERE status_id IN (1, 2)
-  UNION ALL SELECT 'domain:' || name, id, created_date FROM provision_domain_delete WHERE status_id IN (1, 2)
-  UNION ALL SELECT 'contact:' || accreditation_id || ':' || contact_id, id, created_date FROM provision_contact WHERE status_id IN (1, 2)
+INSERT INTO provision_claim (object_key, provision_table, provision_id)
+SELECT k, t, id FROM (
+  SELECT 'domain:' || name AS k, tableoid::regclass AS t, id, created_date FROM provision_domain WHERE status_id IN (1, 2)
+  UNION ALL SELECT 'domain:' || name, tableoid::regclass, id, created_date FROM provision_domain_renew WHERE status_id IN (1, 2)
+  UNION ALL SELECT 'domain:' || name, tableoid::regclass, id, created_date FROM provision_domain_delete WHERE status_id IN (1, 2)
+  UNION ALL SELECT 'contact:' || accreditation_id || ':' || contact_id, tableoid::regclass, id, created_date FROM provision_contact WHERE status_id IN (1, 2)
 ) c
 ORDER BY created_date
 ON CONFLICT (object_key) DO NOTHING;

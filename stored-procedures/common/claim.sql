@@ -13,17 +13,20 @@
 --     snapshot (retry the transaction).
 -- A claim is never released: the next operation takes it over once the holder is final, so finishing a
 -- provision costs nothing here.
-CREATE OR REPLACE FUNCTION provision_claim(p_object_key text, p_provision_id uuid) RETURNS boolean
+CREATE OR REPLACE FUNCTION provision_claim(p_object_key text, p_table regclass, p_provision_id uuid) RETURNS boolean
 LANGUAGE sql VOLATILE AS $$
-  INSERT INTO provision_claim AS c (object_key, provision_id) VALUES (p_object_key, p_provision_id)
-  ON CONFLICT (object_key) DO UPDATE SET provision_id = EXCLUDED.provision_id, claimed_date = now()
+  INSERT INTO provision_claim AS c (object_key, provision_table, provision_id) VALUES (p_object_key, p_table, p_provision_id)
+  ON CONFLICT (object_key) DO UPDATE
+    SET provision_table = EXCLUDED.provision_table, provision_id = EXCLUDED.provision_id, claimed_date = now()
   -- "final and visible": after waiting for a concurrent claimant, this statement's snapshot (taken
   -- before that transaction committed) does not see its provision, which therefore counts as in flight
-  WHERE c.provision_id = EXCLUDED.provision_id
+  -- (ids are unique per table only: the holder is its table and id, so that a row with the same id in
+  -- another table can never stand in for it)
+  WHERE (c.provision_table, c.provision_id) = (EXCLUDED.provision_table, EXCLUDED.provision_id)
      OR EXISTS (SELECT 1 FROM class.provision p JOIN provision_status s ON s.id = p.status_id
-                WHERE p.id = c.provision_id AND s.is_final)
+                WHERE p.id = c.provision_id AND p.tableoid = c.provision_table AND s.is_final)
   RETURNING true
 $$;
-COMMENT ON FUNCTION provision_claim(text, uuid) IS
-  'Claims object p_object_key for provision p_provision_id; true when claimed, NULL when a provision that is not final (or not yet visible) holds it. '
+COMMENT ON FUNCTION provision_claim(text, regclass, uuid) IS
+  'Claims object p_object_key for provision p_provision_id of table p_table; true when claimed, NULL when a provision that is not final (or not yet visible) holds it. '
   'Waits for a concurrent claimant''s transaction. Raises 40001 under REPEATABLE READ when that claimant committed after the snapshot.';

@@ -39,15 +39,15 @@ COMMENT ON FUNCTION years_assert(numeric, text) IS 'Raises PV103 (column p_colum
 -- Claim domain p_name for provision p_provision_id (provision_claim): a renew or delete refuses to start
 -- while another operation on the same domain is pending, processing, or being inserted by an open
 -- transaction (then it waits for that transaction).
-CREATE OR REPLACE FUNCTION domain_claim_or_raise(p_name text, p_provision_id uuid) RETURNS void
+CREATE OR REPLACE FUNCTION domain_claim_or_raise(p_name text, p_table regclass, p_provision_id uuid) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  IF provision_claim('domain:' || p_name, p_provision_id) IS NOT TRUE THEN
+  IF provision_claim('domain:' || p_name, p_table, p_provision_id) IS NOT TRUE THEN
     RAISE EXCEPTION 'name "%": another operation on this domain is already in flight', p_name
       USING ERRCODE = 'PV116', COLUMN = 'name', HINT = 'wait for it to finish: SELECT * FROM v_provision WHERE object_name = ...';
   END IF;
 END
 $$;
-COMMENT ON FUNCTION domain_claim_or_raise(text, uuid) IS 'Raises PV116 when another operation on domain p_name is in flight. May wait for a concurrent INSERT''s transaction.';
+COMMENT ON FUNCTION domain_claim_or_raise(text, regclass, uuid) IS 'Raises PV116 when another operation on domain p_name is in flight. May wait for a concurrent INSERT''s transaction.';
 
 DROP FUNCTION IF EXISTS domain_assert_no_operation_in_flight(text);

@@ -61,7 +61,7 @@ BEGIN
   v_err := NULL;
   IF contact_exists(NEW.accreditation_id, NEW.contact_id) THEN
     v_err := 'already exists';
-  ELSIF provision_claim('contact:' || NEW.accreditation_id || ':' || NEW.contact_id, NEW.id) IS NOT TRUE THEN
+  ELSIF provision_claim('contact:' || NEW.accreditation_id || ':' || NEW.contact_id, TG_RELID::regclass, NEW.id) IS NOT TRUE THEN
     v_err := 'has a create in flight';
   ELSIF contact_exists(NEW.accreditation_id, NEW.contact_id) THEN
     v_err := 'already exists';

@@ -60,7 +60,7 @@ BEGIN
     RAISE EXCEPTION 'name "%": the domain is already held', NEW.name
       USING ERRCODE = 'PV104', COLUMN = 'name', HINT = 'renew it with provision_domain_renew instead';
   END IF;
-  IF provision_claim('domain:' || NEW.name, NEW.id) IS NOT TRUE THEN
+  IF provision_claim('domain:' || NEW.name, TG_RELID::regclass, NEW.id) IS NOT TRUE THEN
     RAISE EXCEPTION 'name "%": a create for this domain is already in flight', NEW.name
       USING ERRCODE = 'PV104', COLUMN = 'name', HINT = 'SELECT * FROM v_provision WHERE object_name = ...';
   END IF;

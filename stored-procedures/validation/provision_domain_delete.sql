@@ -5,7 +5,7 @@ BEGIN
   NEW.name := domain_name_assert(NEW.name);
   NEW.domain_id := domain_held_by(NEW.name, NEW.tenant_customer_id, NEW.accreditation_id);
   -- one operation in flight per domain; the claim may have waited for a transaction that deleted it
-  PERFORM domain_claim_or_raise(NEW.name, NEW.id);
+  PERFORM domain_claim_or_raise(NEW.name, TG_RELID::regclass, NEW.id);
   NEW.domain_id := domain_held_by(NEW.name, NEW.tenant_customer_id, NEW.accreditation_id);
   RETURN NEW;
 END

@@ -17,7 +17,7 @@ BEGIN
   NEW.domain_id := domain_held_by(NEW.name, NEW.tenant_customer_id, NEW.accreditation_id);
   -- one operation in flight per domain; the claim may have waited for a transaction that changed it,
   -- so the inventory row is read again after it
-  PERFORM domain_claim_or_raise(NEW.name, NEW.id);
+  PERFORM domain_claim_or_raise(NEW.name, TG_RELID::regclass, NEW.id);
   NEW.domain_id := domain_held_by(NEW.name, NEW.tenant_customer_id, NEW.accreditation_id);
   v_expiry := (SELECT (ry_expiry_date AT TIME ZONE 'UTC')::date FROM domain WHERE id = NEW.domain_id);
   IF v_expiry <> NEW.current_expiry_date THEN

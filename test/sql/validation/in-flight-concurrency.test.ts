@@ -93,6 +93,18 @@ describe("two open transactions operating on one object", () => {
     });
   }
 
+  it("a final row of another table that has the same id does not stand in for the holder", async () => {
+    const name = await objectFor("renew");
+    const [sql, p] = insertOf("renew", name);
+    const held = (await t.pool.query(`${sql} RETURNING id`, p)).rows[0].id;
+    const twin = await t.pool.query(
+      `INSERT INTO provision_contact (id, tenant_customer_id, accreditation_id, contact_id, name, city, cc, email) VALUES ($1, $2, $3, 'twin-1', 'A', 'B', 'GB', 'a@example.com') RETURNING job_id`,
+      [held, acc.tenantId, acc.accreditationId],
+    );
+    await t.pool.query("SELECT job_fail($1, 'final')", [twin.rows[0].job_id]);
+    expect(await t.pool.query(...insertOf("delete", name)).then(() => "accepted", (e: { code: string }) => e.code)).toBe("PV116");
+  });
+
   it("an operation may follow once the one in flight is final", async () => {
     const name = await objectFor("renew");
     const [sql, p] = insertOf("renew", name);
