@@ -30,3 +30,17 @@ $$;
 COMMENT ON FUNCTION provision_claim(text, regclass, uuid) IS
   'Claims object p_object_key for provision p_provision_id of table p_table; true when claimed, NULL when a provision that is not final (or not yet visible) holds it. '
   'Waits for a concurrent claimant''s transaction. Raises 40001 under REPEATABLE READ when that claimant committed after the snapshot.';
+
+-- A provision row DELETEd (by an operator: no runtime role may) releases the claims it held, which would
+-- otherwise stay held for ever: a holder that does not exist is indistinguishable, in a claim's snapshot,
+-- from one being inserted by a transaction not yet visible. _960_release_claims, AFTER DELETE FOR EACH
+-- STATEMENT on every provision table (provision_attach_triggers), one DELETE per statement.
+CREATE OR REPLACE FUNCTION tg_provision__release_claims() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  DELETE FROM provision_claim c USING old_rows o WHERE c.provision_table = TG_RELID AND c.provision_id = o.id;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION tg_provision__release_claims() IS
+  'AFTER DELETE FOR EACH STATEMENT (_960_release_claims, transition table old_rows): deletes the claims the deleted provisions held. Raises nothing.';

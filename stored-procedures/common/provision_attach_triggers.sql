@@ -11,6 +11,7 @@
 --   BEFORE UPDATE  _200_complete          the table's success side effects: tg_<table>__complete() (post/)
 --   AFTER  INS/UPD _900_rollup            event outbox row + order_item_plan status (order/provision.sql)
 --   AFTER  all     _950_audit_trail       audit_trail_log
+--   AFTER  DELETE  _960_release_claims    per statement: the provision_claim rows the deleted rows held (common/claim.sql)
 CREATE OR REPLACE FUNCTION provision_attach_triggers(p_table regclass, p_job_type text) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -41,6 +42,8 @@ BEGIN
   END IF;
   EXECUTE format('CREATE OR REPLACE TRIGGER _900_rollup AFTER INSERT OR UPDATE OF status_id ON %s
                   FOR EACH ROW EXECUTE FUNCTION tg_provision__rollup()', p_table);
+  EXECUTE format('CREATE OR REPLACE TRIGGER _960_release_claims AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
+                  FOR EACH STATEMENT EXECUTE FUNCTION tg_provision__release_claims()', p_table);
   PERFORM attach_audit_trail(p_table);
 END
 $$;

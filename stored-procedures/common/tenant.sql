@@ -13,10 +13,12 @@ CREATE OR REPLACE FUNCTION current_tenant_id() RETURNS uuid
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   v_tenant uuid := nullif(current_setting('app.tenant_id', true), '')::uuid;
+  v_login regrole;
 BEGIN
-  IF v_tenant IS NOT NULL
-     AND EXISTS (SELECT 1 FROM tenant_login WHERE login = session_user)
-     AND NOT EXISTS (SELECT 1 FROM tenant_login WHERE login = session_user AND tenant_customer_id = v_tenant) THEN
+  IF v_tenant IS NULL THEN RETURN NULL; END IF;
+  v_login := (SELECT oid FROM pg_roles WHERE rolname = session_user)::regrole;
+  IF EXISTS (SELECT 1 FROM tenant_login WHERE login = v_login)
+     AND NOT EXISTS (SELECT 1 FROM tenant_login WHERE login = v_login AND tenant_customer_id = v_tenant) THEN
     RAISE EXCEPTION 'app.tenant_id: login % may not act for tenant %', session_user, v_tenant
       USING ERRCODE = 'insufficient_privilege',
             HINT = 'the login is bound to its tenants in tenant_login; set app.tenant_id to one of them';
@@ -28,30 +30,14 @@ COMMENT ON FUNCTION current_tenant_id() IS
   'The uuid in setting app.tenant_id, or NULL. Raises 22P02 on a malformed value, 42501 when the login is bound '
   '(tenant_login) to other tenants. SECURITY DEFINER.';
 
--- Whether the current role is the engine: a superuser, provisio_owner or provisio_worker, which see
--- every tenant. current_user: inside a view it is the role that queries the view.
-CREATE OR REPLACE FUNCTION tenant_engine_role() RETURNS boolean
+-- Whether role p_role is the engine's: a superuser, provisio_owner or provisio_worker, which see every
+-- tenant. The views ask it of current_user (inside a view, the role that queries it); the SECURITY
+-- DEFINER triggers of session_user, the login (inside them current_user is the functions' owner).
+CREATE OR REPLACE FUNCTION role_is_engine(p_role name) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-  SELECT pg_has_role(current_user, 'provisio_worker', 'USAGE') OR pg_has_role(current_user, 'provisio_owner', 'USAGE')
+  SELECT pg_has_role(p_role, 'provisio_worker', 'USAGE') OR pg_has_role(p_role, 'provisio_owner', 'USAGE')
 $$;
-COMMENT ON FUNCTION tenant_engine_role() IS 'True when the current role sees every tenant (superuser, provisio_owner, provisio_worker). Raises nothing.';
-
--- The same question for the login, asked inside SECURITY DEFINER triggers (where current_user is the
--- functions' owner): is the session the engine's, or a tenant's (provisio_order)?
-CREATE OR REPLACE FUNCTION tenant_engine_session() RETURNS boolean
-LANGUAGE sql STABLE AS $$
-  SELECT pg_has_role(session_user, 'provisio_worker', 'USAGE') OR pg_has_role(session_user, 'provisio_owner', 'USAGE')
-$$;
-COMMENT ON FUNCTION tenant_engine_session() IS 'True when the login (session_user) sees every tenant. Raises nothing.';
-
--- Whether the current role may see rows of tenant p_tenant: always for the engine, otherwise only the
--- tenant in app.tenant_id. For one-off checks; views and policies use the two functions above in
--- scalar subqueries.
-CREATE OR REPLACE FUNCTION tenant_visible(p_tenant uuid) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-  SELECT p_tenant = current_tenant_id() OR tenant_engine_role()
-$$;
-COMMENT ON FUNCTION tenant_visible(uuid) IS 'True when the current role may see tenant p_tenant. Raises 42501 as current_tenant_id() does.';
+COMMENT ON FUNCTION role_is_engine(name) IS 'True when role p_role sees every tenant (superuser, provisio_owner, provisio_worker). Raises nothing.';
 
 -- The first check of every INSERT a tenant's session makes through provisio's SECURITY DEFINER
 -- triggers, before any rule that reads another tenant's rows: a row for a tenant the session may not act
@@ -61,7 +47,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
   v_current uuid;
 BEGIN
-  IF tenant_engine_session() THEN RETURN; END IF;
+  IF role_is_engine(session_user) THEN RETURN; END IF;
   v_current := current_tenant_id();
   IF p_tenant IS DISTINCT FROM v_current THEN
     RAISE EXCEPTION 'tenant_customer_id %: this session acts for tenant % (app.tenant_id)', p_tenant, coalesce(v_current::text, 'none')

@@ -12,12 +12,29 @@ $$;
 COMMENT ON FUNCTION pv_echo(text) IS 'p_value for an error message: NULL as ''NULL'', over 64 characters cut with its length. Raises nothing.';
 
 -- The one normal form of a domain or host name, for every operation (create, renew, delete, nameservers):
--- lower case, and one trailing dot (the DNS root) removed. Anything else stays for fqdn_error to judge.
+-- ASCII letters in lower case, and one trailing dot (the DNS root) removed. Only A-Z are folded: lower()
+-- would turn U+212A KELVIN SIGN into "k" and "İ" into "i", and a name that is not ASCII must stay so
+-- for fqdn_error to refuse it.
+CREATE OR REPLACE FUNCTION domain_name_fold(p_name text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT translate(p_name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+$$;
+COMMENT ON FUNCTION domain_name_fold(text) IS 'p_name with A-Z (and nothing else) lower-cased. Raises nothing.';
+
 CREATE OR REPLACE FUNCTION domain_name_normalize(p_name text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN right(p_name, 1) = '.' THEN left(lower(p_name), -1) ELSE lower(p_name) END
+  SELECT CASE WHEN right(v, 1) = '.' THEN left(v, -1) ELSE v END FROM (SELECT domain_name_fold(p_name) AS v) n
 $$;
-COMMENT ON FUNCTION domain_name_normalize(text) IS 'lower(p_name) without one trailing dot. Raises nothing.';
+COMMENT ON FUNCTION domain_name_normalize(text) IS 'p_name with A-Z lower-cased and one trailing dot removed. Raises nothing.';
+
+-- White space as a bracket expression's content: ASCII's (tab, LF, VT, FF, CR, space) and Unicode's
+-- (U+0085, U+00A0, U+1680, U+2000..U+200B, U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF), which
+-- btrim() and PostgreSQL's \s (locale-dependent) do not all see. One list for every check that needs it.
+CREATE OR REPLACE FUNCTION white_space_chars() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT '\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200B\u2028\u2029\u202F\u205F\u3000\uFEFF'::text
+$$;
+COMMENT ON FUNCTION white_space_chars() IS 'The white space characters as the content of a regular expression bracket expression. Raises nothing.';
 
 -- RFC 3492 §6.2 (Punycode decoding) of the part of an A-label after "xn--". Returns the U-label, or NULL
 -- when the input is not valid Punycode: a character outside a-z 0-9 -, a truncated or overflowing
@@ -48,11 +65,13 @@ BEGIN
   -- the basic code points are everything before the last delimiter
   v_b := v_len - strpos(reverse(p_input), '-');
   IF strpos(p_input, '-') = 0 THEN v_b := 0; END IF;
+  -- (RFC 3492 §6.2: the delimiter is consumed only when code points came before it, so a leading "-"
+  -- with nothing before it is read as a digit, and fails)
   IF v_b > 0 THEN
     v_out := ARRAY(SELECT ascii(c) FROM regexp_split_to_table(left(p_input, v_b), '') c);
     v_in := v_b + 1;
   ELSE
-    v_in := CASE WHEN strpos(p_input, '-') = 1 THEN 1 ELSE 0 END;
+    v_in := 0;
   END IF;
   WHILE v_in < v_len LOOP
     v_oldi := v_i;
@@ -96,8 +115,10 @@ COMMENT ON FUNCTION punycode_decode(text) IS 'RFC 3492 decoding of p_input (the 
 
 -- Why an A-label (RFC 5890 §2.3.2.1) is not one, or NULL: its Punycode must decode (RFC 3492) to a
 -- U-label that holds a non-ASCII character, is lower case, holds no space, control or noncharacter,
--- and does not mix right-to-left scripts with ASCII letters (RFC 5893's Bidi rule, checked for the
--- Hebrew, Arabic and other RTL blocks). Not a full IDNA2008 check (RFC 5892's code point tables).
+-- neither starts nor ends with a hyphen nor has hyphens in positions 3 and 4 (RFC 5891 §4.2.3.1), does
+-- not start with a combining mark (§4.2.3.2; the main combining blocks), and does not mix right-to-left
+-- scripts with ASCII letters (RFC 5893's Bidi rule, checked for the Hebrew, Arabic and other RTL blocks).
+-- Not a full IDNA2008 check (RFC 5892's code point tables, contextual rules, NFC).
 CREATE OR REPLACE FUNCTION alabel_error(p_label text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
@@ -106,8 +127,14 @@ BEGIN
   IF v_u IS NULL OR v_u = '' THEN RETURN 'is not valid Punycode (RFC 3492)'; END IF;
   IF v_u !~ '[^\x01-\x7f]' THEN RETURN 'decodes to ASCII only, which is not an IDN (RFC 5890 §2.3.2.1)'; END IF;
   IF v_u <> lower(v_u) THEN RETURN 'decodes to upper-case characters (RFC 5891 §5.3: U-labels are lower case)'; END IF;
-  IF v_u ~ '[\x01-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff\ufffe\uffff]' THEN
+  IF v_u ~ ('[\x01-\x20\x7f-\x9f\ufffe\uffff' || white_space_chars() || ']') THEN
     RETURN 'decodes to a space, control or noncharacter (RFC 5892: DISALLOWED)';
+  END IF;
+  IF v_u ~ '^-|-$' OR substr(v_u, 3, 2) = '--' THEN
+    RETURN 'decodes to a U-label with a hyphen at either end or in positions 3 and 4 (RFC 5891 §4.2.3.1)';
+  END IF;
+  IF v_u ~ '^[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]' THEN
+    RETURN 'decodes to a U-label that starts with a combining mark (RFC 5891 §4.2.3.2)';
   END IF;
   IF v_u ~ '[a-z]' AND v_u ~ '[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefe]' THEN
     RETURN 'mixes right-to-left characters with ASCII letters (RFC 5893 Bidi rule)';
@@ -177,7 +204,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     WHEN p_email !~ '^[^@]{1,64}@[^@]+$' THEN 'must be local-part@domain with a local part of 1..64 characters (RFC 5322 addr-spec)'
     WHEN p_email !~ '^[A-Za-z0-9!#$%&''*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&''*+/=?^_`{|}~-]+)*@'
       THEN 'must have a dot-atom local part: letters, digits and !#$%&''*+/=?^_`{|}~- in runs joined by single dots, none at either end (RFC 5322 §3.2.3)'
-    WHEN fqdn_error(lower(split_part(p_email, '@', 2))) IS NOT NULL THEN 'has an invalid domain: ' || fqdn_error(lower(split_part(p_email, '@', 2)))
+    WHEN fqdn_error(domain_name_fold(split_part(p_email, '@', 2))) IS NOT NULL
+      THEN 'has an invalid domain: ' || fqdn_error(domain_name_fold(split_part(p_email, '@', 2)))
   END
 $$;
 COMMENT ON FUNCTION email_error(text) IS 'NULL if p_email is a syntactically valid RFC 5322 address (dot-atom local part), else the broken rule. Raises nothing.';
@@ -210,7 +238,7 @@ COMMENT ON FUNCTION xml_text_error(text) IS 'NULL if p_value holds only characte
 -- which btrim() alone would not see.
 CREATE OR REPLACE FUNCTION is_blank(p_value text) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT p_value ~ '^[\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200B\u2028\u2029\u202F\u205F\u3000\uFEFF]*$'
+  SELECT p_value ~ ('^[' || white_space_chars() || ']*$')
 $$;
 COMMENT ON FUNCTION is_blank(text) IS 'True if p_value is empty or Unicode white space only; NULL for NULL. Raises nothing.';
 

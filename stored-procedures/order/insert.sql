@@ -1,10 +1,11 @@
 -- What an INSERT into "order", order_item or order_item_plan may set (issue 10). _100_validate, BEFORE
 -- INSERT on the three tables:
---   * items and plans take their parent's tenant when the row names none (the engine's sessions have no
---     app.tenant_id, which is the column's default); a volatile function sees a parent inserted earlier in
---     the same statement (a data-modifying CTE), and the composite foreign keys (migrations/0007) check
---     the value at the end of the statement;
---   * a tenant session may write rows of its app.tenant_id only (42501, before anything else);
+--   * a tenant session may write rows of its app.tenant_id only (42501, before anything else; a row that
+--     names no tenant is the session's);
+--   * in the engine's sessions (no app.tenant_id, the column's default), items and plans that name no
+--     tenant take their parent's; a volatile function sees a parent inserted earlier in the same statement
+--     (a data-modifying CTE). The composite foreign keys (migrations/0007) check the value at the end of
+--     the statement;
 --   * the engine's columns keep their defaults: status_id pending, completed_date and result_message
 --     unset, the class.audit columns as the defaults set them (PV115 naming the column).
 -- Codes: 42501, PV115 (docs/errors.md).
@@ -13,14 +14,18 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_column text;
 BEGIN
-  IF NEW.tenant_customer_id IS NULL THEN
+  IF NOT role_is_engine(session_user) THEN
+    -- a tenant's session: its own tenant (an explicit NULL included), checked before any parent row is
+    -- read, so that no answer carries the tenant of another tenant's order
+    NEW.tenant_customer_id := coalesce(NEW.tenant_customer_id, current_tenant_id());
+    PERFORM tenant_assert_session_may_act_for(NEW.tenant_customer_id);
+  ELSIF NEW.tenant_customer_id IS NULL THEN
     IF TG_TABLE_NAME = 'order_item' THEN
       NEW.tenant_customer_id := (SELECT tenant_customer_id FROM "order" WHERE id = NEW.order_id);
     ELSIF TG_TABLE_NAME = 'order_item_plan' THEN
       NEW.tenant_customer_id := (SELECT tenant_customer_id FROM order_item WHERE id = NEW.order_item_id);
     END IF;
   END IF;
-  PERFORM tenant_assert_session_may_act_for(NEW.tenant_customer_id);
   v_column := CASE
     WHEN NEW.status_id IS DISTINCT FROM 1 THEN 'status_id'
     ELSE audit_columns_given(NEW.created_by, NEW.created_date, NEW.updated_by, NEW.updated_date)

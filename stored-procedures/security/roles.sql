@@ -28,10 +28,11 @@ GRANT USAGE ON SCHEMA class TO provisio_worker, provisio_order;
 GRANT CREATE ON SCHEMA public, class TO provisio_owner;
 
 -- functions every role may call (used by the views and by CHECK-style validation)
-GRANT EXECUTE ON FUNCTION current_tenant_id(), tenant_visible(uuid), tenant_engine_role() TO provisio_worker, provisio_order, provisio_reader;
+GRANT EXECUTE ON FUNCTION current_tenant_id(), role_is_engine(name) TO provisio_worker, provisio_order, provisio_reader;
 -- column defaults of the tables the order role INSERTs into (migrations/0005)
 GRANT EXECUTE ON FUNCTION uuid_generate_v7() TO provisio_worker, provisio_order;
-GRANT EXECUTE ON FUNCTION fqdn_error(text), contact_id_error(text), email_error(text), e164_error(text) TO provisio_worker, provisio_order;
+GRANT EXECUTE ON FUNCTION fqdn_error(text), alabel_error(text), punycode_decode(text), contact_id_error(text), email_error(text), e164_error(text)
+  TO provisio_worker, provisio_order;
 
 -- provisio_reader: the status views, nothing else
 GRANT SELECT ON v_provision, v_order TO provisio_reader;

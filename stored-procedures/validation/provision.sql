@@ -1,5 +1,6 @@
 -- Checks every provision row gets, whatever its table (_100_validate_common). Errors name the field.
--- Codes: 42501, 23502 not_null_violation, PV107, PV112, PV113, PV115, PV119 (docs/errors.md).
+-- Codes: 42501, 23502 not_null_violation, 23505 unique_violation, PV107, PV112, PV113, PV115, PV119
+-- (docs/errors.md).
 --
 -- Order matters: the tenant check comes first. These triggers run as the owner (SECURITY DEFINER) and so
 -- see every tenant's rows, while row-level security checks the row only after the BEFORE triggers; a row
@@ -46,6 +47,14 @@ BEGIN
     RAISE EXCEPTION '% is set by provisio, not on INSERT', v_column
       USING ERRCODE = 'PV115', COLUMN = v_column, HINT = 'leave it out of the INSERT';
   END IF;
+  -- An id already in this table: the INSERT would fail on the primary key anyway, unless it says ON
+  -- CONFLICT DO NOTHING, which skips the row after these BEFORE triggers have created its job and claimed
+  -- its objects: a job (and a registry operation) for a row that does not exist. Refused instead.
+  IF EXISTS (SELECT 1 FROM class.provision WHERE id = NEW.id AND tableoid = TG_RELID) THEN
+    RAISE EXCEPTION 'id % already exists in %', NEW.id, TG_TABLE_NAME
+      USING ERRCODE = 'unique_violation', COLUMN = 'id',
+            HINT = 'INSERT ... ON CONFLICT cannot skip provision rows: leave id to its default or give a new one';
+  END IF;
 
   IF NEW.order_item_plan_ids IS NOT NULL THEN
     IF array_ndims(NEW.order_item_plan_ids) > 1 THEN
@@ -54,19 +63,27 @@ BEGIN
     END IF;
     -- one primary-key lookup per plan id: a set-wise anti-join here was planned as hash joins over the
     -- whole order tables when they had no statistics yet (a bulk load: 4.4 ms a row instead of 0.7).
-    -- FOR SHARE: a plan cannot turn final (the rollup UPDATEs it) between this check and our commit.
+    -- A plan is served by one provision: its status follows that provision (order/rollup.sql), so a
+    -- second one, or one joining a plan already final, could leave an order completed while it fails.
+    -- The plan is claimed for this row (provision_claim: also against an INSERT not yet committed), and
+    -- its status read after the claim, in a statement that sees a provision that finished it meanwhile.
     FOREACH v_plan IN ARRAY NEW.order_item_plan_ids LOOP
       v_plan_tenant := NULL;
       IF v_plan IS NOT NULL THEN
-        SELECT p.tenant_customer_id, CASE WHEN s.is_final THEN s.name END INTO v_plan_tenant, v_plan_final
-        FROM order_item_plan p JOIN order_item_plan_status s ON s.id = p.status_id
-        WHERE p.id = v_plan AND p.tenant_customer_id = NEW.tenant_customer_id
-        FOR SHARE OF p;
+        SELECT p.tenant_customer_id INTO v_plan_tenant FROM order_item_plan p
+        WHERE p.id = v_plan AND p.tenant_customer_id = NEW.tenant_customer_id;
       END IF;
       IF v_plan_tenant IS NULL THEN
         RAISE EXCEPTION 'order_item_plan_ids: % is not an order_item_plan of this tenant', coalesce(v_plan::text, 'NULL')
           USING ERRCODE = 'PV113', COLUMN = 'order_item_plan_ids';
       END IF;
+      IF provision_claim('plan:' || v_plan, TG_RELID::regclass, NEW.id) IS NOT TRUE THEN
+        RAISE EXCEPTION 'order_item_plan_ids: plan % is already served by another provision in flight', v_plan
+          USING ERRCODE = 'PV119', COLUMN = 'order_item_plan_ids',
+                HINT = 'a plan is served by one provision: add another order_item_plan for another action';
+      END IF;
+      v_plan_final := (SELECT s.name FROM order_item_plan p JOIN order_item_plan_status s ON s.id = p.status_id
+                       WHERE p.id = v_plan AND s.is_final);
       IF v_plan_final IS NOT NULL THEN
         RAISE EXCEPTION 'order_item_plan_ids: plan % is already %; a provision cannot join a final plan', v_plan, v_plan_final
           USING ERRCODE = 'PV119', COLUMN = 'order_item_plan_ids',
@@ -78,4 +95,5 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tg_provision__validate_common() IS
-  'BEFORE INSERT on every provision_* table. Raises 42501 (another tenant), 23502, PV107, PV112, PV113, PV115 (engine-owned column), PV119 (final plan).';
+  'BEFORE INSERT on every provision_* table. Raises 42501 (another tenant), 23502, 23505 (id exists), PV107, PV112, PV113, '
+  'PV115 (engine-owned column), PV119 (plan final or served by another provision).';

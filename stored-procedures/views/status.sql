@@ -7,6 +7,8 @@
 -- cheap its declared COST) or a failing cast in WHERE only ever sees rows of the caller's tenant.
 -- The tenant and the engine test are scalar subqueries: evaluated once per query, not once per row.
 DROP VIEW IF EXISTS v_provision, v_job, v_order;
+-- the per-row test the views used before they became security barriers (dropped after them, which depended on it)
+DROP FUNCTION IF EXISTS tenant_visible(uuid);
 
 CREATE VIEW v_provision WITH (security_barrier) AS
 SELECT
@@ -36,7 +38,7 @@ SELECT
 FROM class.provision p
 JOIN provision_status ps ON ps.id = p.status_id
 LEFT JOIN job j ON j.id = p.job_id
-WHERE p.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT tenant_engine_role());
+WHERE p.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT role_is_engine(current_user));
 COMMENT ON VIEW v_provision IS 'Every provision of every type (class.provision + tableoid) with its status name and job; order and reader roles see their app.tenant_id only.';
 
 CREATE VIEW v_job WITH (security_barrier) AS
@@ -61,7 +63,7 @@ SELECT
 FROM job j
 JOIN job_type jt ON jt.id = j.type_id
 JOIN job_status js ON js.id = j.status_id
-WHERE j.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT tenant_engine_role());
+WHERE j.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT role_is_engine(current_user));
 COMMENT ON VIEW v_job IS 'Every job with its type and status names (granted to provisio_worker only).';
 
 CREATE VIEW v_order WITH (security_barrier) AS
@@ -96,5 +98,5 @@ LEFT JOIN LATERAL (
          count(*) FILTER (WHERE p.status_id = 4) AS plans_failed
   FROM order_item oi JOIN order_item_plan p ON p.order_item_id = oi.id
   WHERE oi.order_id = o.id) pl ON true
-WHERE o.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT tenant_engine_role());
+WHERE o.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT role_is_engine(current_user));
 COMMENT ON VIEW v_order IS 'Orders with item and plan counts by status; order and reader roles see their app.tenant_id only.';

@@ -178,10 +178,16 @@ describe("item 2: a row for another tenant is refused with 42501 before any rule
     const bPlan = (await t.pool.query("SELECT id FROM order_item_plan WHERE order_item_id = $1", [bItem])).rows[0].id;
     expect((await failure(c.query(`INSERT INTO "order" (tenant_customer_id) VALUES ($1)`, [b.tenantId])))?.code).toBe("42501");
     expect((await failure(c.query(`INSERT INTO order_item (order_id, object_type, tenant_customer_id) VALUES ($1, 'domain', $2)`, [bOrderId, b.tenantId])))?.code).toBe("42501");
-    // without a tenant the item is the session's, and the composite key refuses B's order
-    const item = await failure(c.query(`INSERT INTO order_item (order_id, object_type) VALUES ($1, 'domain')`, [bOrderId]));
-    expect(item?.code).toBe("23503");
-    expect(`${item?.message} ${item?.detail}`).not.toContain(b.tenantId);
+    // without a tenant (omitted or NULL) the item is the session's, and the composite key refuses B's order
+    // without naming B's tenant
+    for (const sql of [`INSERT INTO order_item (order_id, object_type) VALUES ($1, 'domain')`, `INSERT INTO order_item (order_id, object_type, tenant_customer_id) VALUES ($1, 'domain', NULL)`]) {
+      const item = await failure(c.query(sql, [bOrderId]));
+      expect([sql, item?.code]).toEqual([sql, "23503"]);
+      expect(`${item?.message} ${item?.detail}`).not.toContain(b.tenantId);
+    }
+    const nullPlan = await failure(c.query(`INSERT INTO order_item_plan (order_item_id, action, tenant_customer_id) VALUES ($1, 'create', NULL)`, [bItem]));
+    expect(nullPlan?.code).toBe("23503");
+    expect(`${nullPlan?.message} ${nullPlan?.detail}`).not.toContain(b.tenantId);
     expect((await failure(c.query(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'create')`, [bItem])))?.code).toBe("23503");
     const plan = await failure(c.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'p.example', $3)`, [a.tenantId, a.accreditationId, [bPlan]]));
     expect(plan?.code).toBe("PV113");
@@ -326,6 +332,8 @@ describe("item 5: a login may be bound to its tenants", () => {
     expect((await failure(other.query(`INSERT INTO "order" (tenant_customer_id) VALUES ($1)`, [b.tenantId])))?.code).toBe("42501");
     expect((await failure(other.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'bound.example')`, [b.tenantId, b.accreditationId])))?.code).toBe("42501");
     expect(await writeCounts(t.pool)).toEqual(before);
+    // a binding names a role that exists (regrole): a typo is refused instead of leaving the login unbound
+    expect((await failure(t.pool.query("INSERT INTO tenant_login (login, tenant_customer_id) VALUES ('no_such_login_x', $1)", [a.tenantId])))?.code).toBe("42704");
     // the login cannot read or change its bindings
     expect((await failure(own.query("SELECT * FROM tenant_login")))?.code).toBe("42501");
     expect((await failure(own.query("INSERT INTO tenant_login (login, tenant_customer_id) VALUES ($1, $2)", [login, b.tenantId])))?.code).toBe("42501");

@@ -54,14 +54,20 @@ const contactSql = `INSERT INTO provision_contact (tenant_customer_id, accredita
 const contact = (row: ContactRow) => rejected(contactSql, contactParams(row));
 
 describe("item 10: bad rows that got through", () => {
-  it.each(["xn--zz.example", "xn--a.example", "xn--abc-def.example", "xn--123.example", "xn--99999999.example", "xn--bcher-kva9999.example"])(
+  it.each(["xn--zz.example", "xn--a.example", "xn--abc-def.example", "xn--123.example", "xn--99999999.example", "xn--bcher-kva9999.example", "xn---kva.example", "xn---bcher-kva.example", "xn--kva.example"])(
     "an A-label that is not valid Punycode or not an IDN: %s → PV101",
     async (name) => {
       const err = await domain(name);
       expect([err.code, err.column]).toEqual(["PV101", "name"]);
-      expect(err.message).toMatch(/Punycode|ASCII only|Bidi|DISALLOWED|upper-case/);
+      expect(err.message).toMatch(/Punycode|ASCII only|Bidi|DISALLOWED|upper-case|hyphen|combining mark/);
     },
   );
+
+  it.each(["example\u212a.com", "\u0130x.example", "exampl\u00e9.com"])("a name that is not ASCII before lower-casing (%j) → PV101", async (name) => {
+    const err = await domain(name);
+    expect([err.code, err.column]).toEqual(["PV101", "name"]);
+    expect(err.message).toContain("ASCII");
+  });
 
   it("accepts valid A-labels (bücher, münchen, 日本語, مثال) and refuses the same in a nameserver", async () => {
     for (const name of ["xn--bcher-kva.example", "xn--mnchen-3ya.example", "xn--wgv71a119e.example", "xn--mgbh0fb.example"]) {
@@ -195,8 +201,44 @@ describe("item 7: a provision cannot join a plan that is already final", () => {
 
     const open = await createOrder(t.pool, acc.tenantId);
     await provisionDomain(t.pool, acc, "open-1.example", { planId: open.planId });
-    await provisionDomain(t.pool, acc, "open-2.example", { planId: open.planId });
     expect((await t.pool.query("SELECT status FROM v_order WHERE id = $1", [open.orderId])).rows[0].status).toBe("pending");
+  });
+
+  it("a plan is served by one provision: a second one is refused (PV119) while the first is in flight", async () => {
+    // the plan's status follows its provision: with two, the first to finish decided the order's status,
+    // and an order completed by the first stayed completed when the second failed
+    const o = await createOrder(t.pool, acc.tenantId);
+    const first = await jobOf(t.pool, await provisionDomain(t.pool, acc, "served-1.example", { planId: o.planId }));
+    const second = await rejected(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'served-2.example', $3)`, [
+      acc.tenantId, acc.accreditationId, [o.planId],
+    ]);
+    expect([second.code, second.column]).toEqual(["PV119", "order_item_plan_ids"]);
+    // once the first has failed the plan is final, and still refused
+    await t.pool.query("SELECT job_fail($1, 'no')", [first]);
+    expect((await rejected(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'served-3.example', $3)`, [
+      acc.tenantId, acc.accreditationId, [o.planId],
+    ])).code).toBe("PV119");
+    expect((await t.pool.query("SELECT status FROM v_order WHERE id = $1", [o.orderId])).rows[0].status).toBe("failed");
+  });
+
+  it("a provision that serves several plans of one order is accepted (one provision, many plans)", async () => {
+    const o = await createOrder(t.pool, acc.tenantId);
+    const p2 = await t.pool.query(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'create') RETURNING id`, [o.itemId]);
+    const id = await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'multi-plan.example', $3) RETURNING id`, [
+      acc.tenantId, acc.accreditationId, [o.planId, p2.rows[0].id],
+    ]);
+    expect(id.rowCount).toBe(1);
+  });
+});
+
+describe("an id already in the table", () => {
+  it("is refused (23505), also by INSERT ... ON CONFLICT DO NOTHING, which would have skipped the row but kept its job and claims", async () => {
+    const id = (await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'first.example') RETURNING id`, [acc.tenantId, acc.accreditationId])).rows[0].id;
+    for (const suffix of ["", " ON CONFLICT DO NOTHING", " ON CONFLICT (id) DO NOTHING"]) {
+      const err = await rejected(`INSERT INTO provision_domain (id, tenant_customer_id, accreditation_id, name) VALUES ($1, $2, $3, 'ghost.example')${suffix}`, [id, acc.tenantId, acc.accreditationId]);
+      expect([suffix, err.code, err.column]).toEqual([suffix, "23505", "id"]);
+    }
+    expect((await t.pool.query("SELECT count(*)::int AS n FROM job WHERE data ->> 'name' = 'ghost.example'")).rows[0].n).toBe(0);
   });
 });
 

@@ -105,6 +105,15 @@ describe("two open transactions operating on one object", () => {
     expect(await t.pool.query(...insertOf("delete", name)).then(() => "accepted", (e: { code: string }) => e.code)).toBe("PV116");
   });
 
+  it("a provision deleted by an operator releases its claim", async () => {
+    const name = await objectFor("renew");
+    const [sql, p] = insertOf("renew", name);
+    const r = await t.pool.query(`${sql} RETURNING id, job_id`, p);
+    await t.pool.query("DELETE FROM provision_domain_renew WHERE id = $1", [r.rows[0].id]);
+    await t.pool.query("UPDATE job SET status_id = 4 WHERE id = $1", [r.rows[0].job_id]);
+    expect(await t.pool.query(...insertOf("delete", name)).then(() => "accepted", (e: { code: string }) => e.code)).toBe("accepted");
+  });
+
   it("an operation may follow once the one in flight is final", async () => {
     const name = await objectFor("renew");
     const [sql, p] = insertOf("renew", name);
