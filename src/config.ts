@@ -107,7 +107,11 @@ export type SecretRef = z.infer<typeof secretRefSchema>;
 
 /**
  * Resolve a secret at use time (issue 3: secrets are never stored in a table, a log line or a payload).
- * @throws ConfigurationError when the variable is unset or the file cannot be read.
+ * A variable's value is used as it is. A file is read as UTF-8 and used as it is but for one trailing line
+ * ending (`\n` or `\r\n`, as `echo` and editors leave it): spaces, tabs, U+00A0, U+FEFF and any further
+ * line ending are part of the secret (a password may hold them; trimming them logs in with another one).
+ * @throws ConfigurationError when the variable is unset or empty, or the file cannot be read or holds
+ *   nothing but a line ending.
  */
 export function resolveSecret(ref: SecretRef, env: NodeJS.ProcessEnv = process.env): string {
   if (ref.password_env) {
@@ -115,9 +119,13 @@ export function resolveSecret(ref: SecretRef, env: NodeJS.ProcessEnv = process.e
     if (!value) throw new ConfigurationError(`secret: environment variable ${ref.password_env} is not set`);
     return value;
   }
+  let text: string;
   try {
-    return readFileSync(ref.password_file!, "utf8").trim();
+    text = readFileSync(ref.password_file!, "utf8");
   } catch (err) {
     throw new ConfigurationError(`secret: cannot read password_file ${ref.password_file}`, { cause: err });
   }
+  const value = text.endsWith("\r\n") ? text.slice(0, -2) : text.endsWith("\n") ? text.slice(0, -1) : text;
+  if (!value) throw new ConfigurationError(`secret: password_file ${ref.password_file} is empty`);
+  return value;
 }

@@ -1,9 +1,13 @@
 /**
  * loadConfig (src/config.ts) on hand-made environments (issue 10): an empty variable takes its default,
- * DATABASE_URL must be a postgres:// or postgresql:// URL. No database needed.
+ * DATABASE_URL must be a postgres:// or postgresql:// URL. resolveSecret reads a password file exactly,
+ * but for one trailing line ending. No database needed.
  */
-import { describe, expect, it } from "vitest";
-import { configSchema, loadConfig } from "../src/config.js";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { configSchema, loadConfig, resolveSecret } from "../src/config.js";
 import { ConfigurationError } from "../src/errors.js";
 
 const VARIABLES = Object.keys(configSchema.shape) as (keyof typeof configSchema.shape)[];
@@ -77,5 +81,43 @@ describe("loadConfig: DATABASE_URL", () => {
       `invalid environment: DATABASE_URL: must be a postgres:// or postgresql:// URL (postgres://user:password@host:5432/database), got ${got}`,
     );
     expect(err.message).not.toContain("s3cret");
+  });
+});
+
+describe("resolveSecret: password_file", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "provisio-secret-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const secretIn = async (name: string, content: string) => {
+    const file = path.join(dir, name);
+    await writeFile(file, content);
+    return resolveSecret({ password_file: file });
+  };
+
+  it("strips one trailing line ending (LF or CRLF), as editors and `echo` leave it", async () => {
+    expect(await secretIn("lf", "s3cret\n")).toBe("s3cret");
+    expect(await secretIn("crlf", "s3cret\r\n")).toBe("s3cret");
+    expect(await secretIn("none", "s3cret")).toBe("s3cret");
+  });
+
+  it("keeps everything else: U+00A0 and U+FEFF, surrounding spaces and tabs, a second line ending", async () => {
+    expect(await secretIn("nbsp", "s3cret\u00a0")).toBe("s3cret\u00a0");
+    expect(await secretIn("nbsp-lf", "s3cret\u00a0\n")).toBe("s3cret\u00a0");
+    expect(await secretIn("bom", "\ufeffs3cret\ufeff\n")).toBe("\ufeffs3cret\ufeff");
+    expect(await secretIn("spaces", "  s3cret\t \n")).toBe("  s3cret\t ");
+    expect(await secretIn("two-lf", "s3cret\n\n")).toBe("s3cret\n");
+    expect(await secretIn("lone-cr", "s3cret\r")).toBe("s3cret\r");
+  });
+
+  it("refuses an empty file (or one holding only a line ending) with PV_CONFIG, like an empty variable", async () => {
+    for (const content of ["", "\n", "\r\n"]) {
+      const err = await secretIn("empty", content).then(() => undefined, (e: unknown) => e);
+      expect(err, JSON.stringify(content)).toBeInstanceOf(ConfigurationError);
+      expect((err as ConfigurationError).code).toBe("PV_CONFIG");
+    }
   });
 });

@@ -3,21 +3,28 @@ import { describeError, ProvisioError } from "../errors.js";
 
 interface PgLike {
   code?: unknown;
+  /** set by node-postgres on an error the server sent (ERROR, FATAL, PANIC); Node errno errors have none */
+  severity?: unknown;
   hint?: unknown;
   cause?: unknown;
   errors?: unknown;
 }
 
+/** a SQLSTATE: five characters of digits and upper-case letters (PostgreSQL docs, Appendix A) */
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 /** a stack frame ("    at fn (file:1:2)"), as libraries that fold err.stack into a message leave them */
 const STACK_FRAME = /^\s+at\s/;
 
-/** The first PostgreSQL error (one with a 5-character SQLSTATE) on err's cause chain, err included. */
+/**
+ * The first PostgreSQL error on err's cause chain, err included: one the server sent, as node-postgres'
+ * DatabaseError gives it (a `severity` and a SQLSTATE `code`). A Node errno error (EPIPE, EPERM, ...) has a
+ * 5-letter `code` but no `severity`, and is not one.
+ */
 function findDatabaseError(err: unknown): PgLike | undefined {
   let e: unknown = err;
   for (let depth = 0; e && typeof e === "object" && depth < 8; depth++) {
     const pe = e as PgLike;
-    if (typeof pe.code === "string" && SQLSTATE.test(pe.code)) return pe;
+    if (typeof pe.code === "string" && SQLSTATE.test(pe.code) && typeof pe.severity === "string" && pe.severity) return pe;
     e = pe.cause;
   }
   return undefined;

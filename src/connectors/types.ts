@@ -15,6 +15,13 @@ export interface Accreditation {
   connectorType: string;
   config: unknown;
   maxSessions: number;
+  /**
+   * When this copy of the row was read: performance.now() of this process (ms, monotonic), taken by
+   * src/tasks/run-job.ts when the SELECT returned. A connector meeting two copies of one accreditation
+   * with different settings keeps those of the copy read last, in whatever order the copies reach it.
+   * Absent on copies not read by the tasks (tests, tools): the connector uses when it first saw the object.
+   */
+  readonly readAt?: number;
 }
 
 /** Per-command context: the client transaction id to send and a scoped logger. */

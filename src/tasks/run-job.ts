@@ -11,6 +11,7 @@
  * Errors while writing back (database gone) are thrown to graphile-worker, which retries the whole job;
  * handlers reconcile, so a repeated attempt never applies a change twice.
  */
+import { performance } from "node:perf_hooks";
 import type { JobHelpers, Task } from "graphile-worker";
 import type pg from "pg";
 import { z } from "zod";
@@ -70,12 +71,15 @@ export interface ProvisionTaskSpec<D extends { accreditation_id: string }> {
   run(ctx: TaskContext<D>): Promise<TaskOutcome>;
 }
 
+/** What the statements here need of graphile-worker's JobHelpers: a client of its pool. */
+export type PgHelpers = Pick<JobHelpers, "withPgClient">;
+
 /**
  * One statement on graphile-worker's pool. Retried while the database is unreachable (restart, dropped
  * connection) for PROVISIO_WRITEBACK_RETRY_SECONDS: every statement here is safe to repeat (the job_*
  * functions do nothing to a final job), and an outcome the registry already applied must not be lost.
  */
-async function query<R extends pg.QueryResultRow>(helpers: JobHelpers, text: string, values: unknown[]): Promise<R[]> {
+async function query<R extends pg.QueryResultRow>(helpers: PgHelpers, text: string, values: unknown[]): Promise<R[]> {
   return retryWhileDatabaseUnavailable(() => helpers.withPgClient(async (client) => (await client.query<R>(text, values)).rows), {
     seconds: config().PROVISIO_WRITEBACK_RETRY_SECONDS,
     log: logger(),
@@ -85,7 +89,9 @@ async function query<R extends pg.QueryResultRow>(helpers: JobHelpers, text: str
 
 /**
  * Accreditations are read once per ACCREDITATION_TTL_MS per process, not once per job: a job costs one
- * round trip less. A changed accreditation (new host, new password_env, new max_sessions) is picked up
+ * round trip less. Each copy carries `readAt` (performance.now() when its SELECT returned): the EPP
+ * connector keeps the settings of the copy read last, so a job still holding a copy read before an
+ * UPDATE does not bring the old settings back. A changed accreditation (new host, new password_env, new max_sessions) is picked up
  * within the TTL, and by the next attempt of a job whose attempt failed with a `configSuspect` error (the
  * connector could not open a session: connection refused, TLS failure, login refused), which forgets the
  * cached row. The secret itself is never cached here (the connector resolves it when it opens a session).
@@ -98,24 +104,34 @@ export function forgetAccreditation(id: string): void {
   accreditationCache.delete(id);
 }
 
-async function loadAccreditation(helpers: JobHelpers, id: string): Promise<Accreditation> {
+/**
+ * The accreditation row `id`, from the cache when read less than ACCREDITATION_TTL_MS ago. Exported for
+ * tests.
+ * @throws ConfigurationError when the row does not exist; the database's error when the read fails
+ */
+export async function loadAccreditation(helpers: PgHelpers, id: string): Promise<Accreditation> {
   const hit = accreditationCache.get(id);
   if (hit && Date.now() - hit.at < ACCREDITATION_TTL_MS) return hit.acc;
   const acc = readAccreditation(helpers, id);
-  accreditationCache.set(id, { at: Date.now(), acc });
-  acc.catch(() => accreditationCache.delete(id));
+  const entry = { at: Date.now(), acc };
+  accreditationCache.set(id, entry);
+  // a failed read forgets its own entry only: it may fail after the row was forgotten and read again
+  acc.catch(() => {
+    if (accreditationCache.get(id) === entry) accreditationCache.delete(id);
+  });
   return acc;
 }
 
-async function readAccreditation(helpers: JobHelpers, id: string): Promise<Accreditation> {
+async function readAccreditation(helpers: PgHelpers, id: string): Promise<Accreditation> {
   const rows = await query<{ id: string; tenant_customer_id: string; name: string; provider: string; connector_type: string; config: unknown; max_sessions: number }>(
     helpers,
     "SELECT id, tenant_customer_id, name, provider, connector_type, config, max_sessions FROM accreditation WHERE id = $1",
     [id],
   );
+  const readAt = performance.now(); // when this copy was read: connectors keep the settings read last
   const r = rows[0];
   if (!r) throw new ConfigurationError(`accreditation ${id} no longer exists`);
-  return { id: r.id, tenantCustomerId: r.tenant_customer_id, name: r.name, provider: r.provider, connectorType: r.connector_type, config: r.config, maxSessions: r.max_sessions };
+  return { id: r.id, tenantCustomerId: r.tenant_customer_id, name: r.name, provider: r.provider, connectorType: r.connector_type, config: r.config, maxSessions: r.max_sessions, readAt };
 }
 
 /**

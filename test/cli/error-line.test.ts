@@ -32,6 +32,22 @@ describe("errorLine", () => {
     expect(errorLine(agg)).toBe("connect ECONNREFUSED ::1:1; connect ECONNREFUSED 127.0.0.1:1");
   });
 
+  it("prints no SQLSTATE for a Node errno code of five letters (EPIPE, EPERM), on the error or its cause chain", () => {
+    const epipe = Object.assign(new Error("write EPIPE"), { code: "EPIPE", errno: -32, syscall: "write" });
+    expect(errorLine(epipe)).toBe("write EPIPE");
+    const eperm = Object.assign(new Error("EPERM: operation not permitted, open '/x'"), { code: "EPERM", errno: -1, syscall: "open", path: "/x" });
+    expect(errorLine(new Error("cannot write the certificate", { cause: eperm }))).toBe("cannot write the certificate");
+    // a database error further down the chain is still found past the errno error
+    const wrapped = Object.assign(new Error("migrate failed", { cause: dbError("must be owner of table job", "42501") }), { code: "EPERM" });
+    expect(errorLine(wrapped)).toBe("migrate failed (SQLSTATE 42501)");
+  });
+
+  it("prints a SQLSTATE only for an error PostgreSQL raised (severity set), not for any 5-character code", () => {
+    expect(errorLine(Object.assign(new Error("some library failed"), { code: "ABCDE" }))).toBe("some library failed");
+    expect(errorLine(dbError("registration_period must be 1..10 years, got 11", "PV103"))).toBe("registration_period must be 1..10 years, got 11 (SQLSTATE PV103)");
+    expect(errorLine(Object.assign(new Error("lower case"), { code: "pv103", severity: "ERROR" }))).toBe("lower case");
+  });
+
   it("handles a thrown non-error", () => {
     expect(errorLine("plain text")).toBe("plain text");
   });

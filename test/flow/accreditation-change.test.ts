@@ -89,4 +89,28 @@ describe("a running worker follows accreditation changes", () => {
     expect(p.attempts).toBeLessThanOrEqual(2);
     expect(d.sim.store.domains.has("after-restart.example")).toBe(true);
   });
+
+  it("a wrong password file costs the registry one refused login, not one per job and attempt; the fixed file is used at once", async () => {
+    const e = await registry("pw-e");
+    const logins: number[] = [];
+    e.sim.on("command", (c: { name: string; code: number }) => c.name === "login" && logins.push(c.code));
+    const pwFile = path.join(dir, "flow-password");
+    await writeFile(pwFile, "pw-wrong\n");
+    const config = { host: "127.0.0.1", port: e.sim.port, clID: CLID, password_file: pwFile, tls: { ca_file: e.caFile, servername: "localhost" } };
+    const acc = await createAccount(t.pool, { connectorType: "epp", config, maxSessions: 2 });
+
+    // 6 jobs of 3 attempts each (two at a time): 18 logins with the wrong password before
+    const ids = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => provisionDomain(t.pool, acc, `refused-${i}.example`)));
+    for (const id of ids) {
+      const p = await final(id);
+      expect(p).toMatchObject({ status: "failed", attempts: 3 });
+      expect(p.result_message).toMatch(/EPP2200/);
+    }
+    expect(logins).toEqual([2200]);
+
+    await writeFile(pwFile, "pw-e\n");
+    expect(await final(await provisionDomain(t.pool, acc, "fixed-password.example"))).toMatchObject({ status: "completed", attempts: 1 });
+    expect(logins).toEqual([2200, 1000]);
+    expect(e.sim.store.domains.has("fixed-password.example")).toBe(true);
+  });
 });

@@ -12,19 +12,24 @@
  *   another fingerprint (the tasks re-read the row every few seconds, src/tasks/run-job.ts) gets a new
  *   pool; the old one drains: its borrowed sessions finish their command and are logged out, its idle
  *   ones at once, its waiters move to the new pool. Sessions still open in a draining pool count against
- *   the new pool's max_sessions. A call carrying an Accreditation object this connector first saw before
- *   the one that set up the current pool (a job that read the row before the change) is served by the
- *   current pool, so the settings never flip back; a later read of the row that holds the old settings
- *   again does switch back. An invalid new config throws PV_CONFIG and leaves the current pool in place.
+ *   the new pool's max_sessions. A call carrying an Accreditation object read before the one that set up
+ *   the current pool (`Accreditation.readAt`: a job that read the row before the change, however late it
+ *   reaches the connector) is served by the current pool, so the settings never flip back; a later read
+ *   of the row that holds the old settings again does switch back. An object without `readAt` (not read
+ *   by the tasks) counts as read when this connector first saw it. An invalid new config throws
+ *   PV_CONFIG and leaves the current pool in place.
  * - nothing else: the secret (environment variable or file) is resolved and tls.ca_file read each time a
  *   session is opened, so a rotated secret or a rewritten CA file is used by the next session.
  * A session that cannot be opened (connection refused, TLS handshake or certificate verification, login
- * refused with 2200/2201/2501) throws a transient error marked `configSuspect` (src/errors.ts): the pool
- * logs out its idle sessions and the task re-reads the accreditation before the next attempt.
+ * refused with 2200/2201/2501) throws a transient error marked `configSuspect` (src/errors.ts): the task
+ * re-reads the accreditation before the next attempt. A refused login or a failed certificate
+ * verification also makes the pool log out its idle sessions, and a refused login is remembered: the same
+ * settings and secret are not sent to the registry again for a cool-down (session-pool.ts).
  * Secrets never appear in a log line or an error message; the log names the fields that changed.
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { performance } from "node:perf_hooks";
 import { z } from "zod";
 import { config, resolveSecret, secretRefSchema } from "../../config.js";
 import { ConfigurationError } from "../../errors.js";
@@ -67,6 +72,8 @@ export interface EppConnectorOptions {
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** ms a refused login is answered from memory (default LOGIN_REFUSAL_COOLDOWN_MS, session-pool.ts) */
+  loginRefusalCooldownMs?: number;
 }
 
 /** The current pool of an accreditation and the settings it was made for. */
@@ -77,8 +84,8 @@ interface PoolEntry {
   maxSessions: number;
   /** hex SHA-256 of settings and maxSessions ({@link fingerprintOf}) */
   fingerprint: string;
-  /** when the Accreditation object that set this pool up was first seen (order of first sight) */
-  seq: number;
+  /** when the Accreditation object that set this pool up was read ({@link EppConnector.readAtOf}) */
+  readAt: number;
 }
 
 export class EppConnector implements RegistryConnector {
@@ -87,9 +94,8 @@ export class EppConnector implements RegistryConnector {
   private readonly pools = new Map<string, PoolEntry>();
   /** accreditation id -> its pools being drained (settings replaced, sessions still borrowed) */
   private readonly draining = new Map<string, Set<EppSessionPool>>();
-  /** Accreditation object -> the order in which this connector first saw it */
+  /** Accreditation object without readAt -> when this connector first saw it (performance.now()) */
   private readonly seen = new WeakMap<Accreditation, number>();
-  private seq = 0;
   private readonly unregister: () => void;
 
   constructor(private readonly options: EppConnectorOptions = {}) {
@@ -160,7 +166,7 @@ export class EppConnector implements RegistryConnector {
 
   /**
    * The current pool for acc (see the module doc): the existing one when the settings are the same or
-   * acc is older than the object that set it up, else a new one (the old one drains).
+   * acc was read no later than the object that set it up, else a new one (the old one drains).
    * @throws ConfigurationError (PV_CONFIG) when acc.config is not a valid EPP config
    */
   private entry(acc: Accreditation): PoolEntry {
@@ -172,20 +178,25 @@ export class EppConnector implements RegistryConnector {
     }
     const settings = parsed.data;
     const fingerprint = fingerprintOf(settings, acc.maxSessions);
-    const seq = this.seqOf(acc);
+    const readAt = this.readAtOf(acc);
     const current = this.pools.get(acc.id);
-    if (current && (current.fingerprint === fingerprint || seq < current.seq)) return current;
+    if (current && (current.fingerprint === fingerprint || readAt <= current.readAt)) return current;
     const log = logger().child({ component: "epp", accreditationId: acc.id });
     if (current) this.drain(acc.id, current, { settings, maxSessions: acc.maxSessions, fingerprint }, log);
-    const entry: PoolEntry = { pool: this.newPool(acc, settings, log), clID: settings.clID, settings, maxSessions: acc.maxSessions, fingerprint, seq };
+    const entry: PoolEntry = { pool: this.newPool(acc, settings, log), clID: settings.clID, settings, maxSessions: acc.maxSessions, fingerprint, readAt };
     this.pools.set(acc.id, entry);
     return entry;
   }
 
-  private seqOf(acc: Accreditation): number {
-    let n = this.seen.get(acc);
-    if (n === undefined) this.seen.set(acc, (n = ++this.seq));
-    return n;
+  /**
+   * When acc was read: its `readAt` (set by the tasks when the SELECT returned), else when this connector
+   * first saw the object. Both are performance.now() of this process (ms, monotonic).
+   */
+  private readAtOf(acc: Accreditation): number {
+    if (acc.readAt !== undefined) return acc.readAt;
+    let at = this.seen.get(acc);
+    if (at === undefined) this.seen.set(acc, (at = performance.now()));
+    return at;
   }
 
   private newPool(acc: Accreditation, c: EppAccreditationConfig, log: Logger): EppSessionPool {
@@ -201,6 +212,7 @@ export class EppConnector implements RegistryConnector {
         return n;
       },
       onSessionClosed: () => this.pools.get(id)?.pool.wake(),
+      loginRefusalCooldownMs: this.options.loginRefusalCooldownMs,
       session: async (): Promise<EppSessionOptions> => ({
         host: c.host,
         port: c.port,

@@ -43,7 +43,8 @@ export class EppSession {
 
   private constructor(
     private readonly socket: tls.TLSSocket,
-    private readonly opts: EppSessionOptions,
+    /** the options without the password: a session does not hold on to the secret once logged in */
+    private readonly opts: Omit<EppSessionOptions, "password">,
   ) {
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("error", (err) => this.fail(`connection error: ${err.message}`, err));
@@ -58,7 +59,8 @@ export class EppSession {
   /**
    * Connect, read the greeting and log in (RFC 5730 §2.9.1.1).
    * @throws EppTransportError (transient, configSuspect, not ambiguous) on connection/TLS failure
-   *         (refused, handshake, certificate verification) or timeout before the login is answered;
+   *         (refused, handshake, certificate verification: then also certificateRejected) or timeout
+   *         before the login is answered;
    *         EppCommandError EPP2200/2201/2501 (transient, configSuspect) when the server refuses the
    *         login, other EPP2xxx as answered.
    */
@@ -82,10 +84,19 @@ export class EppSession {
       });
       s.once("error", (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new EppTransportError(err.code ?? "PV_EPP_CONNECT", `EPP connect to ${opts.host}:${opts.port} failed: ${err.message}`, { cause: err, configSuspect: true }));
+        // Node sets authorizationError before it destroys a socket whose peer failed verification
+        const certificateRejected = Boolean(s.authorizationError);
+        reject(
+          new EppTransportError(err.code ?? "PV_EPP_CONNECT", `EPP connect to ${opts.host}:${opts.port} failed: ${err.message}`, {
+            cause: err,
+            configSuspect: true,
+            certificateRejected,
+          }),
+        );
       });
     });
-    const session = new EppSession(socket, opts);
+    const { password: _password, ...kept } = opts;
+    const session = new EppSession(socket, kept);
     try {
       const greetingXml = await session.awaitFrame(opts.connectTimeoutMs, "greeting");
       session.greeting = parseGreeting(greetingXml);
@@ -97,7 +108,9 @@ export class EppSession {
     } catch (err) {
       session.destroy("login failed");
       // no command of the caller was sent: not ambiguous; the settings may be out of date
-      if (err instanceof EppTransportError) throw new EppTransportError(err.code, err.message, { cause: err, configSuspect: true });
+      if (err instanceof EppTransportError) {
+        throw new EppTransportError(err.code, err.message, { cause: err, configSuspect: true, certificateRejected: err.certificateRejected });
+      }
       throw err;
     }
   }

@@ -7,7 +7,8 @@
  *  - raw:     write these bytes instead of a response (a truncated frame, an impossible RFC 5734 length
  *             header, invalid XML, a response without the expected resData), then close the
  *             connection when `close` is set; with afterExecute the command is executed first
- * `latencyMs` delays every response.
+ * `latencyMs` delays every response; `greetingDelayMs` delays the greeting of each new connection (a slow
+ * or overloaded registry: a client's connect timeout runs out while the TLS connection is up).
  */
 export type FaultAction =
   | { kind: "respond"; code: number }
@@ -23,6 +24,7 @@ export interface FaultRule {
 
 export class FaultPlan {
   latencyMs = 0;
+  greetingDelayMs = 0;
   private rules: FaultRule[] = [];
 
   /** Add a rule; returns this for chaining. */
@@ -31,10 +33,11 @@ export class FaultPlan {
     return this;
   }
 
-  /** Remove every rule and the latency. */
+  /** Remove every rule and the delays. */
   clear(): void {
     this.rules = [];
     this.latencyMs = 0;
+    this.greetingDelayMs = 0;
   }
 
   /** The action for this command, consuming one use of the first matching rule. */

@@ -101,7 +101,8 @@ export class EppRegistrySimulator extends EventEmitter {
         socket.destroy();
       });
     });
-    this.send(conn, this.greeting());
+    if (this.faults.greetingDelayMs) setTimeout(() => this.send(conn, this.greeting()), this.faults.greetingDelayMs);
+    else this.send(conn, this.greeting());
   }
 
   private greeting(): string {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EppConnector } from "../../../src/connectors/epp/connector.js";
-import { EppCommandError, EppTransportError } from "../../../src/connectors/epp/errors.js";
+import { EppCommandError, EppTransportError, rejectsSettings } from "../../../src/connectors/epp/errors.js";
 import type { Accreditation, CommandContext } from "../../../src/connectors/types.js";
 import { logger } from "../../../src/logger.js";
 import { makeCertificate, type SimulatorCertificate } from "../../../src/simulators/epp-registry/certificate.js";
@@ -217,5 +217,163 @@ describe("a running EPP connector follows accreditation changes", () => {
     await expect(first).resolves.toMatchObject({ result: { code: 1000 } });
     expect(await second).toMatchObject({ code: "EPP2200", configSuspect: true });
     await waitFor("the idle session logged out", async () => count(r.sim, "logout") === 1 && r.sim.connectionCount === 0, 5000, 20);
+  });
+});
+
+/** The result codes of the logins the simulator answers, in order (2200: refused). */
+function logins(sim: EppRegistrySimulator): number[] {
+  const codes: number[] = [];
+  sim.on("command", (c: { name: string; code: number }) => c.name === "login" && codes.push(c.code));
+  return codes;
+}
+
+const settle = <T>(p: Promise<T>) => p.then((v) => ({ v }), (e: unknown) => ({ e }));
+
+describe("a refused login is not repeated at the registry while nothing changed", () => {
+  it("with a wrong password file and 8 commands queued (3 sessions allowed), the registry sees one login; after the file is fixed the next command logs in", async () => {
+    const r = await startRegistry("pw-right");
+    const pwFile = await file("epp-password", "pw-wrong\n");
+    const acc = account("acc-storm", configFor(r, await file("ca.pem", r.certificate.cert), { password_file: pwFile }), 3);
+    const seen = logins(r.sim);
+
+    const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => settle(create(acc, `storm-${i}.example`))));
+    for (const o of outcomes) {
+      expect("e" in o && o.e).toBeInstanceOf(EppCommandError);
+      expect("e" in o && o.e).toMatchObject({ code: "EPP2200", retryable: true, configSuspect: true, result: { code: 2200 } });
+    }
+    expect(seen).toEqual([2200]);
+
+    // each job's next attempts, with the same settings and the same (wrong) secret: refused here
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await expect(create(acc, `storm-retry-${attempt}.example`)).rejects.toMatchObject({ code: "EPP2200", configSuspect: true });
+    }
+    expect(seen).toEqual([2200]);
+    await waitFor("the refused session closed", async () => r.sim.connectionCount === 0, 5000, 20);
+
+    // the operator fixes the file: the next command logs in at once and succeeds
+    await writeFile(pwFile, "pw-right\n");
+    await expect(create(acc, "storm-fixed.example")).resolves.toMatchObject({ result: { code: 1000 } });
+    expect(seen).toEqual([2200, 1000]);
+    expect(r.sim.store.domains.has("storm-fixed.example")).toBe(true);
+  });
+
+  it("tries a real login at once when the settings change, and one login again once the cool-down is over", async () => {
+    await connector.close();
+    connector = new EppConnector({ commandTimeoutMs: 3000, connectTimeoutMs: 3000, loginRefusalCooldownMs: 300 });
+    const r = await startRegistry("pw-right");
+    process.env[PW_ENV] = "pw-wrong";
+    const ca = await file("ca.pem", r.certificate.cert);
+    const acc = account("acc-cooldown", configFor(r, ca), 2);
+    const seen = logins(r.sim);
+
+    await expect(create(acc, "cool-1.example")).rejects.toMatchObject({ code: "EPP2200" });
+    await expect(create(acc, "cool-2.example")).rejects.toMatchObject({ code: "EPP2200" });
+    expect(seen).toEqual([2200]);
+
+    // the cool-down is over and the secret is still wrong: one login asks the registry again, not one per command
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const again = await Promise.all([0, 1, 2, 3].map((i) => settle(create(acc, `cool-again-${i}.example`))));
+    expect(again.every((o) => "e" in o && (o.e as EppCommandError).code === "EPP2200")).toBe(true);
+    expect(seen).toEqual([2200, 2200]);
+
+    // an UPDATEd accreditation (another variable, holding the right password): a new login at once
+    process.env.PROVISIO_TEST_CONFIG_CHANGE_PW_2 = "pw-right";
+    try {
+      const updated = { ...acc, config: configFor(r, ca, { password_env: "PROVISIO_TEST_CONFIG_CHANGE_PW_2" }) };
+      await expect(create(updated, "cool-updated.example")).resolves.toMatchObject({ result: { code: 1000 } });
+      expect(seen).toEqual([2200, 2200, 1000]);
+    } finally {
+      delete process.env.PROVISIO_TEST_CONFIG_CHANGE_PW_2;
+    }
+  });
+
+  it("remembers nothing of the secret itself: the refusal is kept as a keyed hash, the error names no secret", async () => {
+    const r = await startRegistry("pw-right");
+    process.env[PW_ENV] = "pw-wrong-a1b2c3";
+    const acc = account("acc-nosecret", configFor(r, await file("ca.pem", r.certificate.cert)), 1);
+    await expect(create(acc, "ns-1.example")).rejects.toMatchObject({ code: "EPP2200" });
+    const remembered = await create(acc, "ns-2.example").catch((e: unknown) => e);
+    expect(remembered).toMatchObject({ code: "EPP2200" });
+    expect(String((remembered as Error).message)).not.toContain("pw-wrong-a1b2c3");
+    expect(JSON.stringify(remembered)).not.toContain("pw-wrong-a1b2c3");
+  });
+});
+
+describe("idle sessions are dropped only when the failure can be about their settings", () => {
+  it("keeps a healthy idle session when a new session's connect times out (a slow registry)", async () => {
+    await connector.close();
+    connector = new EppConnector({ commandTimeoutMs: 3000, connectTimeoutMs: 300 });
+    process.env[PW_ENV] = "pw";
+    const r = await startRegistry("pw");
+    const acc = account("acc-slow", configFor(r, await file("ca.pem", r.certificate.cert)), 2);
+    await create(acc, "warm.example"); // one idle session
+
+    r.sim.faults.greetingDelayMs = 1500; // new connections get their greeting after the connect timeout
+    const first = create(acc, "on-idle.example"); // borrows the idle session and gives it back at once
+    const second = create(acc, "slow-open.example").catch((e: unknown) => e); // opens a session: times out
+    await expect(first).resolves.toMatchObject({ result: { code: 1000 } });
+    expect(await second).toMatchObject({ code: "PV_EPP_TIMEOUT", retryable: true, ambiguous: false });
+    r.sim.faults.greetingDelayMs = 0;
+
+    // the idle session was kept: the next command runs on it, without a new login
+    await expect(create(acc, "still-idle.example")).resolves.toMatchObject({ result: { code: 1000 } });
+    expect(count(r.sim, "logout")).toBe(0);
+    expect(count(r.sim, "login")).toBe(1);
+  });
+
+  it("counts a failed certificate verification and a refused login as about the settings, a refused or slow connection not", async () => {
+    process.env[PW_ENV] = "pw";
+    const r = await startRegistry("pw");
+    const ca = await file("ca.pem", r.certificate.cert);
+    const fail = (acc: Accreditation) => create(acc, "never.example").then(() => undefined, (e: unknown) => e);
+
+    const otherCa = await fail(account("acc-other-ca", configFor(r, await file("other.pem", (await makeCertificate()).cert))));
+    expect(otherCa).toBeInstanceOf(EppTransportError);
+    expect(otherCa).toMatchObject({ configSuspect: true, certificateRejected: true });
+    expect(rejectsSettings(otherCa)).toBe(true);
+
+    const wrongName = await fail(account("acc-wrong-name", { ...configFor(r, ca), tls: { ca_file: ca, servername: "not-the-registry.example" } }));
+    expect(wrongName).toMatchObject({ configSuspect: true, certificateRejected: true });
+    expect(rejectsSettings(wrongName)).toBe(true);
+
+    r.registrars[CLID] = "pw-2";
+    const refused = await fail(account("acc-refused-login", configFor(r, ca)));
+    expect(refused).toMatchObject({ code: "EPP2200", loginRefused: true });
+    expect(rejectsSettings(refused)).toBe(true);
+
+    r.sim.faults.greetingDelayMs = 1500;
+    await connector.close();
+    connector = new EppConnector({ commandTimeoutMs: 3000, connectTimeoutMs: 300 });
+    const slow = await fail(account("acc-slow-greeting", configFor(r, ca)));
+    expect(slow).toMatchObject({ code: "PV_EPP_TIMEOUT", configSuspect: true, certificateRejected: false });
+    expect(rejectsSettings(slow)).toBe(false);
+
+    await stopRegistry(r);
+    const down = await fail(account("acc-down", configFor(r, ca)));
+    expect(down).toMatchObject({ code: "ECONNREFUSED", configSuspect: true, certificateRejected: false });
+    expect(rejectsSettings(down)).toBe(false);
+  });
+});
+
+describe("the settings read last win, in whatever order the connector sees them", () => {
+  it("serves an object read before the current pool's with the current pool; a later read of the old settings switches back", async () => {
+    process.env[PW_ENV] = "pw";
+    const r = await startRegistry("pw");
+    const ca = await file("ca.pem", r.certificate.cert);
+    const seen = record(r.sim);
+    const base = account("acc-read-order", configFor(r, ca), 1);
+    // a job read the row (old settings), then another read it after an UPDATE (another host name for the
+    // same registry); the second job reaches the connector first
+    const readBefore: Accreditation = { ...base, readAt: 1_000 };
+    const readAfter: Accreditation = { ...base, config: configFor(r, ca, { password_env: PW_ENV }, "localhost"), readAt: 2_000 };
+    await create(readAfter, "read-after.example");
+    await create(readBefore, "read-before.example");
+    expect(seen).toEqual(["login", "domain:create", "domain:create"]); // one pool: no logout, no second login
+
+    const readAgain: Accreditation = { ...base, readAt: 3_000 }; // the row holds the old settings again
+    await create(readAgain, "read-again.example");
+    expect(seen.slice(3)).toEqual(["logout", "login", "domain:create"]);
+    await create(readAfter, "read-after-again.example"); // older than the current pool's: no flip
+    expect(seen.slice(6)).toEqual(["domain:create"]);
   });
 });
