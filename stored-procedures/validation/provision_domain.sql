@@ -37,11 +37,13 @@ BEGIN
     RAISE EXCEPTION 'nameservers: at most 13 hosts, got %', cardinality(NEW.nameservers)
       USING ERRCODE = 'PV101', COLUMN = 'nameservers';
   END IF;
-  NEW.nameservers := ARRAY(SELECT domain_name_assert(n, 'nameservers') FROM unnest(NEW.nameservers) WITH ORDINALITY u(n, o) ORDER BY o);
-  SELECT n INTO v_ns FROM unnest(NEW.nameservers) n GROUP BY n HAVING count(*) > 1 LIMIT 1;
-  IF v_ns IS NOT NULL THEN
-    RAISE EXCEPTION 'nameservers: "%" is given more than once (names compare in lower case, without a trailing dot)', v_ns
-      USING ERRCODE = 'PV101', COLUMN = 'nameservers';
+  IF cardinality(NEW.nameservers) > 0 THEN
+    NEW.nameservers := ARRAY(SELECT domain_name_assert(n, 'nameservers') FROM unnest(NEW.nameservers) WITH ORDINALITY u(n, o) ORDER BY o);
+    SELECT n INTO v_ns FROM unnest(NEW.nameservers) n GROUP BY n HAVING count(*) > 1 LIMIT 1;
+    IF v_ns IS NOT NULL THEN
+      RAISE EXCEPTION 'nameservers: "%" is given more than once (names compare in lower case, without a trailing dot)', v_ns
+        USING ERRCODE = 'PV101', COLUMN = 'nameservers';
+    END IF;
   END IF;
 
   SELECT t.id INTO NEW.accreditation_tld_id
