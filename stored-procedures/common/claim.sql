@@ -13,8 +13,11 @@
 --     snapshot (retry the transaction).
 -- A claim is never released: the next operation takes it over once the holder is final, so finishing a
 -- provision costs nothing here.
+-- plpgsql, not sql: PostgreSQL plans a non-inlined SQL function's statement again in every transaction,
+-- and this one (an upsert with a subquery over every class.provision child) is run per INSERTed row.
 CREATE OR REPLACE FUNCTION provision_claim(p_object_key text, p_table regclass, p_provision_id uuid) RETURNS boolean
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
   INSERT INTO provision_claim AS c (object_key, provision_table, provision_id) VALUES (p_object_key, p_table, p_provision_id)
   ON CONFLICT (object_key) DO UPDATE
     SET provision_table = EXCLUDED.provision_table, provision_id = EXCLUDED.provision_id, claimed_date = now()
@@ -24,11 +27,12 @@ LANGUAGE sql VOLATILE AS $$
   -- another table can never stand in for it)
   WHERE (c.provision_table, c.provision_id) = (EXCLUDED.provision_table, EXCLUDED.provision_id)
      OR EXISTS (SELECT 1 FROM class.provision p JOIN provision_status s ON s.id = p.status_id
-                WHERE p.id = c.provision_id AND p.tableoid = c.provision_table AND s.is_final)
-  RETURNING true
+                WHERE p.id = c.provision_id AND p.tableoid = c.provision_table AND s.is_final);
+  RETURN FOUND;
+END
 $$;
 COMMENT ON FUNCTION provision_claim(text, regclass, uuid) IS
-  'Claims object p_object_key for provision p_provision_id of table p_table; true when claimed, NULL when a provision that is not final (or not yet visible) holds it. '
+  'Claims object p_object_key for provision p_provision_id of table p_table; true when claimed, false when a provision that is not final (or not yet visible) holds it. '
   'Waits for a concurrent claimant''s transaction. Raises 40001 under REPEATABLE READ when that claimant committed after the snapshot.';
 
 -- A provision row DELETEd (by an operator: no runtime role may) releases the claims it held, which would

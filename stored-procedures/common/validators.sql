@@ -21,9 +21,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION domain_name_fold(text) IS 'p_name with A-Z (and nothing else) lower-cased. Raises nothing.';
 
+-- (no FROM clause: an SQL function that is a single expression is inlined into its caller)
 CREATE OR REPLACE FUNCTION domain_name_normalize(p_name text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN right(v, 1) = '.' THEN left(v, -1) ELSE v END FROM (SELECT domain_name_fold(p_name) AS v) n
+  SELECT CASE WHEN right(p_name, 1) = '.' THEN domain_name_fold(left(p_name, -1)) ELSE domain_name_fold(p_name) END
 $$;
 COMMENT ON FUNCTION domain_name_normalize(text) IS 'p_name with A-Z lower-cased and one trailing dot removed. Raises nothing.';
 

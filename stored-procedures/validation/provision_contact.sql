@@ -79,7 +79,9 @@ COMMENT ON FUNCTION tg_provision_contact__validate() IS
 
 -- Whether the inventory holds contact p_contact_id under accreditation p_accreditation (not deleted).
 CREATE OR REPLACE FUNCTION contact_exists(p_accreditation uuid, p_contact_id text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-  SELECT EXISTS (SELECT 1 FROM contact WHERE accreditation_id = p_accreditation AND contact_id = p_contact_id AND deleted_date IS NULL)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN EXISTS (SELECT 1 FROM contact WHERE accreditation_id = p_accreditation AND contact_id = p_contact_id AND deleted_date IS NULL);
+END
 $$;
 COMMENT ON FUNCTION contact_exists(uuid, text) IS 'True when the inventory holds the contact under the accreditation. Raises nothing.';

@@ -79,7 +79,9 @@ COMMENT ON FUNCTION tg_provision_domain__validate() IS
 
 -- Whether a live inventory row holds domain p_name (any tenant: a registered name is public).
 CREATE OR REPLACE FUNCTION domain_is_held(p_name text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-  SELECT EXISTS (SELECT 1 FROM domain WHERE name = p_name AND deleted_date IS NULL)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN EXISTS (SELECT 1 FROM domain WHERE name = p_name AND deleted_date IS NULL);
+END
 $$;
 COMMENT ON FUNCTION domain_is_held(text) IS 'True when the inventory holds domain p_name (not deleted). Raises nothing.';
