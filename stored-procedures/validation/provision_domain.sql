@@ -56,20 +56,14 @@ BEGIN
   END IF;
 
   -- held (by anyone: a registered name is public), then claimed for this create (one operation in flight
-  -- per domain, also against INSERTs not yet committed), then held again: the claim may have waited for
-  -- a transaction that registered it
-  IF domain_is_held(NEW.name) THEN
-    RAISE EXCEPTION 'name "%": the domain is already held', NEW.name
-      USING ERRCODE = 'PV104', COLUMN = 'name', HINT = 'renew it with provision_domain_renew instead';
-  END IF;
+  -- per domain, also against INSERTs not yet committed), then held again (a new statement): the claim may
+  -- have waited for a transaction that registered it
+  PERFORM domain_assert_not_held(NEW.name);
   IF provision_claim('domain:' || NEW.name, TG_RELID::regclass, NEW.id) IS NOT TRUE THEN
-    RAISE EXCEPTION 'name "%": a create for this domain is already in flight', NEW.name
+    RAISE EXCEPTION 'name "%": another operation on this domain is already in flight', NEW.name
       USING ERRCODE = 'PV104', COLUMN = 'name', HINT = 'SELECT * FROM v_provision WHERE object_name = ...';
   END IF;
-  IF domain_is_held(NEW.name) THEN
-    RAISE EXCEPTION 'name "%": the domain is already held', NEW.name
-      USING ERRCODE = 'PV104', COLUMN = 'name', HINT = 'renew it with provision_domain_renew instead';
-  END IF;
+  PERFORM domain_assert_not_held(NEW.name);
   RETURN NEW;
 END
 $$;
@@ -78,10 +72,15 @@ COMMENT ON FUNCTION tg_provision_domain__validate() IS
   'Raises 23502, PV101 (FQDN, nameservers), PV102 (TLD not served), PV103 (period), PV104 (held or in flight), PV109 (contact id), PV115 (ry_*), PV118 (pw).';
 
 -- Whether a live inventory row holds domain p_name (any tenant: a registered name is public).
-CREATE OR REPLACE FUNCTION domain_is_held(p_name text) RETURNS boolean
+-- Raises PV104 when a live inventory row holds domain p_name (any tenant: a registered name is public).
+-- plpgsql, so that its query plan is kept for the session (validation calls it twice per row).
+CREATE OR REPLACE FUNCTION domain_assert_not_held(p_name text) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-  RETURN EXISTS (SELECT 1 FROM domain WHERE name = p_name AND deleted_date IS NULL);
+  IF EXISTS (SELECT 1 FROM domain WHERE name = p_name AND deleted_date IS NULL) THEN
+    RAISE EXCEPTION 'name "%": the domain is already held', p_name
+      USING ERRCODE = 'PV104', COLUMN = 'name', HINT = 'renew it with provision_domain_renew instead';
+  END IF;
 END
 $$;
-COMMENT ON FUNCTION domain_is_held(text) IS 'True when the inventory holds domain p_name (not deleted). Raises nothing.';
+COMMENT ON FUNCTION domain_assert_not_held(text) IS 'Raises PV104 (column name) when the inventory holds domain p_name (not deleted).';

@@ -13,14 +13,15 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { watchOrderStatus, type OrderStatusChange, type OrderWatch } from "../../src/cli/order-watch.js";
-import { createTestDatabase, loginAs, type TestDatabase } from "../helpers/db.js";
+import { createTestDatabase, loginAs, tenantClients, type TestDatabase } from "../helpers/db.js";
 import { createAccount, createOrder, jobOf, provisionDomain, waitFor, type Account } from "../helpers/fixtures.js";
 
 let t: TestDatabase;
 let a: Account;
 let b: Account;
 let readerUrl: string;
-const clients: pg.Client[] = [];
+const clients = tenantClients();
+const connect = clients.connect;
 
 beforeAll(async () => {
   t = await createTestDatabase();
@@ -29,17 +30,10 @@ beforeAll(async () => {
   readerUrl = await loginAs(t, "provisio_reader");
 });
 afterAll(async () => {
-  for (const c of clients) await c.end().catch(() => undefined);
+  await clients.endAll();
   await t?.close();
 });
 
-async function connect(url: string, tenant?: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  if (tenant) await c.query("SELECT set_config('app.tenant_id', $1, false)", [tenant]);
-  clients.push(c);
-  return c;
-}
 
 /** pg_notify on the order channel, committed, from `from` (default: the owner's pool). */
 async function notify(payload: string, from: pg.Pool | pg.Client = t.pool): Promise<void> {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EppRegistrySimulator } from "../../src/simulators/epp-registry/server.js";
 import { startWorker, type WorkerHandle } from "../../src/worker/runner.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
-import { createAccount, provisionDomain, waitFor, type Account } from "../helpers/fixtures.js";
+import { createAccount, finalProvision, provisionDomain, waitFor, type Account } from "../helpers/fixtures.js";
 import { TEST_CLID, startSimulator, stopSimulator } from "../helpers/simulator.js";
 
 let t: TestDatabase;
@@ -31,9 +31,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function finalProvision(id: string) {
-  return waitFor(`provision ${id} to be final`, async () => (await t.pool.query("SELECT * FROM v_provision WHERE id = $1 AND is_final", [id])).rows[0]);
-}
+const final = (id: string) => finalProvision(t.pool, id);
 
 /** A value for a test name, with every non-ASCII character as \\uXXXX (they are invisible otherwise). */
 const show = (value: string) => JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
@@ -55,7 +53,7 @@ describe("an authInfo with non-XML whitespace at its ends", () => {
   for (const [i, pw] of [NBSP_PW, OTHER_PW].entries()) {
     it(`domain create (${show(pw)}): the registry stores the exact pw the inventory has`, async () => {
       const name = `exact-${i}.example`;
-      const p = await finalProvision(await provisionDomain(t.pool, acc, name, { pw }));
+      const p = await final(await provisionDomain(t.pool, acc, name, { pw }));
       expect(p.status).toBe("completed");
       expect(p.attempts).toBe(1);
       const inv = (await t.pool.query("SELECT pw, roid FROM domain WHERE name = $1", [name])).rows[0];
@@ -67,7 +65,7 @@ describe("an authInfo with non-XML whitespace at its ends", () => {
       const name = `ambiguous-exact-${i}.example`;
       sim.faults.clear();
       sim.faults.add({ action: { kind: "drop", afterExecute: true }, count: 1, commands: ["domain:create"] });
-      const p = await finalProvision(await provisionDomain(t.pool, acc, name, { pw }));
+      const p = await final(await provisionDomain(t.pool, acc, name, { pw }));
       sim.faults.clear();
       expect({ status: p.status, message: p.result_message }).toEqual({ status: "completed", message: expect.stringMatching(/reconciled/) });
       expect(p.attempts).toBe(2);
@@ -87,7 +85,7 @@ describe("an authInfo with non-XML whitespace at its ends", () => {
       name, roid: "D9001-SIM", clID: TEST_CLID, crID: TEST_CLID, crDate: new Date(), exDate: new Date(Date.now() + 3e10),
       authInfo: NBSP_PW.trim(), contacts: [], ns: [], status: ["ok"],
     });
-    const p = await finalProvision(await provisionDomain(t.pool, acc, name, { pw: NBSP_PW }));
+    const p = await final(await provisionDomain(t.pool, acc, name, { pw: NBSP_PW }));
     expect(p.status).toBe("failed");
     expect(p.result_data).toMatchObject({ error_code: "EPP2302", code: 2302 });
     expect((await t.pool.query("SELECT count(*)::int AS n FROM domain WHERE name = $1", [name])).rows[0].n).toBe(0);
@@ -102,7 +100,7 @@ describe("an authInfo with non-XML whitespace at its ends", () => {
        VALUES ($1, $2, $3, 'Ada Lovelace', 'London', 'GB', 'ada@example.com', $4) RETURNING id`,
       [acc.tenantId, acc.accreditationId, contactId, NBSP_PW],
     );
-    const p = await finalProvision(r.rows[0]!.id);
+    const p = await final(r.rows[0]!.id);
     sim.faults.clear();
     expect({ status: p.status, message: p.result_message }).toEqual({ status: "completed", message: expect.stringMatching(/reconciled/) });
     expect(p.attempts).toBe(2);

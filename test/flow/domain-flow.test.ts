@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EppRegistrySimulator } from "../../src/simulators/epp-registry/server.js";
 import { startWorker, type WorkerHandle } from "../../src/worker/runner.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
-import { createAccount, createOrder, provisionDomain, waitFor, type Account } from "../helpers/fixtures.js";
+import { createAccount, createOrder, finalProvision, provisionDomain, waitFor, type Account } from "../helpers/fixtures.js";
 import { startSimulator, stopSimulator } from "../helpers/simulator.js";
 
 let t: TestDatabase;
@@ -24,12 +24,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function finalProvision(id: string) {
-  return waitFor(`provision ${id} to be final`, async () => {
-    const r = await t.pool.query("SELECT * FROM v_provision WHERE id = $1 AND is_final", [id]);
-    return r.rows[0];
-  });
-}
+const final = (id: string) => finalProvision(t.pool, id);
 
 describe("insert → job → worker → EPP over TLS → results → order", () => {
   it("creates a contact and a domain for an order and completes the order", async () => {
@@ -38,14 +33,14 @@ describe("insert → job → worker → EPP over TLS → results → order", () 
        VALUES ($1, $2, 'reg-001', 'Ada Lovelace', 'London', 'gb', 'ada@example.com', '+44.2071234567') RETURNING id`,
       [acc.tenantId, acc.accreditationId],
     );
-    expect((await finalProvision(c.rows[0].id)).status).toBe("completed");
+    expect((await final(c.rows[0].id)).status).toBe("completed");
     const o = await createOrder(t.pool, acc.tenantId);
     const r = await t.pool.query(
       `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, registration_period, registrant, order_item_plan_ids)
        VALUES ($1, $2, 'flow.example', 2, 'reg-001', $3) RETURNING id`,
       [acc.tenantId, acc.accreditationId, [o.planId]],
     );
-    const p = await finalProvision(r.rows[0].id);
+    const p = await final(r.rows[0].id);
     expect(p.status).toBe("completed");
     expect(p.result_data).toMatchObject({ code: 1000, msg: "Command completed successfully" });
     expect(p.result_data.svTRID).toMatch(/^SIM-/);
@@ -62,18 +57,18 @@ describe("insert → job → worker → EPP over TLS → results → order", () 
 
   it("renews with the inventory's expiry and deletes, keeping the inventory in step", async () => {
     const id = await provisionDomain(t.pool, acc, "cycle.example");
-    await finalProvision(id);
+    await final(id);
     const exp = (await t.pool.query("SELECT to_char(ry_expiry_date AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS d FROM domain WHERE name = 'cycle.example'")).rows[0].d;
     const renew = await t.pool.query(
       `INSERT INTO provision_domain_renew (tenant_customer_id, accreditation_id, name, period, current_expiry_date) VALUES ($1, $2, 'cycle.example', 3, $3) RETURNING id`,
       [acc.tenantId, acc.accreditationId, exp],
     );
-    expect((await finalProvision(renew.rows[0].id)).status).toBe("completed");
+    expect((await final(renew.rows[0].id)).status).toBe("completed");
     const after = (await t.pool.query("SELECT ry_expiry_date FROM domain WHERE name = 'cycle.example'")).rows[0].ry_expiry_date as Date;
     expect(after.toISOString()).toBe(sim.store.domains.get("cycle.example")!.exDate.toISOString());
     expect(after.getUTCFullYear()).toBe(Number(exp.slice(0, 4)) + 3);
     const del = await t.pool.query(`INSERT INTO provision_domain_delete (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'cycle.example') RETURNING id`, [acc.tenantId, acc.accreditationId]);
-    expect((await finalProvision(del.rows[0].id)).status).toBe("completed");
+    expect((await final(del.rows[0].id)).status).toBe("completed");
     expect(sim.store.domains.has("cycle.example")).toBe(false);
     expect((await t.pool.query("SELECT deleted_date IS NOT NULL AS deleted FROM domain WHERE name = 'cycle.example'")).rows[0].deleted).toBe(true);
   });
@@ -82,7 +77,7 @@ describe("insert → job → worker → EPP over TLS → results → order", () 
     sim.faults.add({ action: { kind: "respond", code: 2400 }, count: 1, commands: ["domain:create"] });
     sim.faults.add({ action: { kind: "respond", code: 2502 }, count: 1, commands: ["domain:create"] });
     sim.faults.add({ action: { kind: "drop" }, count: 1, commands: ["domain:create"] });
-    const p = await finalProvision(await provisionDomain(t.pool, acc, "flaky.example"));
+    const p = await final(await provisionDomain(t.pool, acc, "flaky.example"));
     expect(p.status).toBe("completed");
     expect(p.attempts).toBe(4);
     expect(sim.store.domainCreates.get("flaky.example")).toBe(1);
@@ -92,7 +87,7 @@ describe("insert → job → worker → EPP over TLS → results → order", () 
     await t.pool.query("UPDATE job_type SET max_attempts = 3 WHERE name = 'domain_create'");
     sim.faults.add({ action: { kind: "respond", code: 2400 }, count: 3, commands: ["domain:create"] });
     const o = await createOrder(t.pool, acc.tenantId);
-    const p = await finalProvision(await provisionDomain(t.pool, acc, "doomed.example", { planId: o.planId }));
+    const p = await final(await provisionDomain(t.pool, acc, "doomed.example", { planId: o.planId }));
     await t.pool.query("UPDATE job_type SET max_attempts = 5 WHERE name = 'domain_create'");
     expect(p.status).toBe("failed");
     expect(p.attempts).toBe(3);
@@ -105,7 +100,7 @@ describe("insert → job → worker → EPP over TLS → results → order", () 
 
   it("fails at once on a permanent error (2302 for another registrar's domain)", async () => {
     sim.store.domains.set("someone-elses.example", { name: "someone-elses.example", roid: "D999-SIM", clID: "other-registrar", crID: "other-registrar", crDate: new Date(), exDate: new Date(Date.now() + 3e10), authInfo: "theirs", contacts: [], ns: [], status: ["ok"] });
-    const p = await finalProvision(await provisionDomain(t.pool, acc, "someone-elses.example"));
+    const p = await final(await provisionDomain(t.pool, acc, "someone-elses.example"));
     expect(p.status).toBe("failed");
     expect(p.attempts).toBe(1);
     expect(p.result_data).toMatchObject({ error_code: "EPP2302", code: 2302 });
@@ -114,7 +109,7 @@ describe("insert → job → worker → EPP over TLS → results → order", () 
 
   it("reconciles a create whose answer was lost: 2302 on retry + info shows it is ours → completed once", async () => {
     sim.faults.add({ action: { kind: "drop", afterExecute: true }, count: 1, commands: ["domain:create"] });
-    const p = await finalProvision(await provisionDomain(t.pool, acc, "ambiguous.example", { pw: "Our-authInfo-1" }));
+    const p = await final(await provisionDomain(t.pool, acc, "ambiguous.example", { pw: "Our-authInfo-1" }));
     expect(p.status).toBe("completed");
     expect(p.attempts).toBe(2);
     expect(p.result_data.reconciled).toBe(true);
@@ -127,7 +122,7 @@ describe("insert → job → worker → EPP over TLS → results → order", () 
     // task calls job_start() and the outcome is the same
     await t.pool.query("ALTER TABLE graphile_worker._private_jobs DISABLE TRIGGER provisio_start_attempt");
     try {
-      const p = await finalProvision(await provisionDomain(t.pool, acc, "started-by-task.example"));
+      const p = await final(await provisionDomain(t.pool, acc, "started-by-task.example"));
       expect(p.status).toBe("completed");
       expect(p.attempts).toBe(1);
       expect(p.result_data.clTRID).toBe(`${p.job_id}-1`);

@@ -65,3 +65,29 @@ export async function loginAs(t: TestDatabase, group: "provisio_worker" | "provi
   await ensureLogin(t.url, login, group);
   return loginUrl(t.url, login);
 }
+
+/**
+ * Connections a test opens as its logins, each with `app.tenant_id` set when a tenant is given, ended
+ * together by {@link TenantClients.endAll} (in afterAll).
+ */
+export interface TenantClients {
+  connect(url: string, tenant?: string): Promise<pg.Client>;
+  endAll(): Promise<void>;
+}
+
+export function tenantClients(): TenantClients {
+  const clients: pg.Client[] = [];
+  return {
+    async connect(url, tenant) {
+      const c = new pg.Client({ connectionString: url });
+      c.on("error", () => undefined);
+      await c.connect();
+      if (tenant) await c.query("SELECT set_config('app.tenant_id', $1, false)", [tenant]);
+      clients.push(c);
+      return c;
+    },
+    async endAll() {
+      for (const c of clients.splice(0)) await c.end().catch(() => undefined);
+    },
+  };
+}

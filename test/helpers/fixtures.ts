@@ -71,3 +71,8 @@ export async function writeCounts(db: pg.Pool): Promise<Record<string, number>> 
     orderRows: Number(row.o), claims: Number(row.c),
   };
 }
+
+/** Wait for provision `id` to be final; returns its v_provision row. */
+export async function finalProvision(db: pg.Pool, id: string): Promise<Record<string, any>> {
+  return waitFor(`provision ${id} to be final`, async () => (await db.query("SELECT * FROM v_provision WHERE id = $1 AND is_final", [id])).rows[0]);
+}

@@ -6,21 +6,15 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWorker } from "../../../src/worker/runner.js";
-import { createTestDatabase, loginAs, type TestDatabase } from "../../helpers/db.js";
+import { createTestDatabase, loginAs, tenantClients, type TestDatabase } from "../../helpers/db.js";
 import { createAccount, createOrder, waitFor, writeCounts, type Account } from "../../helpers/fixtures.js";
 
 let t: TestDatabase;
 let a: Account;
 let b: Account;
-const clients: pg.Client[] = [];
+const clients = tenantClients();
+const connect = clients.connect;
 
-async function connect(url: string, tenant?: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  if (tenant) await c.query("SELECT set_config('app.tenant_id', $1, false)", [tenant]);
-  clients.push(c);
-  return c;
-}
 
 async function sqlstate(p: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -48,7 +42,7 @@ beforeAll(async () => {
      SELECT $1, $2, id, 'b-owned.example', 'B1-EX', 'authinfo-b', now(), now() + interval '1 year' FROM accreditation_tld WHERE accreditation_id = $2 AND tld = 'example'`, [b.tenantId, b.accreditationId]);
 });
 afterAll(async () => {
-  for (const c of clients) await c.end().catch(() => undefined);
+  await clients.endAll();
   await t?.close();
 });
 

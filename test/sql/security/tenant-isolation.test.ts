@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, ensureLogin, loginAs, loginUrl, type TestDatabase } from "../../helpers/db.js";
+import { createTestDatabase, ensureLogin, loginAs, loginUrl, tenantClients, type TestDatabase } from "../../helpers/db.js";
 import { createAccount, createOrder, writeCounts, type Account } from "../../helpers/fixtures.js";
 
 let t: TestDatabase;
@@ -16,20 +16,13 @@ let a: Account;
 let b: Account;
 let orderUrl: string;
 let readerUrl: string;
-const clients: pg.Client[] = [];
+const clients = tenantClients();
+const connect = clients.connect;
 
 /** Every value of tenant B that tenant A must never see carries this marker. */
 const SECRET = "SECRETB";
 let bOrderId: string;
 
-async function connect(url: string, tenant?: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url });
-  c.on("error", () => undefined);
-  await c.connect();
-  if (tenant) await c.query("SELECT set_config('app.tenant_id', $1, false)", [tenant]);
-  clients.push(c);
-  return c;
-}
 
 async function failure(p: Promise<unknown>): Promise<{ code?: string; message: string; detail?: string; column?: string } | undefined> {
   try {
@@ -76,7 +69,7 @@ beforeAll(async () => {
   ]);
 });
 afterAll(async () => {
-  for (const c of clients) await c.end().catch(() => undefined);
+  await clients.endAll();
   await t?.close();
 });
 
