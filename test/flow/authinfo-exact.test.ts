@@ -7,28 +7,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EppRegistrySimulator } from "../../src/simulators/epp-registry/server.js";
-import { startWorker, type WorkerHandle } from "../../src/worker/runner.js";
-import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
-import { createAccount, finalProvision, provisionDomain, waitFor, type Account } from "../helpers/fixtures.js";
-import { TEST_CLID, startSimulator, stopSimulator } from "../helpers/simulator.js";
+import type { TestDatabase } from "../helpers/db.js";
+import { startEppFlow, type EppFlow } from "../helpers/flow.js";
+import { finalProvision, provisionDomain, type Account } from "../helpers/fixtures.js";
+import { TEST_CLID } from "../helpers/simulator.js";
 
+let flow: EppFlow;
 let t: TestDatabase;
 let sim: EppRegistrySimulator;
 let acc: Account;
-let worker: WorkerHandle;
 
 beforeAll(async () => {
-  t = await createTestDatabase();
-  const s = await startSimulator();
-  sim = s.sim;
-  acc = await createAccount(t.pool, { connectorType: "epp", config: s.config });
-  await t.pool.query("UPDATE job_type SET retry_backoff_seconds = 0.05, retry_backoff_max_seconds = 0.2");
-  worker = await startWorker({ connectionString: t.url, concurrency: 2, pollInterval: 100 });
+  flow = await startEppFlow();
+  ({ t, sim, acc } = flow);
 });
 afterAll(async () => {
-  await worker?.stop();
-  await stopSimulator(sim);
-  await t?.close();
+  await flow?.stop();
 });
 
 const final = (id: string) => finalProvision(t.pool, id);

@@ -8,32 +8,25 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EppRegistrySimulator } from "../../src/simulators/epp-registry/server.js";
 import type { FaultAction } from "../../src/simulators/epp-registry/faults.js";
-import { startWorker, type WorkerHandle } from "../../src/worker/runner.js";
-import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
-import { createAccount, provisionDomain, waitFor, type Account } from "../helpers/fixtures.js";
-import { startSimulator, stopSimulator } from "../helpers/simulator.js";
+import type { TestDatabase } from "../helpers/db.js";
+import { startEppFlow, type EppFlow } from "../helpers/flow.js";
+import { provisionDomain, waitFor, type Account } from "../helpers/fixtures.js";
 
 const COMMAND_TIMEOUT_MS = 800;
 process.env.PROVISIO_EPP_COMMAND_TIMEOUT_MS = String(COMMAND_TIMEOUT_MS);
 process.env.PROVISIO_EPP_CONNECT_TIMEOUT_MS = "2000";
 
+let flow: EppFlow;
 let t: TestDatabase;
 let sim: EppRegistrySimulator;
 let acc: Account;
-let worker: WorkerHandle;
 
 beforeAll(async () => {
-  t = await createTestDatabase();
-  const s = await startSimulator();
-  sim = s.sim;
-  acc = await createAccount(t.pool, { connectorType: "epp", config: s.config, maxSessions: 2 });
-  await t.pool.query("UPDATE job_type SET max_attempts = 3, retry_backoff_seconds = 0.05, retry_backoff_max_seconds = 0.1");
-  worker = await startWorker({ connectionString: t.url, concurrency: 2, pollInterval: 100 });
+  flow = await startEppFlow({ maxSessions: 2, jobTypes: "max_attempts = 3, retry_backoff_seconds = 0.05, retry_backoff_max_seconds = 0.1" });
+  ({ t, sim, acc } = flow);
 });
 afterAll(async () => {
-  await worker?.stop();
-  await stopSimulator(sim);
-  await t?.close();
+  await flow?.stop();
 });
 
 const header = (n: number) => {
