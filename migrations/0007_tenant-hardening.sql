@@ -85,4 +85,4 @@ ORDER BY id   -- time-ordered ids (migrations/0005): the oldest operation on an 
 ON CONFLICT (object_key) DO NOTHING;
 
 -- Down Migration
--- Forward-only (CONVENTIONS.md): no down migration.
+-- Forward-only (docs/design.md "Habits"): no down migration.

@@ -1,5 +1,5 @@
 /**
- * The one errors module (CONVENTIONS.md). Every error provisio raises has a stable `code`:
+ * The one errors module (docs/design.md "Habits"). Every error provisio raises has a stable `code`:
  * - database rejections keep the SQLSTATE (PV1xx, 23502, ...; docs/errors.md),
  * - EPP outcomes are `EPP<result code>` (RFC 5730 §3),
  * - the rest are PV_* codes listed in docs/errors.md.

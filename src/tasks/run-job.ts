@@ -1,5 +1,5 @@
 /**
- * The lifecycle every provision task shares (DESIGN.md "The flow of one provision"):
+ * The lifecycle every provision task shares (docs/design.md "The idea"):
  *  1. job_start(): lock the job row, skip if final, mark processing, count the attempt — and commit,
  *     so no transaction is held open across network I/O. Normally done by the database while
  *     graphile-worker's get_job locks the job (provisio_start_attempt, stored-procedures/post/

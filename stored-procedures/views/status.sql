@@ -1,4 +1,5 @@
--- Status views: the order system's read interface (column names are public API, DESIGN.md).
+-- Status views: the order system's read interface (column names are public API: docs/design.md,
+-- "Contracts people rely on").
 -- Dropped and recreated on every apply so that a column change here is one edit.
 -- The views run with their owner's rights (row-level security does not apply inside them), so each
 -- filters by tenant itself: the provisio_order and provisio_reader roles see their app.tenant_id only
