@@ -35,6 +35,24 @@ const postgresUrl = z.string().superRefine((v, ctx) => {
   }
 });
 
+/** The URL schemes amqplib connects with (RabbitMQ: amqp://user:password@host:5672/vhost, amqps:// for TLS). */
+const AMQP_SCHEMES = ["amqp:", "amqps:"];
+const amqpUrl = z.string().superRefine((v, ctx) => {
+  let scheme: string | undefined;
+  try {
+    scheme = new URL(v).protocol;
+  } catch {
+    scheme = undefined;
+  }
+  // the value itself is never echoed: it may hold a password
+  if (!scheme || !AMQP_SCHEMES.includes(scheme)) {
+    ctx.addIssue({
+      code: "custom",
+      message: `must be an amqp:// or amqps:// URL (amqp://user:password@host:5672), got ${scheme ? `scheme ${scheme}` : "something that is not a URL"}`,
+    });
+  }
+});
+
 export const configSchema = z.object({
   /** postgres:// or postgresql:// URL of an external database. Unset or empty: the embedded PostgreSQL under PROVISIO_HOME. */
   DATABASE_URL: emptyIsUnset(postgresUrl.optional()),
@@ -70,6 +88,14 @@ export const configSchema = z.object({
   PROVISIO_COMPLETE_BATCH_DELAY_MS: intFromEnv(0, -1, 10_000),
   /** Seconds the worker keeps retrying a job's write-back (job_start, job_complete, ...) while the database is unreachable. */
   PROVISIO_WRITEBACK_RETRY_SECONDS: intFromEnv(120, 0, 3600),
+  /** amqp:// or amqps:// URL of RabbitMQ. Set: the worker (and `provisio relay`) publishes the event outbox there. Unset or empty: events stay in table event. */
+  AMQP_URL: emptyIsUnset(amqpUrl.optional()),
+  /** Events the relay reads, publishes and marks per batch (src/events/relay.ts). */
+  PROVISIO_EVENT_BATCH_SIZE: intFromEnv(200, 1, 10_000),
+  /** Milliseconds the active relay waits before looking for new events when the last batch was not full; standbys retry the lock at twice this. */
+  PROVISIO_EVENT_POLL_INTERVAL_MS: intFromEnv(500, 50, 60_000),
+  /** Hours a published event is kept in table event before the relay deletes it (0: at its next pruning pass). Unpublished events are never deleted. */
+  PROVISIO_EVENT_RETENTION_HOURS: intFromEnv(168, 0, 87_600),
   /** Milliseconds a graceful shutdown waits for in-flight jobs before giving up. */
   PROVISIO_SHUTDOWN_TIMEOUT_MS: intFromEnv(30_000, 100, 600_000),
 });

@@ -25,9 +25,9 @@ function configError(env: NodeJS.ProcessEnv): ConfigurationError {
 describe("loadConfig: empty means default", () => {
   const defaults = loadConfig({});
 
-  it("has a default for every variable but DATABASE_URL (unset: embedded PostgreSQL)", () => {
+  it("has a default for every variable but DATABASE_URL (unset: embedded PostgreSQL) and AMQP_URL (unset: events are not published)", () => {
     for (const v of VARIABLES) {
-      if (v === "DATABASE_URL") expect(defaults[v]).toBeUndefined();
+      if (v === "DATABASE_URL" || v === "AMQP_URL") expect(defaults[v]).toBeUndefined();
       else expect(defaults[v], v).toBeDefined();
     }
     expect(defaults.PROVISIO_WORKER_CONCURRENCY).toBe(10);
@@ -119,5 +119,22 @@ describe("resolveSecret: password_file", () => {
       expect(err, JSON.stringify(content)).toBeInstanceOf(ConfigurationError);
       expect((err as ConfigurationError).code).toBe("PV_CONFIG");
     }
+  });
+});
+
+describe("loadConfig: AMQP_URL and the event relay", () => {
+  it("accepts amqp:// and amqps:// URLs; the relay's numbers have defaults", () => {
+    expect(loadConfig({ AMQP_URL: "amqp://guest:guest@127.0.0.1:5672" }).AMQP_URL).toBe("amqp://guest:guest@127.0.0.1:5672");
+    expect(loadConfig({ AMQP_URL: "amqps://u:p@mq.internal/vhost" }).AMQP_URL).toBe("amqps://u:p@mq.internal/vhost");
+    expect(loadConfig({})).toMatchObject({ PROVISIO_EVENT_BATCH_SIZE: 200, PROVISIO_EVENT_POLL_INTERVAL_MS: 500, PROVISIO_EVENT_RETENTION_HOURS: 168 });
+    expect(loadConfig({ PROVISIO_EVENT_RETENTION_HOURS: "0" }).PROVISIO_EVENT_RETENTION_HOURS).toBe(0);
+  });
+
+  it("refuses another scheme naming AMQP_URL, not the value", () => {
+    const err = configError({ AMQP_URL: "http://guest:s3cret@127.0.0.1:5672" });
+    expect(err.code).toBe("PV_CONFIG");
+    expect(err.message).toMatch(/^invalid environment: AMQP_URL: must be an amqp:\/\/ or amqps:\/\/ URL .*got scheme http:$/);
+    expect(err.message).not.toMatch(/s3cret/);
+    expect(configError({ PROVISIO_EVENT_BATCH_SIZE: "0" }).message).toMatch(/PROVISIO_EVENT_BATCH_SIZE/);
   });
 });

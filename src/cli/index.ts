@@ -2,7 +2,8 @@
 /**
  * provisio — the command line (commander). Every command has --help.
  *   provisio migrate                 schema, graphile-worker schema, stored procedures
- *   provisio worker [--concurrency]  run jobs until SIGTERM/SIGINT
+ *   provisio worker [--concurrency]  run jobs until SIGTERM/SIGINT (and the event relay when AMQP_URL is set)
+ *   provisio relay                   publish the event outbox to RabbitMQ (AMQP_URL) until SIGTERM/SIGINT
  *   provisio simulator [--port]      the built-in EPP registry over TLS
  *   provisio status [--workers]      orders and provisions as tables
  *   provisio start                   demo (no DATABASE_URL) or production worker (DATABASE_URL set)
@@ -14,6 +15,8 @@ import { config } from "../config.js";
 import { migrate } from "../db/migrate.js";
 import { createPool } from "../db/pool.js";
 import { resolveDatabase } from "../db/resolve.js";
+import { ConfigurationError } from "../errors.js";
+import { EventRelay, relayOptionsFromConfig, startRelayIfConfigured } from "../events/relay.js";
 import { logger } from "../logger.js";
 import { EppRegistrySimulator } from "../simulators/epp-registry/server.js";
 import { handleSignals, startWorker, workerOptionsFromConfig } from "../worker/runner.js";
@@ -42,18 +45,55 @@ program
 
 program
   .command("worker")
-  .description("run provisioning jobs until SIGTERM/SIGINT (graceful: in-flight jobs finish)")
+  .description("run provisioning jobs until SIGTERM/SIGINT (graceful: in-flight jobs finish); with AMQP_URL set, also the event relay (see `provisio relay --help`), stopped after the jobs so their last events go out")
   .option("-c, --concurrency <n>", "jobs run at once", positiveInt("--concurrency"))
   .action(async (opts: { concurrency?: number }) => {
     const cfg = config();
     const db = await resolveDatabase();
+    const relay = await startRelayIfConfigured(cfg, db.url);
     const handle = await startWorker(workerOptionsFromConfig(cfg, db.url, opts.concurrency ? { concurrency: opts.concurrency } : {}));
     const stop = handle.stop;
     handle.stop = async (reason) => {
       await stop(reason);
+      await relay?.stop();
       await db.close();
     };
     handleSignals(handle, cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS);
+  });
+
+program
+  .command("relay")
+  .description("publish the event outbox (table event) to RabbitMQ at AMQP_URL until SIGTERM/SIGINT")
+  .addHelpText(
+    "after",
+    `
+Events go to the durable topic exchange provisio.events with routing key <aggregate>.<status>
+(provision.completed, order.failed, ...), as CloudEvents 1.0 in structured JSON mode
+(content type application/cloudevents+json; id = the event row's id = the AMQP message-id).
+A row is marked published only after the broker confirmed it: delivery is at-least-once, so
+consumers de-duplicate by id. Any number of relays (and workers with AMQP_URL) may run: one holds
+a PostgreSQL advisory lock and publishes in id order, the others wait and take over when its
+session ends. Published events older than PROVISIO_EVENT_RETENTION_HOURS are deleted.
+Environment: AMQP_URL (required), DATABASE_URL, PROVISIO_EVENT_BATCH_SIZE,
+PROVISIO_EVENT_POLL_INTERVAL_MS, PROVISIO_EVENT_RETENTION_HOURS (README "Events (RabbitMQ)").`,
+  )
+  .action(async () => {
+    const cfg = config();
+    if (!cfg.AMQP_URL) throw new ConfigurationError("AMQP_URL is not set: the relay has no broker to publish to");
+    const db = await resolveDatabase();
+    const relay = new EventRelay(relayOptionsFromConfig(cfg, db.url));
+    await relay.start();
+    console.log("provisio event relay running (one relay is active at a time; the others wait). Ctrl-C stops it.");
+    handleSignals(
+      {
+        stop: async () => {
+          await relay.stop();
+          await db.close();
+        },
+        fatal: new Promise<Error>(() => undefined), // the relay retries for ever; it never gives up by itself
+      },
+      cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS,
+    );
   });
 
 program

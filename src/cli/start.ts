@@ -5,6 +5,7 @@
  * prints the connection string, that the orders were inserted, then each order's status as it changes
  * (read back through v_order: a notification is only a hint, ./order-watch.ts), then keeps serving.
  * With DATABASE_URL: the production worker only (no demo data, no migration: run `provisio migrate`).
+ * Either way, with AMQP_URL set the event relay runs too (src/events/relay.ts) and stops after the worker.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -14,6 +15,8 @@ import { config } from "../config.js";
 import { migrate } from "../db/migrate.js";
 import { createPool } from "../db/pool.js";
 import { resolveDatabase } from "../db/resolve.js";
+import { redactUrl } from "../events/amqp-publisher.js";
+import { startRelayIfConfigured } from "../events/relay.js";
 import { DEMO_CLID, DEMO_PASSWORD_ENV, DEMO_TLDS, insertSampleOrders, seedDemoAccount } from "../demo/seed.js";
 import { logger } from "../logger.js";
 import { EppRegistrySimulator } from "../simulators/epp-registry/server.js";
@@ -25,7 +28,13 @@ export async function runDemo(opts: { samples: number }): Promise<void> {
   const cfg = config();
   const db = await resolveDatabase();
   if (!db.embedded) {
+    const relay = await startRelayIfConfigured(cfg, db.url);
     const handle = await startWorker(workerOptionsFromConfig(cfg, db.url));
+    const stop = handle.stop;
+    handle.stop = async (reason) => {
+      await stop(reason);
+      await relay?.stop(); // after the worker, so that its last events go out
+    };
     console.log("provisio worker running against DATABASE_URL (production mode; no demo data). Ctrl-C stops it gracefully.");
     handleSignals(handle, cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS);
     return;
@@ -52,10 +61,12 @@ export async function runDemo(opts: { samples: number }): Promise<void> {
   // listening starts before the orders are inserted; their lines wait for the "Inserted" line (announce)
   const follow = await followOrders(listener, (line) => console.log(line));
 
+  const relay = await startRelayIfConfigured(cfg, db.url);
   const handle = await startWorker(workerOptionsFromConfig(cfg, db.url));
   const stopWorker = handle.stop;
   handle.stop = async (reason) => {
     await stopWorker(reason);
+    await relay?.stop(); // after the worker, so that its last events go out
     await follow.watch.stop();
     await listener.end().catch(() => undefined);
     await pool.end().catch(() => undefined);
@@ -66,6 +77,7 @@ export async function runDemo(opts: { samples: number }): Promise<void> {
 
   console.log(`\nDatabase:   ${db.url}`);
   console.log(`Simulator:  EPP over TLS on 127.0.0.1:${simPort} (certificate ${caFile})`);
+  if (relay) console.log(`Events:     published to RabbitMQ exchange provisio.events at ${redactUrl(cfg.AMQP_URL!)}`);
   console.log(`Tenant:     ${ids.tenantId}\nAccreditation: ${ids.accreditationId} (TLDs: ${DEMO_TLDS.join(", ")})\n`);
   const orders = await insertSampleOrders(pool, ids, opts.samples);
   follow.announce(`Inserted ${orders.length} sample orders with provision_domain rows; watching them:`);

@@ -246,8 +246,9 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
 
 /**
  * SIGTERM/SIGINT: stop gracefully and exit 0; a second signal, or the timeout, exits 1 at once.
+ * `handle` is a worker's, or any service's with the same stop() and fatal (`provisio relay`).
  */
-export function handleSignals(handle: WorkerHandle, timeoutMs: number): void {
+export function handleSignals(handle: Pick<WorkerHandle, "stop" | "fatal">, timeoutMs: number): void {
   let received = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (received) process.exit(1);

@@ -59,6 +59,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO provisio_worker;
 GRANT SELECT ON ALL TABLES IN SCHEMA class TO provisio_worker;
 GRANT UPDATE ON job, class.provision TO provisio_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON worker TO provisio_worker;
+-- the event relay (src/events/relay.ts, run by the worker or `provisio relay`): mark published, prune published
+GRANT UPDATE (published_date), DELETE ON event TO provisio_worker;
 GRANT EXECUTE ON FUNCTION job_start(uuid), job_complete(uuid, jsonb, text), job_fail(uuid, text, jsonb), job_retry(uuid, text, jsonb),
   job_start_many(uuid[]), job_complete_many(jsonb), job_assert_exists(uuid), job_exhausted_message(integer, integer, text),
   worker_heartbeat(text, text, integer, integer), worker_stop(text), worker_recover(interval, interval), worker_release(text)
