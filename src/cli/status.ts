@@ -1,6 +1,7 @@
 /** `provisio status`: recent orders and provisions as tables (cli-table3). */
 import Table from "cli-table3";
 import type pg from "pg";
+import { createKysely } from "../db/kysely.js";
 
 export interface StatusOptions {
   limit: number;
@@ -26,25 +27,39 @@ const time = (v: unknown) => (v instanceof Date ? v.toISOString().replace("T", "
  * app.tenant_id set sees its tenant's rows whatever `tenant` says.
  */
 export async function renderStatus(db: pg.Pool, opts: StatusOptions): Promise<string> {
-  const tenant = opts.tenant ? [opts.tenant] : [];
-  const where = opts.tenant ? "WHERE tenant_customer_id = $2" : "";
-  const params: unknown[] = [opts.limit, ...tenant];
-  const orders = await db.query(`SELECT * FROM v_order ${where} ORDER BY created_date DESC LIMIT $1`, params);
-  const provisions = await db.query(`SELECT * FROM v_provision ${where} ORDER BY created_date DESC NULLS LAST LIMIT $1`, params);
-  const counts = await db.query<{ status: string; n: string }>(
-    `SELECT status, count(*) AS n FROM v_provision ${opts.tenant ? "WHERE tenant_customer_id = $1" : ""} GROUP BY status ORDER BY status`,
-    tenant,
-  );
+  const k = createKysely(db);
+  const tenant = opts.tenant || undefined;
+  const orders = await k
+    .selectFrom("v_order")
+    .selectAll()
+    .$if(tenant !== undefined, (q) => q.where("tenant_customer_id", "=", tenant!))
+    .orderBy("created_date", "desc")
+    .limit(opts.limit)
+    .execute();
+  const provisions = await k
+    .selectFrom("v_provision")
+    .selectAll()
+    .$if(tenant !== undefined, (q) => q.where("tenant_customer_id", "=", tenant!))
+    .orderBy("created_date", (ob) => ob.desc().nullsLast())
+    .limit(opts.limit)
+    .execute();
+  const counts = await k
+    .selectFrom("v_provision")
+    .select(["status", k.fn.countAll<string>().as("n")])
+    .$if(tenant !== undefined, (q) => q.where("tenant_customer_id", "=", tenant!))
+    .groupBy("status")
+    .orderBy("status")
+    .execute();
 
   const ot = new Table({ style, head: ["order", "reference", "status", "items", "done", "failed", "created", "completed"] });
-  for (const r of orders.rows) {
+  for (const r of orders) {
     ot.push([idTail(r.id), short(r.reference), short(r.status), short(r.item_count), short(r.items_completed), short(r.items_failed), time(r.created_date), time(r.completed_date)]);
   }
   const pt = new Table({ style, head: ["provision", "type", "object", "status", "attempts", "roid", "result"] });
-  for (const r of provisions.rows) {
+  for (const r of provisions) {
     pt.push([idTail(r.id), short(r.provision_type), short(r.object_name), short(r.status), `${short(r.attempts)}/${short(r.max_attempts)}`, short(r.roid), short(r.result_message).slice(0, 60)]);
   }
-  const summary = counts.rows.map((r) => `${r.status}: ${r.n}`).join(", ") || "no provisions yet";
+  const summary = counts.map((r) => `${r.status}: ${r.n}`).join(", ") || "no provisions yet";
   let text = `Orders (latest ${opts.limit})\n${ot.toString()}\n\nProvisions (latest ${opts.limit}) — ${summary}\n${pt.toString()}`;
   if (opts.workers) {
     const workers = await db.query(

@@ -13,6 +13,7 @@
  */
 import { performance } from "node:perf_hooks";
 import type { JobHelpers, Task } from "graphile-worker";
+import type { InferResult } from "kysely";
 import type pg from "pg";
 import { z } from "zod";
 import { getConnector } from "../connectors/registry.js";
@@ -22,6 +23,7 @@ import { ConfigurationError, ProvisioError, describeError, fromPgError } from ".
 import { logger, type Logger } from "../logger.js";
 import { config } from "../config.js";
 import { retryWhileDatabaseUnavailable } from "../db/pool.js";
+import { queryBuilder } from "../db/kysely.js";
 import { Batcher } from "./batcher.js";
 
 /** The durable job row as job_start() returns it (table job). */
@@ -123,11 +125,13 @@ export async function loadAccreditation(helpers: PgHelpers, id: string): Promise
 }
 
 async function readAccreditation(helpers: PgHelpers, id: string): Promise<Accreditation> {
-  const rows = await query<{ id: string; tenant_customer_id: string; name: string; provider: string; connector_type: string; config: unknown; max_sessions: number }>(
-    helpers,
-    "SELECT id, tenant_customer_id, name, provider, connector_type, config, max_sessions FROM accreditation WHERE id = $1",
-    [id],
-  );
+  // built with kysely, run on graphile-worker's client through query() (its retries)
+  const read = queryBuilder
+    .selectFrom("accreditation")
+    .select(["id", "tenant_customer_id", "name", "provider", "connector_type", "config", "max_sessions"])
+    .where("id", "=", id)
+    .compile();
+  const rows = await query<InferResult<typeof read>[number]>(helpers, read.sql, [...read.parameters]);
   const readAt = performance.now(); // when this copy was read: connectors keep the settings read last
   const r = rows[0];
   if (!r) throw new ConfigurationError(`accreditation ${id} no longer exists`);
