@@ -14,16 +14,16 @@ import { Command, InvalidArgumentError } from "commander";
 import { config } from "../config.js";
 import { migrate } from "../db/migrate.js";
 import { createPool } from "../db/pool.js";
-import { resolveDatabase } from "../db/resolve.js";
+import { DatabaseService, resolveDatabase } from "../db/resolve.js";
 import { ConfigurationError } from "../errors.js";
-import { EventRelay, relayOptionsFromConfig, startRelayIfConfigured } from "../events/relay.js";
+import { RelayService, relayOptionsFromConfig } from "../events/relay.js";
 import { logger } from "../logger.js";
-import { EppRegistrySimulator } from "../simulators/epp-registry/server.js";
-import { handleSignals, startWorker, workerOptionsFromConfig } from "../worker/runner.js";
+import { startServices, stopOnSignals } from "../services.js";
+import { EppRegistrySimulator, SimulatorService } from "../simulators/epp-registry/server.js";
 import { positiveInt, uuidArg } from "./args.js";
 import { errorLine } from "./error-line.js";
 import { renderStatus } from "./status.js";
-import { runDemo } from "./start.js";
+import { runDemo, workerServices } from "./start.js";
 
 const program = new Command()
   .name("provisio")
@@ -49,16 +49,9 @@ program
   .option("-c, --concurrency <n>", "jobs run at once", positiveInt("--concurrency"))
   .action(async (opts: { concurrency?: number }) => {
     const cfg = config();
-    const db = await resolveDatabase();
-    const relay = await startRelayIfConfigured(cfg, db.url);
-    const handle = await startWorker(workerOptionsFromConfig(cfg, db.url, opts.concurrency ? { concurrency: opts.concurrency } : {}));
-    const stop = handle.stop;
-    handle.stop = async (reason) => {
-      await stop(reason);
-      await relay?.stop();
-      await db.close();
-    };
-    handleSignals(handle, cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS);
+    const db = new DatabaseService();
+    const running = await startServices([db, ...workerServices(cfg, () => db.url, opts.concurrency ? { concurrency: opts.concurrency } : {})]);
+    stopOnSignals(running, { timeoutMs: cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS });
   });
 
 program
@@ -80,20 +73,11 @@ PROVISIO_EVENT_POLL_INTERVAL_MS, PROVISIO_EVENT_RETENTION_HOURS (README "Events 
   .action(async () => {
     const cfg = config();
     if (!cfg.AMQP_URL) throw new ConfigurationError("AMQP_URL is not set: the relay has no broker to publish to");
-    const db = await resolveDatabase();
-    const relay = new EventRelay(relayOptionsFromConfig(cfg, db.url));
-    await relay.start();
+    const db = new DatabaseService();
+    // the relay retries for ever while the database or the broker is unreachable: it has no fatal error
+    const running = await startServices([db, new RelayService(() => relayOptionsFromConfig(cfg, db.url))]);
+    stopOnSignals(running, { timeoutMs: cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS });
     console.log("provisio event relay running (one relay is active at a time; the others wait). Ctrl-C stops it.");
-    handleSignals(
-      {
-        stop: async () => {
-          await relay.stop();
-          await db.close();
-        },
-        fatal: new Promise<Error>(() => undefined), // the relay retries for ever; it never gives up by itself
-      },
-      cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS,
-    );
   });
 
 program
@@ -113,15 +97,14 @@ program
       }),
     );
     const sim = new EppRegistrySimulator({ registrars, tlds: opts.tld, host: opts.host, port: opts.port ?? config().PROVISIO_SIMULATOR_PORT, log: logger() });
-    const port = await sim.start();
+    const running = await startServices([new SimulatorService(sim)]);
+    stopOnSignals(running, { timeoutMs: config().PROVISIO_SHUTDOWN_TIMEOUT_MS });
+    const port = sim.port;
     if (opts.caOut) {
       await mkdir(path.dirname(path.resolve(opts.caOut)), { recursive: true });
       await writeFile(opts.caOut, sim.certificate!.cert);
     }
     console.log(`EPP registry simulator on ${opts.host}:${port} (TLS${opts.caOut ? `, certificate in ${opts.caOut}` : ""}); registrars: ${Object.keys(registrars).join(", ")}; TLDs: ${opts.tld.join(", ")}`);
-    const stop = () => void sim.stop().then(() => process.exit(0));
-    process.on("SIGTERM", stop);
-    process.on("SIGINT", stop);
   });
 
 program

@@ -6,81 +6,120 @@
  * (read back through v_order: a notification is only a hint, ./order-watch.ts), then keeps serving.
  * With DATABASE_URL: the production worker only (no demo data, no migration: run `provisio migrate`).
  * Either way, with AMQP_URL set the event relay runs too (src/events/relay.ts) and stops after the worker.
+ * Both are a list of services (src/services.ts) started in order and stopped in reverse on SIGTERM/SIGINT:
+ * demo: database, simulator, demo (seed + order watcher), relay, worker; production: database, relay, worker.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
-import { config } from "../config.js";
+import { config, type Config } from "../config.js";
 import { migrate } from "../db/migrate.js";
 import { createPool } from "../db/pool.js";
-import { resolveDatabase } from "../db/resolve.js";
+import { DatabaseService } from "../db/resolve.js";
 import { redactUrl } from "../events/amqp-publisher.js";
-import { startRelayIfConfigured } from "../events/relay.js";
+import { RelayService, relayOptionsFromConfig } from "../events/relay.js";
 import { DEMO_CLID, DEMO_PASSWORD_ENV, DEMO_TLDS, insertSampleOrders, seedDemoAccount } from "../demo/seed.js";
 import { logger } from "../logger.js";
-import { EppRegistrySimulator } from "../simulators/epp-registry/server.js";
-import { handleSignals, startWorker, workerOptionsFromConfig } from "../worker/runner.js";
-import { followOrders } from "./follow-orders.js";
+import { startServices, stopOnSignals, type Service } from "../services.js";
+import { EppRegistrySimulator, SimulatorService } from "../simulators/epp-registry/server.js";
+import { WorkerService, workerOptionsFromConfig, type WorkerOptions } from "../worker/runner.js";
+import { followOrders, type OrderFollow } from "./follow-orders.js";
 import { renderStatus } from "./status.js";
+
+/**
+ * The worker's services on the database `url()` (read at start): the event relay when AMQP_URL is set,
+ * then the worker, so that stopping in reverse stops the worker first and the relay publishes its last events.
+ */
+export function workerServices(cfg: Config, url: () => string, overrides: Partial<WorkerOptions> = {}): Service[] {
+  return [
+    ...(cfg.AMQP_URL ? [new RelayService(() => relayOptionsFromConfig(cfg, url()))] : []),
+    new WorkerService(() => workerOptionsFromConfig(cfg, url(), overrides)),
+  ];
+}
+
+/**
+ * The demo's own service: migrates, seeds the demo tenant and accreditation (for the simulator on its
+ * port), and follows order status changes on a LISTEN connection; stop ends the watcher, that connection
+ * and the pool.
+ */
+class DemoService implements Service {
+  readonly name = "demo order watcher";
+  pool: pg.Pool | undefined;
+  ids: Awaited<ReturnType<typeof seedDemoAccount>> | undefined;
+  follow: OrderFollow | undefined;
+  private listener: pg.Client | undefined;
+
+  constructor(
+    private readonly url: () => string,
+    private readonly simulator: EppRegistrySimulator,
+    readonly caFile: string,
+  ) {}
+
+  async start(): Promise<void> {
+    try {
+      await migrate(this.url());
+      await mkdir(path.dirname(this.caFile), { recursive: true });
+      await writeFile(this.caFile, this.simulator.certificate!.cert);
+      this.pool = createPool(this.url(), 4);
+      this.ids = await seedDemoAccount(this.pool, { port: this.simulator.port, caFile: this.caFile });
+      const listener = (this.listener = new pg.Client({ connectionString: this.url() }));
+      listener.on("error", (err) => logger().warn({ err: err.message }, "order status listener lost its connection"));
+      await listener.connect();
+      // listening starts before the orders are inserted; their lines wait for the "Inserted" line (announce)
+      this.follow = await followOrders(listener, (line) => console.log(line));
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.follow?.watch.stop();
+    await this.listener?.end().catch(() => undefined);
+    await this.pool?.end().catch(() => undefined);
+  }
+}
 
 export async function runDemo(opts: { samples: number }): Promise<void> {
   const cfg = config();
-  const db = await resolveDatabase();
-  if (!db.embedded) {
-    const relay = await startRelayIfConfigured(cfg, db.url);
-    const handle = await startWorker(workerOptionsFromConfig(cfg, db.url));
-    const stop = handle.stop;
-    handle.stop = async (reason) => {
-      await stop(reason);
-      await relay?.stop(); // after the worker, so that its last events go out
-    };
+  const db = new DatabaseService();
+  const url = () => db.url;
+  const stopOpts = { timeoutMs: cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS };
+  if (cfg.DATABASE_URL) {
+    stopOnSignals(await startServices([db, ...workerServices(cfg, url)]), stopOpts);
     console.log("provisio worker running against DATABASE_URL (production mode; no demo data). Ctrl-C stops it gracefully.");
-    handleSignals(handle, cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS);
     return;
   }
 
   console.log("provisio demo: embedded PostgreSQL, built-in EPP registry simulator, sample orders.");
-  await migrate(db.url);
-
   // The demo password lives only in this process's environment; the accreditation names the variable.
   const password = process.env[DEMO_PASSWORD_ENV] ?? randomBytes(12).toString("base64url");
   process.env[DEMO_PASSWORD_ENV] = password;
   const sim = new EppRegistrySimulator({ registrars: { [DEMO_CLID]: password }, tlds: DEMO_TLDS, log: logger(), port: 0 });
-  const simPort = await sim.start();
-  const caFile = path.resolve(cfg.PROVISIO_HOME, "simulator-ca.pem");
-  await mkdir(path.dirname(caFile), { recursive: true });
-  await writeFile(caFile, sim.certificate!.cert);
+  const demo = new DemoService(url, sim, path.resolve(cfg.PROVISIO_HOME, "simulator-ca.pem"));
+  const running = await startServices([db, new SimulatorService(sim), demo, ...workerServices(cfg, url)]);
+  stopOnSignals(running, stopOpts);
+  try {
+    await showDemo(cfg, db.url, sim.port, demo, opts.samples);
+  } catch (err) {
+    if (running.stopping) return; // Ctrl-C while the demo was still inserting or watching: the signal exits
+    await running.stop("the demo failed").catch(() => undefined);
+    throw err;
+  }
+}
 
-  const pool = createPool(db.url, 4);
-  const ids = await seedDemoAccount(pool, { port: simPort, caFile });
-
-  const listener = new pg.Client({ connectionString: db.url });
-  listener.on("error", (err) => logger().warn({ err: err.message }, "order status listener lost its connection"));
-  await listener.connect();
-  // listening starts before the orders are inserted; their lines wait for the "Inserted" line (announce)
-  const follow = await followOrders(listener, (line) => console.log(line));
-
-  const relay = await startRelayIfConfigured(cfg, db.url);
-  const handle = await startWorker(workerOptionsFromConfig(cfg, db.url));
-  const stopWorker = handle.stop;
-  handle.stop = async (reason) => {
-    await stopWorker(reason);
-    await relay?.stop(); // after the worker, so that its last events go out
-    await follow.watch.stop();
-    await listener.end().catch(() => undefined);
-    await pool.end().catch(() => undefined);
-    await sim.stop();
-    await db.close();
-  };
-  handleSignals(handle, cfg.PROVISIO_SHUTDOWN_TIMEOUT_MS);
-
-  console.log(`\nDatabase:   ${db.url}`);
+/** Print where everything is, insert the sample orders and print their status until they are final (at most 60 s). */
+async function showDemo(cfg: Config, dbUrl: string, simPort: number, demo: DemoService, samples: number): Promise<void> {
+  const pool = demo.pool!;
+  const ids = demo.ids!;
+  const caFile = demo.caFile;
+  console.log(`\nDatabase:   ${dbUrl}`);
   console.log(`Simulator:  EPP over TLS on 127.0.0.1:${simPort} (certificate ${caFile})`);
-  if (relay) console.log(`Events:     published to RabbitMQ exchange provisio.events at ${redactUrl(cfg.AMQP_URL!)}`);
+  if (cfg.AMQP_URL) console.log(`Events:     published to RabbitMQ exchange provisio.events at ${redactUrl(cfg.AMQP_URL!)}`);
   console.log(`Tenant:     ${ids.tenantId}\nAccreditation: ${ids.accreditationId} (TLDs: ${DEMO_TLDS.join(", ")})\n`);
-  const orders = await insertSampleOrders(pool, ids, opts.samples);
-  follow.announce(`Inserted ${orders.length} sample orders with provision_domain rows; watching them:`);
+  const orders = await insertSampleOrders(pool, ids, samples);
+  demo.follow!.announce(`Inserted ${orders.length} sample orders with provision_domain rows; watching them:`);
 
   const started = Date.now();
   for (;;) {
@@ -91,7 +130,7 @@ export async function runDemo(opts: { samples: number }): Promise<void> {
   console.log(`\n${await renderStatus(pool, { limit: Math.max(orders.length, 10) })}`);
   console.log(`
 The worker keeps serving. In another terminal, try:
-  psql "${db.url}"
+  psql "${dbUrl}"
   INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name)
     VALUES ('${ids.tenantId}', '${ids.accreditationId}', 'my-first.example');
   SELECT provision_type, object_name, status, roid, result_message FROM v_provision ORDER BY created_date DESC LIMIT 5;

@@ -5,6 +5,7 @@
 import path from "node:path";
 import pg from "pg";
 import { config } from "../config.js";
+import type { Service } from "../services.js";
 import { ensureDatabase, startEmbeddedPostgres } from "./embedded.js";
 
 export interface ResolvedDatabase {
@@ -41,4 +42,29 @@ export async function resolveDatabase(): Promise<ResolvedDatabase> {
   const server = await startEmbeddedPostgres({ dataDir: path.join(cfg.PROVISIO_HOME, "pgdata"), port, persistent: true });
   await ensureDatabase(server.serverUrl, EMBEDDED_DB);
   return { url: server.urlFor(EMBEDDED_DB), embedded: true, close: () => server.stop() };
+}
+
+/** The database as a {@link Service}: resolved (the embedded server started if needed) at start, closed at stop. */
+export class DatabaseService implements Service {
+  readonly name = "database";
+  private db: ResolvedDatabase | undefined;
+
+  /** the resolved database; throws before start */
+  get resolved(): ResolvedDatabase {
+    if (!this.db) throw new Error("the database service has not started");
+    return this.db;
+  }
+
+  /** its connection string; throws before start */
+  get url(): string {
+    return this.resolved.url;
+  }
+
+  async start(): Promise<void> {
+    this.db = await resolveDatabase();
+  }
+
+  async stop(): Promise<void> {
+    await this.db?.close();
+  }
 }

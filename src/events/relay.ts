@@ -41,6 +41,7 @@ import pg from "pg";
 import type { Config } from "../config.js";
 import { ConfigurationError, ProvisioError, TransientError, describeError } from "../errors.js";
 import { logger, type Logger } from "../logger.js";
+import type { Service } from "../services.js";
 import { AmqpPublisher, type OutgoingMessage } from "./amqp-publisher.js";
 import { routingKey, toCloudEvent, type EventRow } from "./cloud-event.js";
 
@@ -301,12 +302,27 @@ export function relayOptionsFromConfig(cfg: Config, connectionString: string): R
 }
 
 /**
- * The worker's relay: started when AMQP_URL is set, undefined (events stay in table event) when not.
- * Stop it after the worker, so that the worker's last events go out.
+ * The relay as a {@link Service}: an {@link EventRelay} built from `options()` at start (when the
+ * database is known). A process with a worker stops it after the worker, so that its last events go out.
  */
-export async function startRelayIfConfigured(cfg: Config, connectionString: string): Promise<EventRelay | undefined> {
-  if (!cfg.AMQP_URL) return undefined;
-  const relay = new EventRelay(relayOptionsFromConfig(cfg, connectionString));
-  await relay.start();
-  return relay;
+export class RelayService implements Service {
+  readonly name = "event relay";
+  private current: EventRelay | undefined;
+
+  constructor(private readonly options: () => RelayOptions) {}
+
+  /** the running relay (undefined before start) */
+  get relay(): EventRelay | undefined {
+    return this.current;
+  }
+
+  async start(): Promise<void> {
+    const relay = new EventRelay(this.options());
+    await relay.start();
+    this.current = relay;
+  }
+
+  async stop(): Promise<void> {
+    await this.current?.stop();
+  }
 }

@@ -5,7 +5,8 @@
  * ones, then the heartbeat row is marked stopped, connector cleanups run (EPP logout, pools closed) and
  * the pool is ended. A failed graphile-worker pool is replaced in-process (see {@link startWorker}); if
  * even that fails, {@link WorkerHandle.fatal} resolves and the CLI exits 1, so a supervisor restarts it
- * and the heartbeat timeout hands its jobs to others.
+ * and the heartbeat timeout hands its jobs to others. {@link WorkerService} is the worker as a service
+ * the CLI composes with others (src/services.ts).
  */
 import { EventEmitter } from "node:events";
 import { run, type Runner, type WorkerEvents, type WorkerPool } from "graphile-worker";
@@ -16,6 +17,7 @@ import { closeConnectors } from "../connectors/registry.js";
 import { createPool, retryWhileDatabaseUnavailable } from "../db/pool.js";
 import { logger, type Logger } from "../logger.js";
 import { taskList } from "../tasks/index.js";
+import type { Service } from "../services.js";
 import { graphileLogger } from "./graphile-logger.js";
 import { startHeartbeat, type Heartbeat, type HeartbeatOptions } from "./heartbeat.js";
 
@@ -244,33 +246,28 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   };
 }
 
-/**
- * SIGTERM/SIGINT: stop gracefully and exit 0; a second signal, or the timeout, exits 1 at once.
- * `handle` is a worker's, or any service's with the same stop() and fatal (`provisio relay`).
- */
-export function handleSignals(handle: Pick<WorkerHandle, "stop" | "fatal">, timeoutMs: number): void {
-  let received = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (received) process.exit(1);
-    received = true;
-    const timer = setTimeout(() => {
-      logger().error({ timeoutMs }, "graceful shutdown timed out");
-      process.exit(1);
-    }, timeoutMs);
-    timer.unref();
-    handle.stop(signal).then(
-      () => process.exit(0),
-      (err) => {
-        logger().error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
-  void handle.fatal.then(async (err) => {
-    logger().fatal({ err: err.message }, "exiting with code 1 after a fatal worker error");
-    await handle.stop("fatal error").catch(() => undefined);
-    process.exit(1);
-  });
+/** The worker as a {@link Service}: started with `options()` (read at start, when the database is known). */
+export class WorkerService implements Service {
+  readonly name = "worker";
+  readonly fatal: Promise<Error>;
+  private resolveFatal!: (err: Error) => void;
+  private current: WorkerHandle | undefined;
+
+  constructor(private readonly options: () => WorkerOptions) {
+    this.fatal = new Promise<Error>((resolve) => (this.resolveFatal = resolve));
+  }
+
+  /** the running worker (undefined before start) */
+  get handle(): WorkerHandle | undefined {
+    return this.current;
+  }
+
+  async start(): Promise<void> {
+    this.current = await startWorker(this.options());
+    void this.current.fatal.then(this.resolveFatal);
+  }
+
+  async stop(reason?: string): Promise<void> {
+    await this.current?.stop(reason);
+  }
 }

@@ -10,6 +10,7 @@ import { FrameDecoder, encodeFrame } from "../../connectors/epp/frame.js";
 import { EPP_RESULT_MESSAGE } from "../../connectors/epp/result-codes.js";
 import { NS, buildEpp, child, parseEpp, parseEppRaw, text, type XmlNode } from "../../connectors/epp/xml.js";
 import type { Logger } from "../../logger.js";
+import type { Service } from "../../services.js";
 import { makeCertificate, type SimulatorCertificate } from "./certificate.js";
 import { FaultPlan, type FaultAction } from "./faults.js";
 import { RegistryHandlers } from "./handlers.js";
@@ -221,5 +222,19 @@ export class EppRegistrySimulator extends EventEmitter {
 
   private count(name: string): void {
     this.commandCounts.set(name, (this.commandCounts.get(name) ?? 0) + 1);
+  }
+}
+
+/** A simulator as a {@link Service} (`provisio simulator`, `npm start`); its port is `simulator.port` once started. */
+export class SimulatorService implements Service {
+  readonly name = "EPP simulator";
+  constructor(readonly simulator: EppRegistrySimulator) {}
+
+  async start(): Promise<void> {
+    await this.simulator.start();
+  }
+
+  stop(): Promise<void> {
+    return this.simulator.stop();
   }
 }
