@@ -57,8 +57,11 @@ const TRANSIENT_ERRNO = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDO
 
 /**
  * Map an error from node-postgres (or anything wrapping one in `cause`) to a ProvisioError:
- * PV* and class 23 (integrity) SQLSTATEs become ValidationError with the column, connection-level
- * failures become TransientError, other errors are returned as PermanentError with the SQLSTATE.
+ * a rejected row — a PV code of a validation range (PV1xx: registry family, PV2xx: access, PV3xx:
+ * workflow; docs/errors.md) or class 23 (integrity) — becomes ValidationError with the column;
+ * connection-level failures (class 08, 53, 57P01-03, 40001, 40P01, network errno) become TransientError;
+ * anything else, the engine's own PV5xx included (a job that does not exist, an unknown job type: a bug
+ * or a broken database, not bad input), is a PermanentError with its code.
  * Errors that are already ProvisioErrors are returned unchanged.
  */
 export function fromPgError(err: unknown): ProvisioError {
@@ -68,7 +71,7 @@ export function fromPgError(err: unknown): ProvisioError {
     const pe = e as PgLikeError;
     const code = typeof pe.code === "string" ? pe.code : undefined;
     const message = typeof pe.message === "string" ? pe.message : String(e);
-    if (code && /^(PV|23)/.test(code)) {
+    if (code && /^(PV[1-3]\d\d|23\w{3})$/.test(code)) {
       return new ValidationError(code, message, { cause: err, column: typeof pe.column === "string" ? pe.column : undefined });
     }
     if (code && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_ERRNO.has(code))) {

@@ -18,11 +18,6 @@ export function buildCommand(commandBody: XmlNode, clTRID: string): string {
   return buildEpp({ command: { ...commandBody, clTRID } });
 }
 
-/** RFC 5730 §2.3 hello. */
-export function buildHello(): string {
-  return buildEpp({ hello: "" });
-}
-
 /** RFC 5730 §2.9.1.1 login. Object URIs must be among those the greeting offered. */
 export function buildLogin(clID: string, pw: string, objURIs: string[], clTRID: string): string {
   return buildCommand(
