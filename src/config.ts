@@ -17,41 +17,28 @@ const emptyIsUnset = <T extends z.ZodType>(schema: T) =>
 const intFromEnv = (def: number, min: number, max: number) =>
   emptyIsUnset(z.coerce.number().int().min(min).max(max).default(def));
 
+/**
+ * A URL whose scheme is one of `schemes` (e.g. "postgres:"); `shape` is what the message suggests. The
+ * value itself is never echoed in the error: it may hold a password.
+ */
+const urlWithScheme = (schemes: string[], shape: string) =>
+  z.string().superRefine((v, ctx) => {
+    let scheme: string | undefined;
+    try {
+      scheme = new URL(v).protocol;
+    } catch {
+      scheme = undefined;
+    }
+    if (!scheme || !schemes.includes(scheme)) {
+      ctx.addIssue({ code: "custom", message: `must be ${shape}, got ${scheme ? `scheme ${scheme}` : "something that is not a URL"}` });
+    }
+  });
+
 /** The URL schemes node-postgres reads as a connection string (a unix socket: postgres:///db?host=/run/postgresql). */
-const POSTGRES_SCHEMES = ["postgres:", "postgresql:"];
-const postgresUrl = z.string().superRefine((v, ctx) => {
-  let scheme: string | undefined;
-  try {
-    scheme = new URL(v).protocol;
-  } catch {
-    scheme = undefined;
-  }
-  // the value itself is never echoed: it may hold a password
-  if (!scheme || !POSTGRES_SCHEMES.includes(scheme)) {
-    ctx.addIssue({
-      code: "custom",
-      message: `must be a postgres:// or postgresql:// URL (postgres://user:password@host:5432/database), got ${scheme ? `scheme ${scheme}` : "something that is not a URL"}`,
-    });
-  }
-});
+const postgresUrl = urlWithScheme(["postgres:", "postgresql:"], "a postgres:// or postgresql:// URL (postgres://user:password@host:5432/database)");
 
 /** The URL schemes amqplib connects with (RabbitMQ: amqp://user:password@host:5672/vhost, amqps:// for TLS). */
-const AMQP_SCHEMES = ["amqp:", "amqps:"];
-const amqpUrl = z.string().superRefine((v, ctx) => {
-  let scheme: string | undefined;
-  try {
-    scheme = new URL(v).protocol;
-  } catch {
-    scheme = undefined;
-  }
-  // the value itself is never echoed: it may hold a password
-  if (!scheme || !AMQP_SCHEMES.includes(scheme)) {
-    ctx.addIssue({
-      code: "custom",
-      message: `must be an amqp:// or amqps:// URL (amqp://user:password@host:5672), got ${scheme ? `scheme ${scheme}` : "something that is not a URL"}`,
-    });
-  }
-});
+const amqpUrl = urlWithScheme(["amqp:", "amqps:"], "an amqp:// or amqps:// URL (amqp://user:password@host:5672)");
 
 export const configSchema = z.object({
   /** postgres:// or postgresql:// URL of an external database. Unset or empty: the embedded PostgreSQL under PROVISIO_HOME. */
