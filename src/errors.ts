@@ -18,6 +18,15 @@ export class ProvisioError extends Error {
     this.code = code;
     this.configSuspect = options?.configSuspect ?? false;
   }
+
+  /**
+   * What a failed job records in result_data: `{ error_code, error }`. Adapters' errors add what their
+   * protocol said (EppCommandError: the RFC 5730 result code, msg, reason, svTRID and clTRID), so the
+   * task lifecycle writes failures back without knowing any protocol.
+   */
+  resultData(): Record<string, unknown> {
+    return { error_code: this.code, error: this.message };
+  }
 }
 
 /** Bad input rejected by a validation trigger or a zod schema. `column` names the field when known. */

@@ -1,118 +1,61 @@
 /**
- * The connector interface (seed 002 "Provisioning Connector Adapters"): plain typed inputs in, typed
- * results out. Connectors know nothing of jobs, orders or provision tables. One registry keyed by
- * connector type (src/connectors/registry.ts) serves the tasks.
+ * The generic connector contract (docs/design.md "Connectors"). A connector is an adapter to one kind of
+ * external system (an EPP registry, an LDAP directory, a SCIM service, a database); it knows nothing of
+ * jobs, orders or provision tables. What it can do is declared as capabilities, one interface per kind of
+ * target (src/connectors/capabilities/): a family asks the connector registry (src/connectors/registry.ts)
+ * for a connector type *with* the capability it needs, and gets a clear configuration error when the type
+ * does not offer it.
+ *
+ * Each adapter owns: its configuration schema (zod, parsed from the row that configures it), the protocol
+ * identifiers it derives from {@link CommandContext} (EPP's clTRID, for example), and the mapping of its
+ * own errors to `result_data` and to transient or permanent (src/errors.ts: ProvisioError.retryable,
+ * ProvisioError.resultData()). The task lifecycle (src/engine/lifecycle.ts) knows no protocol.
  */
 import type { Logger } from "../logger.js";
-import type { EppResult } from "./epp/errors.js";
+import type { AccountOperations } from "./capabilities/account.js";
+import type { RegistryOperations } from "./capabilities/registry.js";
 
-/** A tenant's account at a provider (table accreditation). `config` is connector-specific, parsed by the connector. */
-export interface Accreditation {
-  id: string;
-  tenantCustomerId: string;
-  name: string;
-  provider: string;
-  connectorType: string;
-  config: unknown;
-  maxSessions: number;
-  /**
-   * When this copy of the row was read: performance.now() of this process (ms, monotonic), taken by
-   * src/tasks/run-job.ts when the SELECT returned. A connector meeting two copies of one accreditation
-   * with different settings keeps those of the copy read last, in whatever order the copies reach it.
-   * Absent on copies not read by the tasks (tests, tools): the connector uses when it first saw the object.
-   */
-  readonly readAt?: number;
-}
-
-/** Per-command context: the client transaction id to send and a scoped logger. */
+/**
+ * Per-command context. `correlationId` identifies the unit of work across attempts (provisio passes the
+ * job id), `attempt` counts from 1, `step` names a follow-up command of the same attempt (e.g. "info",
+ * "reconcile"). Adapters derive their protocol's transaction id from them: EPP sends the clTRID
+ * "<correlationId>-<attempt>[-<step>]" (RFC 5730 §2.5).
+ */
 export interface CommandContext {
-  /** RFC 5730 clTRID: provisio sends "<job id>-<attempt>" */
-  clTRID: string;
+  correlationId: string;
+  attempt: number;
+  step?: string;
   log: Logger;
 }
 
-/** Outcome metadata every registry call returns: the result code, message and transaction ids. */
-export interface RegistryOutcome {
-  result: EppResult;
+/** The capabilities a connector may offer, by name, with the interface each one means. */
+export interface CapabilityMap {
+  /** registry objects (RFC 5731 domains, RFC 5733 contacts): src/connectors/capabilities/registry.ts */
+  registry: RegistryOperations;
+  /** accounts and entitlements in an application (seed 002): src/connectors/capabilities/account.ts */
+  account: AccountOperations;
 }
+export type Capability = keyof CapabilityMap;
 
-export interface ContactCreateInput {
-  id: string;
-  name: string;
-  org?: string | null;
-  street: string[];
-  city: string;
-  sp?: string | null;
-  pc?: string | null;
-  cc: string;
-  voice?: string | null;
-  fax?: string | null;
-  email: string;
-  authInfo: string;
-}
-export interface ContactCreateResult extends RegistryOutcome {
-  id: string;
-  crDate: string;
-}
-export interface ContactInfoResult extends RegistryOutcome {
-  id: string;
-  roid: string;
-  clID: string;
-  /** true when the contact is sponsored by this accreditation's account */
-  ours: boolean;
-  authInfo?: string;
-  crDate?: string;
-}
-
-export interface DomainCreateInput {
-  name: string;
-  /** registration period in years (RFC 5731 §2.5, unit "y") */
-  period: number;
-  authInfo: string;
-  registrant?: string | null;
-  contacts: { type: "admin" | "tech" | "billing"; id: string }[];
-  nameservers: string[];
-}
-export interface DomainCreateResult extends RegistryOutcome {
-  name: string;
-  crDate: string;
-  exDate: string;
-}
-export interface DomainInfoResult extends RegistryOutcome {
-  name: string;
-  roid: string;
-  clID: string;
-  /** true when the domain is sponsored by this accreditation's account */
-  ours: boolean;
-  status: string[];
-  crDate?: string;
-  exDate?: string;
-  authInfo?: string;
-  registrant?: string;
-}
-export interface DomainRenewInput {
-  name: string;
-  /** RFC 5731 §3.2.3 curExpDate, YYYY-MM-DD */
-  curExpDate: string;
-  period: number;
-}
-export interface DomainRenewResult extends RegistryOutcome {
-  name: string;
-  exDate: string;
-}
-
-/**
- * A registry connector (RFC 5731/5733 operations). Methods throw ProvisioErrors: EppCommandError
- * (code EPP<result>) for 2xxx results, transient errors for transport failures.
- */
-export interface RegistryConnector {
+/** What every connector is, whatever it can do. */
+export interface Connector {
+  /** the connector type (table connector_type), e.g. "epp" */
   readonly type: string;
-  contactCreate(acc: Accreditation, input: ContactCreateInput, ctx: CommandContext): Promise<ContactCreateResult>;
-  contactInfo(acc: Accreditation, input: { id: string; authInfo?: string }, ctx: CommandContext): Promise<ContactInfoResult>;
-  domainCreate(acc: Accreditation, input: DomainCreateInput, ctx: CommandContext): Promise<DomainCreateResult>;
-  domainInfo(acc: Accreditation, input: { name: string; authInfo?: string }, ctx: CommandContext): Promise<DomainInfoResult>;
-  domainRenew(acc: Accreditation, input: DomainRenewInput, ctx: CommandContext): Promise<DomainRenewResult>;
-  domainDelete(acc: Accreditation, input: { name: string }, ctx: CommandContext): Promise<RegistryOutcome>;
-  /** Close sessions and pools. */
+  /** the capabilities this connector implements; getConnector() checks them */
+  readonly capabilities: readonly Capability[];
+  /**
+   * Close pools and sessions; refuse new work. The one shutdown path: the worker calls closeConnectors()
+   * (src/connectors/registry.ts), which calls this once per instance.
+   */
   close(): Promise<void>;
+}
+
+/** A connector offering capability K. */
+export type ConnectorWith<K extends Capability> = Connector & CapabilityMap[K];
+
+/** How a family makes a connector type known to the registry (src/families/index.ts). */
+export interface ConnectorType {
+  type: string;
+  capabilities: readonly Capability[];
+  create(): Connector;
 }

@@ -1,6 +1,6 @@
 /**
  * kysely over the process's node-postgres pool: typed queries for the code that is not the hot path
- * (status, reads of configuration, everything new). The hot job_* calls stay plain SQL (src/tasks/run-job.ts).
+ * (status, reads of configuration, everything new). The hot job_* calls stay plain SQL (src/engine/sql/).
  */
 import { DummyDriver, Kysely, PostgresAdapter, PostgresDialect, PostgresIntrospector, PostgresQueryCompiler } from "kysely";
 import type pg from "pg";

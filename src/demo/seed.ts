@@ -1,9 +1,10 @@
 /**
  * Demo data for `npm start` without DATABASE_URL: a tenant, an accreditation at the built-in registry
- * simulator, two contacts and a few domain orders — all inserted with plain SQL, as an order system would.
+ * simulator and a few domain orders — inserted through kysely (src/db/kysely.ts), rows an order system would
+ * write with SQL.
  */
 import type pg from "pg";
-import { withTransaction } from "../db/pool.js";
+import { createKysely } from "../db/kysely.js";
 
 export const DEMO_TENANT = "demo";
 export const DEMO_CLID = "demo-registrar";
@@ -17,45 +18,55 @@ export interface DemoIds {
 }
 
 /** Create or refresh the demo tenant and accreditation (port and CA file change per run). */
-export async function seedDemoAccount(db: pg.Pool, simulator: { port: number; caFile: string }): Promise<DemoIds> {
-  const tenant = await db.query<{ id: string }>(
-    `INSERT INTO tenant_customer (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id`,
-    [DEMO_TENANT],
-  );
-  const tenantId = tenant.rows[0]!.id;
+export async function seedDemoAccount(pool: pg.Pool, simulator: { port: number; caFile: string }): Promise<DemoIds> {
+  const db = createKysely(pool);
+  const tenant = await db
+    .insertInto("tenant_customer")
+    .values({ name: DEMO_TENANT })
+    .onConflict((oc) => oc.column("name").doUpdateSet((eb) => ({ name: eb.ref("excluded.name") })))
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  const tenantId = tenant.id;
   const cfg = { host: "127.0.0.1", port: simulator.port, clID: DEMO_CLID, password_env: DEMO_PASSWORD_ENV, tls: { ca_file: simulator.caFile, servername: "localhost" } };
-  const acc = await db.query<{ id: string }>(
-    `INSERT INTO accreditation (tenant_customer_id, name, provider, connector_type, config, max_sessions)
-     VALUES ($1, 'simulator', 'provisio EPP registry simulator', 'epp', $2, 4)
-     ON CONFLICT (tenant_customer_id, name) DO UPDATE SET config = EXCLUDED.config RETURNING id`,
-    [tenantId, cfg],
-  );
-  const accreditationId = acc.rows[0]!.id;
-  await db.query(
-    `INSERT INTO accreditation_tld (accreditation_id, tld) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
-    [accreditationId, DEMO_TLDS],
-  );
+  const acc = await db
+    .insertInto("accreditation")
+    .values({ tenant_customer_id: tenantId, name: "simulator", provider: "provisio EPP registry simulator", connector_type: "epp", config: JSON.stringify(cfg), max_sessions: 4 })
+    .onConflict((oc) => oc.columns(["tenant_customer_id", "name"]).doUpdateSet((eb) => ({ config: eb.ref("excluded.config") })))
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  const accreditationId = acc.id;
+  await db
+    .insertInto("accreditation_tld")
+    .values(DEMO_TLDS.map((tld) => ({ accreditation_id: accreditationId, tld })))
+    .onConflict((oc) => oc.doNothing())
+    .execute();
   return { tenantId, accreditationId };
 }
 
 /**
  * Insert `count` sample orders, each an order with one item and plan and the provision_domain row
- * that serves it. Names are unique per run. Returns the order ids.
+ * that serves it, one transaction per order. Names are unique per run. Returns the order ids.
  */
-export async function insertSampleOrders(db: pg.Pool, ids: DemoIds, count: number): Promise<string[]> {
+export async function insertSampleOrders(pool: pg.Pool, ids: DemoIds, count: number): Promise<string[]> {
+  const db = createKysely(pool);
   const run = Date.now().toString(36);
   const orders: string[] = [];
   for (let i = 1; i <= count; i++) {
-    const orderId = await withTransaction(db, async (client) => {
-      const o = await client.query<{ id: string }>(`INSERT INTO "order" (tenant_customer_id, reference) VALUES ($1, $2) RETURNING id`, [ids.tenantId, `demo-${run}-${i}`]);
-      const it = await client.query<{ id: string }>(`INSERT INTO order_item (order_id, object_type, descr) VALUES ($1, 'domain', 'register a domain') RETURNING id`, [o.rows[0]!.id]);
-      const pl = await client.query<{ id: string }>(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'domain_create') RETURNING id`, [it.rows[0]!.id]);
-      await client.query(
-        `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, registration_period, order_item_plan_ids)
-         VALUES ($1, $2, $3, $4, ARRAY[$5::uuid])`,
-        [ids.tenantId, ids.accreditationId, `hello-${run}-${i}.${DEMO_TLDS[i % DEMO_TLDS.length]}`, 1 + (i % 3), pl.rows[0]!.id],
-      );
-      return o.rows[0]!.id;
+    const orderId = await db.transaction().execute(async (tx) => {
+      const o = await tx.insertInto("order").values({ tenant_customer_id: ids.tenantId, reference: `demo-${run}-${i}` }).returning("id").executeTakeFirstOrThrow();
+      const it = await tx.insertInto("order_item").values({ order_id: o.id, object_type: "domain", descr: "register a domain" }).returning("id").executeTakeFirstOrThrow();
+      const pl = await tx.insertInto("order_item_plan").values({ order_item_id: it.id, action: "domain_create" }).returning("id").executeTakeFirstOrThrow();
+      await tx
+        .insertInto("provision_domain")
+        .values({
+          tenant_customer_id: ids.tenantId,
+          accreditation_id: ids.accreditationId,
+          name: `hello-${run}-${i}.${DEMO_TLDS[i % DEMO_TLDS.length]}`,
+          registration_period: 1 + (i % 3),
+          order_item_plan_ids: [pl.id],
+        })
+        .execute();
+      return o.id;
     });
     orders.push(orderId);
   }

@@ -12,11 +12,10 @@ import { EventEmitter } from "node:events";
 import { run, type Runner, type WorkerEvents, type WorkerPool } from "graphile-worker";
 import type pg from "pg";
 import { loadConfig, type Config } from "../config.js";
-import { runCleanups } from "../connectors/cleanup.js";
 import { closeConnectors } from "../connectors/registry.js";
 import { createPool, retryWhileDatabaseUnavailable } from "../db/pool.js";
 import { logger, type Logger } from "../logger.js";
-import { taskList } from "../tasks/index.js";
+import { taskList } from "../families/index.js";
 import type { Service } from "../services.js";
 import { graphileLogger } from "./graphile-logger.js";
 import { startHeartbeat, type Heartbeat, type HeartbeatOptions } from "./heartbeat.js";
@@ -226,9 +225,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
       await replacing; // a replacement under way finishes first (and starts no new pool: stopping is set)
       await current.runner.stop(reason).catch((err: unknown) => log.error({ err }, "graphile-worker did not stop cleanly"));
       await current.heartbeat.stop();
-      const errors = await runCleanups();
-      await closeConnectors();
-      for (const err of errors) log.warn({ err }, "cleanup failed");
+      for (const err of await closeConnectors()) log.warn({ err }, "a connector did not close cleanly");
       await pool.end();
       log.info("worker stopped");
     })());

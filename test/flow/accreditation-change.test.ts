@@ -1,6 +1,6 @@
 /**
  * A running worker follows an UPDATE of an accreditation row (issue 10, item 9). The worker caches
- * accreditation rows for a few seconds (src/tasks/run-job.ts); an attempt that cannot open a session
+ * accreditation rows for a few seconds (src/families/registry/context.ts); an attempt that cannot open a session
  * with the cached settings (connection refused, TLS verification, refused login) makes the next attempt
  * read the row again, so the job completes on its retry instead of exhausting its attempts on stale
  * settings. Real PostgreSQL, in-process worker, simulators over TLS.

@@ -9,7 +9,7 @@
  * - per accreditation id, one current session pool (src/connectors/epp/session-pool.ts) for one set of
  *   settings, identified by a fingerprint: hex SHA-256 of the parsed config above (the secret's *name*,
  *   never its value) and max_sessions. It lives as long as the connector. A call whose Accreditation has
- *   another fingerprint (the tasks re-read the row every few seconds, src/tasks/run-job.ts) gets a new
+ *   another fingerprint (the registry family re-reads the row every few seconds, src/families/registry/context.ts) gets a new
  *   pool; the old one drains: its borrowed sessions finish their command and are logged out, its idle
  *   ones at once, its waiters move to the new pool. Sessions still open in a draining pool count against
  *   the new pool's max_sessions. A call carrying an Accreditation object read before the one that set up
@@ -34,11 +34,11 @@ import { z } from "zod";
 import { config, resolveSecret, secretRefSchema } from "../../config.js";
 import { ConfigurationError } from "../../errors.js";
 import { logger, type Logger } from "../../logger.js";
-import { registerCleanup } from "../cleanup.js";
 import type {
-  Accreditation, CommandContext, ContactCreateInput, ContactCreateResult, ContactInfoResult, DomainCreateInput,
-  DomainCreateResult, DomainInfoResult, DomainRenewInput, DomainRenewResult, RegistryConnector, RegistryOutcome,
-} from "../types.js";
+  Accreditation, ContactCreateInput, ContactCreateResult, ContactInfoResult, DomainCreateInput, DomainCreateResult,
+  DomainInfoResult, DomainRenewInput, DomainRenewResult, RegistryOperations, RegistryOutcome,
+} from "../capabilities/registry.js";
+import type { Capability, CommandContext, Connector } from "../types.js";
 import { contactCreateBody, contactInfoBody, parseContactCreData, parseContactInfData } from "./contact.js";
 import { domainCreateBody, domainDeleteBody, domainInfoBody, domainRenewBody, parseDomainCreData, parseDomainInfData, parseDomainRenData } from "./domain.js";
 import { EppTransportError } from "./errors.js";
@@ -88,19 +88,27 @@ interface PoolEntry {
   readAt: number;
 }
 
-export class EppConnector implements RegistryConnector {
+/**
+ * The RFC 5730 §2.5 clTRID provisio sends for a command: "<correlationId>-<attempt>" for an attempt's
+ * main command, "<correlationId>-<attempt>-<step>" for a follow-up (e.g. "-info", "-reconcile").
+ * With the job id as correlation id, a registry's logs show which job and attempt sent each command.
+ */
+export function clTRIDOf(ctx: CommandContext): string {
+  const base = `${ctx.correlationId}-${ctx.attempt}`;
+  return ctx.step ? `${base}-${ctx.step}` : base;
+}
+
+export class EppConnector implements Connector, RegistryOperations {
   readonly type = "epp";
+  readonly capabilities: readonly Capability[] = ["registry"];
   /** accreditation id -> its current pool */
   private readonly pools = new Map<string, PoolEntry>();
   /** accreditation id -> its pools being drained (settings replaced, sessions still borrowed) */
   private readonly draining = new Map<string, Set<EppSessionPool>>();
   /** Accreditation object without readAt -> when this connector first saw it (performance.now()) */
   private readonly seen = new WeakMap<Accreditation, number>();
-  private readonly unregister: () => void;
 
-  constructor(private readonly options: EppConnectorOptions = {}) {
-    this.unregister = registerCleanup(() => this.close());
-  }
+  constructor(private readonly options: EppConnectorOptions = {}) {}
 
   async contactCreate(acc: Accreditation, input: ContactCreateInput, ctx: CommandContext): Promise<ContactCreateResult> {
     const { r } = await this.run(acc, ctx, "contact:create", contactCreateBody(input));
@@ -139,7 +147,6 @@ export class EppConnector implements RegistryConnector {
    * borrowers; borrowed sessions are logged out when their command ends.
    */
   async close(): Promise<void> {
-    this.unregister();
     const pools = [...this.pools.values()].map((e) => e.pool);
     for (const set of this.draining.values()) pools.push(...set);
     this.pools.clear();
@@ -149,10 +156,11 @@ export class EppConnector implements RegistryConnector {
 
   /** Send one command on a session of the accreditation's current pool; returns the response and the clID it ran as. */
   private async run(acc: Accreditation, ctx: CommandContext, name: string, body: XmlNode): Promise<{ r: EppResponse; clID: string }> {
+    const clTRID = clTRIDOf(ctx);
     for (let tries = 1; ; tries++) {
       const entry = this.entry(acc);
       try {
-        const r = await entry.pool.use(ctx.clTRID + "-login", (session) => session.command(name, body, ctx.clTRID));
+        const r = await entry.pool.use(clTRID + "-login", (session) => session.command(name, body, clTRID));
         return { r, clID: entry.clID };
       } catch (err) {
         // this call was waiting for a session of a pool whose settings were replaced meanwhile: nothing

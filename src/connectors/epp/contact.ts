@@ -1,6 +1,6 @@
 /** RFC 5733 contact commands: builders for <command> bodies and parsers for their <resData>. */
 import { NS, child, text, type XmlNode, EppXmlError } from "./xml.js";
-import type { ContactCreateInput } from "../types.js";
+import type { ContactCreateInput } from "../capabilities/registry.js";
 
 const ns = { "@_xmlns:contact": NS.contact };
 

@@ -1,6 +1,6 @@
 /** RFC 5731 domain commands: builders for <command> bodies and parsers for their <resData>. */
 import { NS, child, children, attr, text, type XmlNode } from "./xml.js";
-import type { DomainCreateInput, DomainRenewInput } from "../types.js";
+import type { DomainCreateInput, DomainRenewInput } from "../capabilities/registry.js";
 import { EppXmlError } from "./xml.js";
 
 const ns = { "@_xmlns:domain": NS.domain };

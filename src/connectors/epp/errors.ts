@@ -1,16 +1,10 @@
 /** Errors of the EPP connector. Codes are "EPP" + the RFC 5730 result code, or PV_EPP_* for transport. */
 import { PermanentError, TransientError } from "../../errors.js";
+import type { RegistryResult } from "../capabilities/registry.js";
 import { EPP_RESULT_MESSAGE, isTransientResult } from "./result-codes.js";
 
-/** What the server said about a command: RFC 5730 §2.6 <result> and <trID>. */
-export interface EppResult {
-  code: number;
-  msg: string;
-  /** the <reason> of an <extValue>, when the server gave one */
-  reason?: string;
-  clTRID?: string;
-  svTRID?: string;
-}
+/** What the server said about a command: RFC 5730 §2.6 <result> and <trID> (the registry capability's result). */
+export type EppResult = RegistryResult;
 
 /**
  * Results that refuse a login (RFC 5730 §2.9.1.1, §3): 2200 authentication error, 2201 authorization
@@ -35,6 +29,12 @@ export class EppCommandError extends PermanentError {
     super(`EPP${result.code}`, options.note ? `${text}; ${options.note}` : text, { configSuspect: loginRefused, cause: options.cause });
     this.retryable = isTransientResult(result.code) || loginRefused;
     this.loginRefused = loginRefused;
+  }
+
+  /** result_data of a failed job: error_code and error, plus the RFC 5730 result (code, msg, reason, svTRID, clTRID). */
+  override resultData(): Record<string, unknown> {
+    const r = this.result;
+    return { ...super.resultData(), code: r.code, msg: r.msg, reason: r.reason, svTRID: r.svTRID, clTRID: r.clTRID };
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * RFC 5730 message shapes shared by the client: command envelopes, greeting and response parsing.
- * Object-specific commands (RFC 5731 domain, RFC 5733 contact) are in domain.ts and contact.ts.
+ * Object-specific commands (RFC 5731 domain, RFC 5732 host, RFC 5733 contact) are in domain.ts, host.ts
+ * and contact.ts.
  */
-import { EppXmlError, buildEpp, child, children, parseEpp, text, attr, type XmlNode } from "./xml.js";
+import { EppXmlError, NS, buildEpp, child, children, parseEpp, text, attr, type XmlNode } from "./xml.js";
 import type { EppResult } from "./errors.js";
 
 /** RFC 5730 §2.4 greeting: what the server offers. */
@@ -12,6 +13,12 @@ export interface EppGreeting {
   versions: string[];
   objURIs: string[];
 }
+
+/**
+ * The object namespace URIs this client manages (RFC 5730 §2.9.1.1 <svcs><objURI>): RFC 5731 domain,
+ * RFC 5733 contact, RFC 5732 host. A session logs in with those of them the server's greeting offers.
+ */
+export const SUPPORTED_OBJ_URIS: readonly string[] = [NS.domain, NS.contact, NS.host];
 
 /** Wrap a command element (e.g. { create: {...} }) with its clTRID (RFC 5730 §2.5). */
 export function buildCommand(commandBody: XmlNode, clTRID: string): string {

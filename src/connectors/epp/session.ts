@@ -7,9 +7,9 @@ import tls from "node:tls";
 import type { Logger } from "../../logger.js";
 import { EppCommandError, EppTransportError, type EppResult } from "./errors.js";
 import { FrameDecoder, encodeFrame } from "./frame.js";
-import { buildCommand, buildLogin, buildLogout, parseGreeting, parseResponse, type EppGreeting, type EppResponse } from "./protocol.js";
+import { SUPPORTED_OBJ_URIS, buildCommand, buildLogin, buildLogout, parseGreeting, parseResponse, type EppGreeting, type EppResponse } from "./protocol.js";
 import { closesSession, isSuccess } from "./result-codes.js";
-import { NS, type XmlNode } from "./xml.js";
+import type { XmlNode } from "./xml.js";
 
 export interface EppSessionOptions {
   host: string;
@@ -100,7 +100,7 @@ export class EppSession {
     try {
       const greetingXml = await session.awaitFrame(opts.connectTimeoutMs, "greeting");
       session.greeting = parseGreeting(greetingXml);
-      const objURIs = [NS.domain, NS.contact].filter((u) => session.greeting!.objURIs.includes(u));
+      const objURIs = SUPPORTED_OBJ_URIS.filter((u) => session.greeting!.objURIs.includes(u));
       const login = parseResponse(await session.exchange(buildLogin(opts.clID, opts.password, objURIs, loginClTRID), opts.commandTimeoutMs, "login"));
       if (!isSuccess(login.result.code)) throw new EppCommandError(login.result, "login");
       opts.log.debug({ svID: session.greeting.svID }, "EPP session logged in");

@@ -1,19 +1,27 @@
 /**
- * The no-op connector: answers every registry call with success at once, without any network.
- * For dry runs and for measuring provisio's own overhead (bench/). Results are synthetic and marked
- * with svTRID "NOOP-..." so they cannot be mistaken for a registry's.
+ * The no-op connector: offers the registry capability and answers every call with success at once,
+ * without any network. For dry runs and for measuring provisio's own overhead (bench/). Results are
+ * synthetic and marked with svTRID "NOOP-..." so they cannot be mistaken for a registry's; the clTRID is
+ * the one the EPP adapter would have sent ("<correlationId>-<attempt>[-<step>]").
  */
 import type {
-  Accreditation, CommandContext, ContactCreateInput, ContactCreateResult, ContactInfoResult, DomainCreateInput,
-  DomainCreateResult, DomainInfoResult, DomainRenewInput, DomainRenewResult, RegistryConnector, RegistryOutcome,
-} from "../types.js";
+  Accreditation, ContactCreateInput, ContactCreateResult, ContactInfoResult, DomainCreateInput, DomainCreateResult,
+  DomainInfoResult, DomainRenewInput, DomainRenewResult, RegistryOperations, RegistryOutcome, RegistryResult,
+} from "../capabilities/registry.js";
+import type { Capability, CommandContext, Connector } from "../types.js";
 import { addYears } from "../../util/dates.js";
 
 let seq = 0;
-const ok = (ctx: CommandContext) => ({ code: 1000, msg: "Command completed successfully", clTRID: ctx.clTRID, svTRID: `NOOP-${++seq}` });
+const ok = (ctx: CommandContext): RegistryResult => ({
+  code: 1000,
+  msg: "Command completed successfully",
+  clTRID: `${ctx.correlationId}-${ctx.attempt}${ctx.step ? `-${ctx.step}` : ""}`,
+  svTRID: `NOOP-${++seq}`,
+});
 
-export class NoopConnector implements RegistryConnector {
+export class NoopConnector implements Connector, RegistryOperations {
   readonly type = "noop";
+  readonly capabilities: readonly Capability[] = ["registry"];
   async contactCreate(_acc: Accreditation, input: ContactCreateInput, ctx: CommandContext): Promise<ContactCreateResult> {
     return { id: input.id, crDate: new Date().toISOString(), result: ok(ctx) };
   }

@@ -1,14 +1,16 @@
 /**
  * A built-in EPP registry (RFC 5730-5734) over TLS: greeting, hello, login with a password,
- * logout, domain check/create/info/renew/delete and contact check/create/info, svTRIDs, and fault
- * injection ({@link FaultPlan}). Used by `npm start`, `provisio simulator` and the tests.
+ * logout, domain check/create/info/renew/delete, contact check/create/info, host check/create/info,
+ * svTRIDs, and fault injection ({@link FaultPlan}). Used by `npm start`, `provisio simulator` and the tests.
+ * Each executed command is emitted as a "command" event `{ name, clID, code }`; a login's event also
+ * carries `objURIs`, the object services the client asked for in <svcs>.
  */
 import { EventEmitter } from "node:events";
 import type { AddressInfo } from "node:net";
 import tls from "node:tls";
 import { FrameDecoder, encodeFrame } from "../../connectors/epp/frame.js";
 import { EPP_RESULT_MESSAGE } from "../../connectors/epp/result-codes.js";
-import { NS, buildEpp, child, parseEpp, parseEppRaw, text, type XmlNode } from "../../connectors/epp/xml.js";
+import { NS, buildEpp, child, children, parseEpp, parseEppRaw, text, type XmlNode } from "../../connectors/epp/xml.js";
 import type { Logger } from "../../logger.js";
 import type { Service } from "../../services.js";
 import { makeCertificate, type SimulatorCertificate } from "./certificate.js";
@@ -36,7 +38,12 @@ interface Connection {
   queue: Promise<void>;
 }
 
-const OBJECTS: Record<string, string> = { [NS.domain]: "domain", [NS.contact]: "contact" };
+/**
+ * The object types this registry serves (RFC 5731 domain, RFC 5733 contact, RFC 5732 host): the greeting's
+ * <objURI>s, and how a command's object is recognised (by its namespace URI).
+ */
+export const SERVED_OBJECTS = ["domain", "contact", "host"] as const;
+const OBJECTS: Record<string, string> = Object.fromEntries(SERVED_OBJECTS.map((o) => [NS[o], o]));
 const VERBS = ["check", "info", "create", "renew", "delete", "update", "transfer"];
 
 export class EppRegistrySimulator extends EventEmitter {
@@ -111,7 +118,7 @@ export class EppRegistrySimulator extends EventEmitter {
       greeting: {
         svID: this.opts.svID ?? "provisio EPP registry simulator",
         svDate: new Date().toISOString(),
-        svcMenu: { version: "1.0", lang: "en", objURI: [NS.domain, NS.contact] },
+        svcMenu: { version: "1.0", lang: "en", objURI: SERVED_OBJECTS.map((o) => NS[o]) },
         dcp: { access: { all: "" }, statement: { purpose: { admin: "", prov: "" }, recipient: { ours: "", public: "" }, retention: { stated: "" } } },
       },
     });
@@ -167,7 +174,8 @@ export class EppRegistrySimulator extends EventEmitter {
       return;
     }
     const reply = this.execute(conn, command, name, obj, verb);
-    this.emit("command", { name, clID: conn.clID, code: reply.code });
+    const objURIs = name === "login" ? children(child(child(command, "login"), "svcs"), "objURI").map((u) => text(u) ?? "") : undefined;
+    this.emit("command", { name, clID: conn.clID, code: reply.code, ...(objURIs ? { objURIs } : {}) });
     if (fault) {
       this.misbehave(conn, fault, clTRID);
       return;

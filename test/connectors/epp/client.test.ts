@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import tls from "node:tls";
-import { EppConnector } from "../../../src/connectors/epp/connector.js";
+import { EppConnector, clTRIDOf } from "../../../src/connectors/epp/connector.js";
 import { EppCommandError, EppTransportError } from "../../../src/connectors/epp/errors.js";
-import type { Accreditation, CommandContext } from "../../../src/connectors/types.js";
+import type { Accreditation } from "../../../src/connectors/capabilities/registry.js";
+import type { CommandContext } from "../../../src/connectors/types.js";
 import { logger } from "../../../src/logger.js";
 import type { EppRegistrySimulator } from "../../../src/simulators/epp-registry/server.js";
 import { startSimulator, stopSimulator } from "../../helpers/simulator.js";
@@ -11,7 +12,7 @@ let sim: EppRegistrySimulator;
 let acc: Accreditation;
 let connector: EppConnector;
 let seq = 0;
-const ctx = (): CommandContext => ({ clTRID: `test-${++seq}`, log: logger() });
+const ctx = (): CommandContext => ({ correlationId: `test-${++seq}`, attempt: 1, log: logger() });
 
 beforeAll(async () => {
   const s = await startSimulator();
@@ -28,7 +29,7 @@ describe("EPP connector against the simulator over TLS", () => {
   it("creates, reads, renews and deletes a domain (RFC 5731) with clTRID echoed and an svTRID", async () => {
     const c = ctx();
     const created = await connector.domainCreate(acc, { name: "life.example", period: 2, authInfo: "pw-1", contacts: [], nameservers: ["ns1.life.example"] }, c);
-    expect(created.result).toMatchObject({ code: 1000, clTRID: c.clTRID });
+    expect(created.result).toMatchObject({ code: 1000, clTRID: clTRIDOf(c) });
     expect(created.result.svTRID).toMatch(/^SIM-/);
     const info = await connector.domainInfo(acc, { name: "life.example", authInfo: "pw-1" }, ctx());
     expect(info).toMatchObject({ name: "life.example", ours: true, authInfo: "pw-1", clID: "test-registrar" });

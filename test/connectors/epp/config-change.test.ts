@@ -11,7 +11,8 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EppConnector } from "../../../src/connectors/epp/connector.js";
 import { EppCommandError, EppTransportError, rejectsSettings } from "../../../src/connectors/epp/errors.js";
-import type { Accreditation, CommandContext } from "../../../src/connectors/types.js";
+import type { Accreditation } from "../../../src/connectors/capabilities/registry.js";
+import type { CommandContext } from "../../../src/connectors/types.js";
 import { logger } from "../../../src/logger.js";
 import { makeCertificate, type SimulatorCertificate } from "../../../src/simulators/epp-registry/certificate.js";
 import { EppRegistrySimulator } from "../../../src/simulators/epp-registry/server.js";
@@ -24,7 +25,7 @@ let dir: string;
 let connector: EppConnector;
 const sims = new Set<EppRegistrySimulator>();
 let seq = 0;
-const ctx = (): CommandContext => ({ clTRID: `cc-${++seq}`, log: logger() });
+const ctx = (): CommandContext => ({ correlationId: `cc-${++seq}`, attempt: 1, log: logger() });
 const create = (acc: Accreditation, name: string) => connector.domainCreate(acc, { name, period: 1, authInfo: "a-pw", contacts: [], nameservers: [] }, ctx());
 
 interface Registry {

@@ -1,6 +1,6 @@
-/** The write-back batcher (src/tasks/batcher.ts): natural batching and the per-item fallback. */
+/** The write-back batcher (src/engine/batcher.ts): natural batching and the per-item fallback. */
 import { describe, expect, it } from "vitest";
-import { Batcher } from "../../src/tasks/batcher.js";
+import { Batcher } from "../../src/engine/batcher.js";
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 

@@ -1,5 +1,5 @@
 /**
- * Natural batching for the job lifecycle's write-backs (issue 3, "batch where it helps"): the first call
+ * Natural batching for the job lifecycle's write-backs (docs/decisions/0002): the first call
  * goes out at once; calls made while a batch is in flight wait and go out together as the next batch,
  * in one statement and one transaction. At low load nothing waits; under load, N concurrent jobs cost
  * one round trip and one commit instead of N.

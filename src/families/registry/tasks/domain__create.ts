@@ -5,9 +5,9 @@
  * succeeds with reconciled = true.
  */
 import { z } from "zod";
-import { EppCommandError } from "../connectors/epp/errors.js";
-import { EPP_RESULT } from "../connectors/epp/result-codes.js";
-import { defineProvisionTask, eppResultData } from "./run-job.js";
+import { EppCommandError } from "../../../connectors/epp/errors.js";
+import { EPP_RESULT } from "../../../connectors/epp/result-codes.js";
+import { defineRegistryTask, registryResultData } from "../context.js";
 
 export const domainCreateData = z.object({
   id: z.string().uuid(),
@@ -22,7 +22,7 @@ export const domainCreateData = z.object({
   nameservers: z.array(z.string()).default([]),
 });
 
-export const domainCreate = defineProvisionTask({
+export const domainCreate = defineRegistryTask({
   identifier: "domain__create",
   data: domainCreateData,
   async run({ data, acc, connector, cmd, followUp, log }) {
@@ -42,13 +42,13 @@ export const domainCreate = defineProvisionTask({
       if (!info?.ours || info.authInfo !== data.pw) throw err;
       log.info({ roid: info.roid }, "2302 on create, but the domain is ours: an earlier attempt created it");
       return {
-        resultData: { roid: info.roid, crDate: info.crDate, exDate: info.exDate, reconciled: true, ...eppResultData(info.result) },
+        resultData: { roid: info.roid, crDate: info.crDate, exDate: info.exDate, reconciled: true, ...registryResultData(info.result) },
         message: "created (reconciled after an ambiguous earlier attempt)",
       };
     }
     const info = await connector.domainInfo(acc, { name: data.name, authInfo: data.pw }, followUp("info"));
     return {
-      resultData: { roid: info.roid, crDate: created.crDate, exDate: created.exDate, ...eppResultData(created.result) },
+      resultData: { roid: info.roid, crDate: created.crDate, exDate: created.exDate, ...registryResultData(created.result) },
       message: created.result.msg,
     };
   },

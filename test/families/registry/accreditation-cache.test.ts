@@ -1,14 +1,15 @@
 /**
- * The accreditation cache of the tasks (src/tasks/run-job.ts loadAccreditation): a read that fails late
+ * The accreditation cache of the tasks (src/families/registry/context.ts loadAccreditation): a read that fails late
  * forgets only its own cache entry, never a newer one; each read stamps the row with when it was read
  * (Accreditation.readAt), which the EPP connector orders settings by. Real PostgreSQL: the failing read
  * is a statement cancelled by statement_timeout while a lock holds it up.
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { forgetAccreditation, loadAccreditation, type PgHelpers } from "../../src/tasks/run-job.js";
-import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
-import { createAccount, waitFor, type Account } from "../helpers/fixtures.js";
+import { forgetAccreditation, loadAccreditation } from "../../../src/families/registry/context.js";
+import type { PgHelpers } from "../../../src/engine/sql/query.js";
+import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
+import { createAccount, waitFor, type Account } from "../../helpers/fixtures.js";
 
 let t: TestDatabase;
 let acc: Account;

@@ -1,0 +1,23 @@
+/**
+ * The families the worker serves. A family brings tasks (written against src/engine/lifecycle.ts) and
+ * the connector types they use (registered with src/connectors/registry.ts when this module loads).
+ * Adding a family is one entry here.
+ */
+import type { TaskList } from "graphile-worker";
+import { registerConnectorType } from "../connectors/registry.js";
+import type { ConnectorType } from "../connectors/types.js";
+import type { DefinedTask } from "../engine/lifecycle.js";
+import { registryConnectorTypes, registryTasks } from "./registry/index.js";
+
+export interface Family {
+  name: string;
+  tasks: DefinedTask[];
+  connectorTypes: ConnectorType[];
+}
+
+export const families: Family[] = [{ name: "registry", tasks: registryTasks, connectorTypes: registryConnectorTypes }];
+
+for (const f of families) for (const t of f.connectorTypes) registerConnectorType(t);
+
+/** Every family's tasks, by task identifier (graphile-worker's task list). */
+export const taskList: TaskList = Object.fromEntries(families.flatMap((f) => f.tasks).map((t) => [t.identifier, t.task]));
