@@ -46,7 +46,7 @@ async function stopReverse(started: readonly Service[], reason: string, log: Log
       first ??= err;
     }
   }
-  if (first !== undefined) throw first;
+  if (first !== undefined) throw first instanceof Error ? first : new Error(String(first));
 }
 
 /**

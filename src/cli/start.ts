@@ -116,7 +116,7 @@ async function showDemo(cfg: Config, dbUrl: string, simPort: number, demo: DemoS
   const caFile = demo.caFile;
   console.log(`\nDatabase:   ${dbUrl}`);
   console.log(`Simulator:  EPP over TLS on 127.0.0.1:${simPort} (certificate ${caFile})`);
-  if (cfg.AMQP_URL) console.log(`Events:     published to RabbitMQ exchange provisio.events at ${redactUrl(cfg.AMQP_URL!)}`);
+  if (cfg.AMQP_URL) console.log(`Events:     published to RabbitMQ exchange provisio.events at ${redactUrl(cfg.AMQP_URL)}`);
   console.log(`Tenant:     ${ids.tenantId}\nAccreditation: ${ids.accreditationId} (TLDs: ${DEMO_TLDS.join(", ")})\n`);
   const orders = await insertSampleOrders(pool, ids, samples);
   demo.follow!.announce(`Inserted ${orders.length} sample orders with provision_domain rows; watching them:`);

@@ -62,7 +62,10 @@ export async function renderStatus(db: pg.Pool, opts: StatusOptions): Promise<st
   const summary = counts.map((r) => `${r.status}: ${r.n}`).join(", ") || "no provisions yet";
   let text = `Orders (latest ${opts.limit})\n${ot.toString()}\n\nProvisions (latest ${opts.limit}) — ${summary}\n${pt.toString()}`;
   if (opts.workers) {
-    const workers = await db.query(
+    const workers = await db.query<{
+      id: string; host: string; pid: number; concurrency: number; status: string; started_date: Date; last_seen_date: Date;
+      age_s: string; stopped_date: Date | null; unlocked_jobs: number | null; locked_jobs: string;
+    }>(
       `SELECT id, host, pid, concurrency, status, started_date, last_seen_date, round(extract(epoch FROM now() - last_seen_date)::numeric, 1) AS age_s,
               stopped_date, unlocked_jobs,
               (SELECT count(*) FROM graphile_worker._private_jobs g WHERE g.locked_by = w.id) AS locked_jobs

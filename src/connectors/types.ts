@@ -13,7 +13,7 @@
  */
 import type { Logger } from "../logger.js";
 import type { AccountOperations } from "./capabilities/account.js";
-import type { RegistryOperations } from "./capabilities/registry.js";
+import type { HostOperations, RegistryOperations } from "./capabilities/registry.js";
 
 /**
  * Per-command context. `correlationId` identifies the unit of work across attempts (provisio passes the
@@ -32,6 +32,8 @@ export interface CommandContext {
 export interface CapabilityMap {
   /** registry objects (RFC 5731 domains, RFC 5733 contacts): src/connectors/capabilities/registry.ts */
   registry: RegistryOperations;
+  /** RFC 5732 host objects: src/connectors/capabilities/registry.ts HostOperations */
+  host: HostOperations;
   /** accounts and entitlements in an application (seed 002): src/connectors/capabilities/account.ts */
   account: AccountOperations;
 }

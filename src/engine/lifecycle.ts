@@ -58,7 +58,7 @@ export interface TaskContext<D> {
   /** context for the attempt's main command: correlation id = the job id, attempt = job.attempts */
   cmd: CommandContext;
   /** a context for a follow-up command of the same attempt (e.g. "info", "reconcile") */
-  followUp(step: string): CommandContext;
+  followUp: (step: string) => CommandContext;
   log: Logger;
   /** graphile-worker's database access, for families that read their configuration per attempt */
   helpers: PgHelpers;

@@ -29,7 +29,8 @@ export function graphileLogger(log: Logger): GraphileLogger {
   return new GraphileLogger((scope) => {
     const child = log.child({ gw: scope });
     return (level, message, meta) => {
-      const method = level === "error" ? "error" : level === "warning" ? "warn" : level === "info" ? "info" : "debug";
+      const name: string = level;
+      const method = name === "error" ? "error" : name === "warning" ? "warn" : name === "info" ? "info" : "debug";
       child[method](logMetaWithoutPayloads(meta), message);
     };
   });

@@ -140,7 +140,9 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   const startGeneration = async (): Promise<Generation> => {
     const events: WorkerEvents = new EventEmitter();
     let workerPool: WorkerPool | undefined;
-    events.on("pool:create", ({ workerPool: created }) => (workerPool = created));
+    events.on("pool:create", ({ workerPool: created }) => {
+      workerPool = created;
+    });
     const runner = await run({
       pgPool: pool,
       taskList,

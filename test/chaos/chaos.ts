@@ -90,7 +90,7 @@ async function main(): Promise<number> {
     w.child.kill("SIGKILL");
     await w.exited;
     workers[i] = spawnWorker(db.url, env, 8);
-    allWorkers.push(workers[i]!);
+    allWorkers.push(workers[i]);
   }
 
   let done = 0;

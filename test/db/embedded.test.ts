@@ -28,8 +28,8 @@ describe("embedded PostgreSQL", () => {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
-    child.stdout!.on("data", (b: Buffer) => (out += b.toString()));
-    child.stderr!.on("data", (b: Buffer) => (out += b.toString()));
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
     const deadline = Date.now() + 60_000;
     while (!out.includes("READY")) {

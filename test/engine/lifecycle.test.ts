@@ -97,7 +97,7 @@ describe("defineTask", () => {
       },
     });
     await task({ job_id: jobId, started: true, job: row }, helpersOn(t.pool));
-    expect(seen).toEqual([`hello ${row.data && (row.data as { name: string }).name}`, jobId, 1, "info", jobId]);
+    expect(seen).toEqual([`hello ${(row.data as { name: string }).name}`, jobId, 1, "info", jobId]);
     const s = await jobState(jobId);
     expect(s.status).toBe("completed");
     expect(s.result_data).toMatchObject({ greeting: seen[0] });

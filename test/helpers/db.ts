@@ -71,8 +71,8 @@ export async function loginAs(t: TestDatabase, group: "provisio_worker" | "provi
  * together by {@link TenantClients.endAll} (in afterAll).
  */
 export interface TenantClients {
-  connect(url: string, tenant?: string): Promise<pg.Client>;
-  endAll(): Promise<void>;
+  connect: (url: string, tenant?: string) => Promise<pg.Client>;
+  endAll: () => Promise<void>;
 }
 
 export function tenantClients(): TenantClients {

@@ -16,8 +16,8 @@ export function spawnWorker(databaseUrl: string, env: Record<string, string>, co
     env: { ...process.env, PROVISIO_LOG_LEVEL: "info", PROVISIO_POLL_INTERVAL_MS: "200", ...env, DATABASE_URL: databaseUrl },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return { child, output: () => out, exited };
 }

@@ -107,6 +107,48 @@ export interface DomainRenewResult extends RegistryOutcome {
   exDate: string;
 }
 
+/** RFC 5732 §2.5 IP address version of a host address. */
+export type HostAddrVersion = "v4" | "v6";
+
+/** One RFC 5732 §2.5 address: `ip` the version, `addr` the textual address (e.g. "192.0.2.2", "2001:db8::1"). */
+export interface HostAddr {
+  ip: HostAddrVersion;
+  addr: string;
+}
+
+/**
+ * A host to create (RFC 5732 §3.2.1): the fully qualified name and its addresses. Addresses are needed
+ * for a host subordinate to a domain of the registry (glue) and refused for an external host.
+ */
+export interface HostCreateInput {
+  name: string;
+  addrs: HostAddr[];
+}
+export interface HostCreateResult extends RegistryOutcome {
+  name: string;
+  crDate: string;
+}
+export interface HostInfoResult extends RegistryOutcome {
+  name: string;
+  roid: string;
+  clID: string;
+  /** true when the host is sponsored by this accreditation's account */
+  ours: boolean;
+  status: string[];
+  addrs: HostAddr[];
+  crDate?: string;
+}
+
+/**
+ * The host capability (RFC 5732), apart from {@link RegistryOperations} so that a connector that does not
+ * manage host objects (the no-op connector) need not implement it: a registry object type is a capability
+ * of its own, and only the connectors that serve it change when one is added.
+ */
+export interface HostOperations {
+  hostCreate(acc: Accreditation, input: HostCreateInput, ctx: CommandContext): Promise<HostCreateResult>;
+  hostInfo(acc: Accreditation, input: { name: string }, ctx: CommandContext): Promise<HostInfoResult>;
+}
+
 /** The registry operations (RFC 5731 and RFC 5733). Every call names the accreditation it runs as. */
 export interface RegistryOperations {
   contactCreate(acc: Accreditation, input: ContactCreateInput, ctx: CommandContext): Promise<ContactCreateResult>;

@@ -1,5 +1,6 @@
 /**
- * The EPP registry connector: RFC 5731 domain and RFC 5733 contact operations over pooled sessions.
+ * The EPP registry connector: RFC 5731 domain, RFC 5732 host and RFC 5733 contact operations over pooled
+ * sessions; capabilities "registry" and "host".
  * Accreditation config (JSON in accreditation.config):
  *   { "host": "epp.example", "port": 700, "clID": "registrar-id",
  *     "password_env": "VAR" | "password_file": "/path",            // the login secret, by reference
@@ -36,12 +37,14 @@ import { ConfigurationError } from "../../errors.js";
 import { logger, type Logger } from "../../logger.js";
 import type {
   Accreditation, ContactCreateInput, ContactCreateResult, ContactInfoResult, DomainCreateInput, DomainCreateResult,
-  DomainInfoResult, DomainRenewInput, DomainRenewResult, RegistryOperations, RegistryOutcome,
+  DomainInfoResult, DomainRenewInput, DomainRenewResult, HostCreateInput, HostCreateResult, HostInfoResult, HostOperations,
+  RegistryOperations, RegistryOutcome,
 } from "../capabilities/registry.js";
 import type { Capability, CommandContext, Connector } from "../types.js";
 import { contactCreateBody, contactInfoBody, parseContactCreData, parseContactInfData } from "./contact.js";
 import { domainCreateBody, domainDeleteBody, domainInfoBody, domainRenewBody, parseDomainCreData, parseDomainInfData, parseDomainRenData } from "./domain.js";
 import { EppTransportError } from "./errors.js";
+import { hostCreateBody, hostInfoBody, parseHostCreData, parseHostInfData } from "./host.js";
 import { EppSessionPool } from "./session-pool.js";
 import type { EppSessionOptions } from "./session.js";
 import type { XmlNode } from "./xml.js";
@@ -98,9 +101,9 @@ export function clTRIDOf(ctx: CommandContext): string {
   return ctx.step ? `${base}-${ctx.step}` : base;
 }
 
-export class EppConnector implements Connector, RegistryOperations {
+export class EppConnector implements Connector, RegistryOperations, HostOperations {
   readonly type = "epp";
-  readonly capabilities: readonly Capability[] = ["registry"];
+  readonly capabilities: readonly Capability[] = ["registry", "host"];
   /** accreditation id -> its current pool */
   private readonly pools = new Map<string, PoolEntry>();
   /** accreditation id -> its pools being drained (settings replaced, sessions still borrowed) */
@@ -140,6 +143,17 @@ export class EppConnector implements Connector, RegistryOperations {
   async domainDelete(acc: Accreditation, input: { name: string }, ctx: CommandContext): Promise<RegistryOutcome> {
     const { r } = await this.run(acc, ctx, "domain:delete", domainDeleteBody(input.name));
     return { result: r.result };
+  }
+
+  async hostCreate(acc: Accreditation, input: HostCreateInput, ctx: CommandContext): Promise<HostCreateResult> {
+    const { r } = await this.run(acc, ctx, "host:create", hostCreateBody(input));
+    return { ...parseHostCreData(r.resData), result: r.result };
+  }
+
+  async hostInfo(acc: Accreditation, input: { name: string }, ctx: CommandContext): Promise<HostInfoResult> {
+    const { r, clID } = await this.run(acc, ctx, "host:info", hostInfoBody(input.name));
+    const d = parseHostInfData(r.resData);
+    return { ...d, ours: d.clID === clID, result: r.result };
   }
 
   /**

@@ -1,26 +1,10 @@
 /** RFC 5732 host commands: builders for <command> bodies and parsers for their <resData>. */
+import type { HostAddr, HostAddrVersion, HostCreateInput } from "../capabilities/registry.js";
 import { NS, attr, child, children, text, type XmlNode, type XmlValue, EppXmlError } from "./xml.js";
 
+export type { HostAddr, HostAddrVersion, HostCreateInput } from "../capabilities/registry.js";
+
 const ns = { "@_xmlns:host": NS.host };
-
-/** RFC 5732 §2.5 IP address version of a host address. */
-export type HostAddrVersion = "v4" | "v6";
-
-/** One RFC 5732 §2.5 address: `ip` the version, `addr` the textual address (e.g. "192.0.2.2", "2001:db8::1"). */
-export interface HostAddr {
-  ip: HostAddrVersion;
-  addr: string;
-}
-
-/**
- * Input of {@link hostCreateBody}: the fully qualified host name (RFC 5732 §2.1) and its addresses.
- * Addresses are needed for a host subordinate to a domain of the registry (glue) and refused by
- * registries for an external host.
- */
-export interface HostCreateInput {
-  name: string;
-  addrs: HostAddr[];
-}
 
 /** <host:creData> (RFC 5732 §3.2.1): the name as the registry stored it, crDate (ISO 8601). */
 export interface HostCreateData {

@@ -47,7 +47,7 @@ export class EppSession {
     private readonly opts: Omit<EppSessionOptions, "password">,
   ) {
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("error", (err) => this.fail(`connection error: ${err.message}`, err));
+    socket.on("error", (err: Error) => this.fail(`connection error: ${err.message}`, err));
     socket.on("close", () => this.fail("connection closed by the server"));
   }
 

@@ -152,9 +152,9 @@ export function parseEpp(xml: string): XmlNode {
 export function child(node: XmlValue, name: string): XmlNode | undefined {
   if (!node || typeof node !== "object" || Array.isArray(node)) return undefined;
   const v = node[name];
-  if (Array.isArray(v)) return (v[0] as XmlNode | undefined) ?? undefined;
+  if (Array.isArray(v)) return v[0] as XmlNode | undefined;
   if (v === "" ) return {};
-  return v && typeof v === "object" ? (v as XmlNode) : undefined;
+  return v && typeof v === "object" ? v : undefined;
 }
 
 /** Repeated children of a parsed node (always an array). */

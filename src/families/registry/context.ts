@@ -14,18 +14,22 @@
  */
 import { performance } from "node:perf_hooks";
 import type { InferResult } from "kysely";
-import type { Accreditation, RegistryOperations, RegistryResult } from "../../connectors/capabilities/registry.js";
+import type { Accreditation, RegistryResult } from "../../connectors/capabilities/registry.js";
 import { getConnector } from "../../connectors/registry.js";
-import type { Connector } from "../../connectors/types.js";
+import type { ConnectorWith } from "../../connectors/types.js";
 import { queryBuilder } from "../../db/kysely.js";
 import { defineTask, type DefinedTask, type FamilyPlugin, type TaskSpec } from "../../engine/lifecycle.js";
 import { query, type PgHelpers } from "../../engine/sql/query.js";
 import { ConfigurationError } from "../../errors.js";
 
+/** The capabilities the registry family's tasks use: the domain and contact operations, and host objects. */
+export type RegistryCapability = "registry" | "host";
+
 /** What the registry family's handlers get besides the lifecycle's TaskContext. */
-export interface RegistryContext {
+export interface RegistryContext<K extends RegistryCapability = "registry"> {
   acc: Accreditation;
-  connector: Connector & RegistryOperations;
+  /** the accreditation's connector, checked to offer capability K */
+  connector: ConnectorWith<K>;
 }
 
 /** Every registry provision table has accreditation_id, so every task's data schema parses it. */
@@ -73,21 +77,33 @@ async function readAccreditation(helpers: PgHelpers, id: string): Promise<Accred
   return { id: r.id, tenantCustomerId: r.tenant_customer_id, name: r.name, provider: r.provider, connectorType: r.connector_type, config: r.config, maxSessions: r.max_sessions, readAt };
 }
 
-/** The registry family's plug-in: the accreditation (cached) and its connector, checked for the registry capability. */
-export const registryFamily: FamilyPlugin<RegistryTaskData, RegistryContext> = {
-  name: "registry",
-  async context({ data, helpers }) {
-    const acc = await loadAccreditation(helpers, data.accreditation_id);
-    return { acc, connector: getConnector(acc.connectorType, "registry") };
-  },
-  onFailure(err, { data }) {
-    if (err.configSuspect) forgetAccreditation(data.accreditation_id);
-  },
-};
+/**
+ * The registry family's plug-in for tasks needing `capability`: the accreditation (cached) and its
+ * connector, checked to offer the capability (else PV_CONFIG, e.g. a host task on a no-op accreditation).
+ */
+export function registryFamily<K extends RegistryCapability>(capability: K): FamilyPlugin<RegistryTaskData, RegistryContext<K>> {
+  return {
+    name: "registry",
+    async context({ data, helpers }) {
+      const acc = await loadAccreditation(helpers, data.accreditation_id);
+      return { acc, connector: getConnector(acc.connectorType, capability) };
+    },
+    onFailure(err, { data }) {
+      if (err.configSuspect) forgetAccreditation(data.accreditation_id);
+    },
+  };
+}
 
-/** Define a task of the registry family (see src/engine/lifecycle.ts defineTask). */
-export function defineRegistryTask<D extends RegistryTaskData>(spec: TaskSpec<D, RegistryContext>): DefinedTask {
-  return defineTask(registryFamily as FamilyPlugin<D, RegistryContext>, spec);
+/**
+ * Define a task of the registry family (see src/engine/lifecycle.ts defineTask). `capability` (default
+ * "registry") is what its connector must offer; a task for a new registry object type names the
+ * capability that object's operations belong to.
+ */
+export function defineRegistryTask<D extends RegistryTaskData, K extends RegistryCapability = "registry">(
+  spec: TaskSpec<D, RegistryContext<K>> & { capability?: K },
+): DefinedTask {
+  const family = registryFamily(spec.capability ?? ("registry" as K));
+  return defineTask(family as FamilyPlugin<D, RegistryContext<K>>, spec);
 }
 
 /** result_data fields every registry success carries: the RFC 5730 result code, message and transaction ids. */

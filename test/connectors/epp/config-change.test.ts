@@ -78,7 +78,7 @@ function record(sim: EppRegistrySimulator): string[] {
  * The outcome of `fn` once it is not the failure of a session the stopped registry cut (the client may
  * not have seen the connection close yet; that attempt fails as an ambiguous PV_EPP_CONNECTION).
  */
-async function afterCut<T>(fn: () => Promise<T>): Promise<T | unknown> {
+async function afterCut<T>(fn: () => Promise<T>): Promise<unknown> {
   for (let i = 0; ; i++) {
     const r = await fn().then((v) => ({ v }), (e: unknown) => ({ e }));
     if ("v" in r) return r.v;
