@@ -6,17 +6,27 @@ export interface Account {
   accreditationId: string;
 }
 
-/** A tenant with an accreditation serving the given TLDs. `config` is the accreditation's connector config. */
+/**
+ * A tenant with an accreditation serving the given TLDs. `config` is the accreditation's connector config;
+ * `accreditation` its name and provider (default: registry, test registry).
+ */
 export async function createAccount(
   db: pg.Pool,
-  opts: { name?: string; connectorType?: string; config?: Record<string, unknown>; tlds?: string[]; maxSessions?: number } = {},
+  opts: {
+    name?: string;
+    connectorType?: string;
+    config?: Record<string, unknown>;
+    tlds?: string[];
+    maxSessions?: number;
+    accreditation?: { name: string; provider: string };
+  } = {},
 ): Promise<Account> {
   const name = opts.name ?? `tenant-${Math.random().toString(36).slice(2, 10)}`;
   const t = await db.query<{ id: string }>("INSERT INTO tenant_customer (name) VALUES ($1) RETURNING id", [name]);
   const a = await db.query<{ id: string }>(
     `INSERT INTO accreditation (tenant_customer_id, name, provider, connector_type, config, max_sessions)
-     VALUES ($1, 'registry', 'test registry', $2, $3, $4) RETURNING id`,
-    [t.rows[0]!.id, opts.connectorType ?? "noop", opts.config ?? {}, opts.maxSessions ?? 4],
+     VALUES ($1, $5, $6, $2, $3, $4) RETURNING id`,
+    [t.rows[0]!.id, opts.connectorType ?? "noop", opts.config ?? {}, opts.maxSessions ?? 4, opts.accreditation?.name ?? "registry", opts.accreditation?.provider ?? "test registry"],
   );
   await db.query("INSERT INTO accreditation_tld (accreditation_id, tld) SELECT $1, unnest($2::text[])", [a.rows[0]!.id, opts.tlds ?? ["example", "test"]]);
   return { tenantId: t.rows[0]!.id, accreditationId: a.rows[0]!.id };
