@@ -13,7 +13,7 @@ import { z } from "zod";
 import { logger } from "../logger.js";
 import { isUuid } from "./args.js";
 
-/** The channel the order rollup notifies on (stored-procedures/order/rollup.sql). */
+/** The channel the order rollup notifies on (stored-procedures/engine/order/rollup.sql). */
 export const ORDER_STATUS_CHANNEL = "provisio_order_status";
 
 /** An order's status as read from v_order, different from the last status the watcher knew. */

@@ -22,8 +22,29 @@ import { graphileLogger } from "../worker/graphile-logger.js";
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, "migrations");
 export const PROCEDURES_DIR = path.join(PROJECT_ROOT, "stored-procedures");
-/** Folders of stored-procedures/, in the order they are applied. */
-export const PROCEDURE_FOLDERS = ["common", "validation", "pre", "post", "order", "views", "attach", "security"] as const;
+/**
+ * Folders of stored-procedures/, in the order they are applied (docs/design.md "The SQL: engine and family
+ * folders").
+ * `engine/...`: what every provision type shares (statuses are named by migrations/0009's functions);
+ * `validation/`, `post/`, `attach/`: the provision types' own (today the registry family). The order keeps
+ * each object after what it needs when it is created: SQL-language bodies, views and triggers name
+ * functions that must exist (PL/pgSQL bodies are resolved only when they run); `attach/` calls
+ * provision_attach_triggers, which looks up each table's validate and complete functions; `engine/security`
+ * comes last, to set the rights of everything created before it.
+ */
+export const PROCEDURE_FOLDERS = [
+  "engine/common",
+  "engine/event",
+  "engine/job",
+  "engine/worker",
+  "engine/provision",
+  "engine/order",
+  "engine/views",
+  "validation",
+  "post",
+  "attach",
+  "engine/security",
+] as const;
 
 const MIGRATE_LOCK_ID = 7_240_019_001;
 
@@ -47,7 +68,7 @@ DECLARE
   r record;
 BEGIN
   -- since PostgreSQL 15 only the database owner may create in public (the stored procedures need to),
-  -- and security/roles.sql grants USAGE on it to the other roles (it needs the grant option for that)
+  -- and engine/security/roles.sql grants USAGE on it to the other roles (it needs the grant option for that)
   IF NOT (has_schema_privilege('provisio_owner', 'public', 'CREATE WITH GRANT OPTION')
           AND has_schema_privilege('provisio_owner', 'public', 'USAGE WITH GRANT OPTION')) THEN
     GRANT USAGE, CREATE ON SCHEMA public TO provisio_owner WITH GRANT OPTION;
@@ -124,7 +145,7 @@ export interface MigrateResult {
   procedures: string[];
 }
 
-/** List stored-procedures/ files in apply order (relative paths like "common/audit.sql"). */
+/** List stored-procedures/ files in apply order (relative paths like "engine/common/audit.sql"). */
 export async function listProcedureFiles(): Promise<string[]> {
   const files: string[] = [];
   for (const folder of PROCEDURE_FOLDERS) {

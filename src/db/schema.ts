@@ -15,7 +15,7 @@
  * `Generated<>` does); nullable columns are `| null` (optional on insert).
  *
  * Views: PostgreSQL records no nullability for view columns, so theirs is declared here from the view
- * definitions (stored-procedures/views/status.sql); the test checks their names and types only.
+ * definitions (stored-procedures/engine/views/status.sql); the test checks their names and types only.
  */
 import type { ColumnType } from "kysely";
 
@@ -78,11 +78,15 @@ const AUDIT = {
   updated_by: opt("text"),
 } as const;
 
-/** class.provision: the parent of every provision_* table (its own columns, after AUDIT's in the children). */
+/**
+ * class.provision: the parent of every provision_* table (its own columns, after AUDIT's in the children).
+ * accreditation_id is nullable here (a family may have no accreditation: migrations/0010) and NOT NULL in
+ * every registry table ({@link REGISTRY_PROVISION}).
+ */
 const PROVISION = {
   id: def("uuid"),
   tenant_customer_id: req("uuid"),
-  accreditation_id: req("uuid"),
+  accreditation_id: opt("uuid"),
   provisioned_date: opt("timestamp with time zone"),
   status_id: def("smallint"),
   roid: opt("text"),
@@ -93,6 +97,9 @@ const PROVISION = {
   attempt_count: def("integer"),
   last_attempt_date: opt("timestamp with time zone"),
 } as const;
+
+/** class.provision's columns in a registry family table: made under an accreditation. */
+const REGISTRY_PROVISION = { ...PROVISION, accreditation_id: req("uuid") } as const;
 
 /** The lookup tables of statuses (provision_status, job_status, order statuses). */
 const STATUS_LOOKUP = {
@@ -177,7 +184,7 @@ export const SCHEMA_COLUMNS = {
   provision_status: table(STATUS_LOOKUP),
   provision_contact: table({
     ...AUDIT,
-    ...PROVISION,
+    ...REGISTRY_PROVISION,
     contact_id: req("text"),
     name: req("text"),
     org: opt("text"),
@@ -194,7 +201,7 @@ export const SCHEMA_COLUMNS = {
   }),
   provision_domain: table({
     ...AUDIT,
-    ...PROVISION,
+    ...REGISTRY_PROVISION,
     name: req("text"),
     registration_period: def("numeric"),
     pw: def("text"),
@@ -207,10 +214,10 @@ export const SCHEMA_COLUMNS = {
     ry_created_date: opt("timestamp with time zone"),
     ry_expiry_date: opt("timestamp with time zone"),
   }),
-  provision_domain_delete: table({ ...AUDIT, ...PROVISION, name: req("text"), domain_id: opt("uuid") }),
+  provision_domain_delete: table({ ...AUDIT, ...REGISTRY_PROVISION, name: req("text"), domain_id: opt("uuid") }),
   provision_domain_renew: table({
     ...AUDIT,
-    ...PROVISION,
+    ...REGISTRY_PROVISION,
     name: req("text"),
     period: def("numeric"),
     current_expiry_date: req("date"),
@@ -305,14 +312,14 @@ export const SCHEMA_COLUMNS = {
     tenant_customer_id: def("uuid"),
   }),
 
-  // views (stored-procedures/views/status.sql): nullability from their definitions
+  // views (stored-procedures/engine/views/status.sql): nullability from their definitions
   v_provision: view({
     id: req("uuid"),
     provision_type: req("text"),
     provision_table: req("text"),
     object_name: opt("text"),
     tenant_customer_id: req("uuid"),
-    accreditation_id: req("uuid"),
+    accreditation_id: opt("uuid"), // class.provision's (migrations/0010)
     status: req("text"),
     is_final: req("boolean"),
     is_success: req("boolean"),

@@ -19,7 +19,7 @@ export const CLOUDEVENTS_TYPE_PREFIX = "io.provisio.";
 export interface EventRow {
   id: string;
   tenant_customer_id: string;
-  /** `provision.status` or `order.status` (stored-procedures/order/rollup.sql) */
+  /** `provision.status` or `order.status` (stored-procedures/engine/order/rollup.sql) */
   event_type: string;
   /** the provision table (`provision_domain`, ...) or `order` */
   reference_table: string;

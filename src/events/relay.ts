@@ -1,8 +1,8 @@
 /**
  * The event relay: publishes the outbox (table `event`, one row per provision and order status change,
- * written in the transaction of the change by stored-procedures/order/rollup.sql) to RabbitMQ, and prunes
- * what it published. A service with {@link EventRelay.start} / {@link EventRelay.stop}; the worker runs
- * one when AMQP_URL is set, and `provisio relay` runs one on its own.
+ * written in the transaction of the change by event_emit(), stored-procedures/engine/event/emit.sql) to
+ * RabbitMQ, and prunes what it published. A service with {@link EventRelay.start} / {@link EventRelay.stop};
+ * the worker runs one when AMQP_URL is set, and `provisio relay` runs one on its own.
  *
  * - **Where to**: the durable topic exchange `provisio.events`, routing key `<aggregate>.<status>`
  *   (`provision.completed`, `order.failed`, ...), body a CloudEvents 1.0 event in structured JSON mode

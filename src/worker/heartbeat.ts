@@ -5,7 +5,7 @@
  * graphile-worker writes into `locked_by`) through worker_heartbeat(), then runs worker_recover():
  * workers silent for `timeoutMs` are declared dead and their jobs unlocked with
  * graphile_worker.force_unlock_workers(); open jobs idle for `stuckAfterMs` with no live graphile-worker
- * job are re-added (stored-procedures/post/worker.sql). A failed beat (database restarting) is logged
+ * job are re-added (stored-procedures/engine/worker/worker.sql). A failed beat (database restarting) is logged
  * and tried again on the next tick; it never stops the worker.
  */
 import os from "node:os";

@@ -11,8 +11,8 @@ function dbError(message: string, code: string, hint?: string): Error {
 describe("errorLine", () => {
   it("appends the SQLSTATE and hint of a database error on the cause chain", () => {
     expect(errorLine(dbError("permission denied for schema public", "42501"))).toBe("permission denied for schema public (SQLSTATE 42501)");
-    const wrapped = new Error("stored-procedures/security/roles.sql: must be owner of table job", { cause: dbError("must be owner of table job", "42501", "run it as the owner") });
-    expect(errorLine(wrapped)).toBe("stored-procedures/security/roles.sql: must be owner of table job (SQLSTATE 42501; hint: run it as the owner)");
+    const wrapped = new Error("stored-procedures/engine/security/roles.sql: must be owner of table job", { cause: dbError("must be owner of table job", "42501", "run it as the owner") });
+    expect(errorLine(wrapped)).toBe("stored-procedures/engine/security/roles.sql: must be owner of table job (SQLSTATE 42501; hint: run it as the owner)");
   });
 
   it("drops stack frames folded into a message and joins the rest", () => {

@@ -38,7 +38,7 @@ describe("getConnector(type, capability)", () => {
     })();
     expect(err).toBeInstanceOf(ConfigurationError);
     expect((err as ConfigurationError).code).toBe("PV_CONFIG");
-    expect((err as Error).message).toBe('connector_type "epp" does not offer the account capability (it offers: registry)');
+    expect((err as Error).message).toBe('connector_type "epp" does not offer the account capability (it offers: registry, host)');
   });
 
   it("fails with a configuration error for an unknown type, listing the known ones", () => {

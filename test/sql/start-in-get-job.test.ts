@@ -1,6 +1,7 @@
 /**
- * provisio_start_attempt (stored-procedures/post/job_lifecycle.sql): when graphile-worker's get_job locks
- * a provisio job, the attempt is started in the same statement and its outcome is put in the payload.
+ * provisio_start_attempt (stored-procedures/engine/job/start_in_get_job.sql): when graphile-worker's
+ * get_job locks a provisio job, the attempt is started in the same statement and its outcome is put in
+ * the payload.
  * `lock()` makes the change get_job makes to a job row (attempts + 1, locked_by, locked_at); the flow
  * tests run the real get_job.
  */

@@ -3,7 +3,7 @@
 -- Dropped and recreated on every apply so that a column change here is one edit.
 -- The views run with their owner's rights (row-level security does not apply inside them), so each
 -- filters by tenant itself: the provisio_order and provisio_reader roles see their app.tenant_id only
--- (stored-procedures/common/tenant.sql). They are security barriers: PostgreSQL evaluates the view's own
+-- (stored-procedures/engine/common/tenant.sql). They are security barriers: PostgreSQL evaluates the view's own
 -- WHERE before any condition of the caller's query that is not leakproof, so a caller's function (however
 -- cheap its declared COST) or a failing cast in WHERE only ever sees rows of the caller's tenant.
 -- The tenant and the engine test are scalar subqueries: evaluated once per query, not once per row.
@@ -20,8 +20,8 @@ SELECT
   coalesce(j.data ->> 'contact_id', j.data ->> 'name')   AS object_name,
   p.tenant_customer_id,
   p.accreditation_id,
-  -- an attempt in flight is recorded on the job only (post/job_lifecycle.sql _500_sync_provision)
-  CASE WHEN j.status_id = 2 AND NOT ps.is_final THEN 'processing' ELSE ps.name END AS status,
+  -- an attempt in flight is recorded on the job only (engine/job/lifecycle.sql _500_sync_provision)
+  CASE WHEN j.status_id = job_status_processing() AND NOT ps.is_final THEN 'processing' ELSE ps.name END AS status,
   ps.is_final,
   ps.is_success,
   p.job_id,
@@ -88,15 +88,15 @@ FROM "order" o
 JOIN order_status os ON os.id = o.status_id
 LEFT JOIN LATERAL (
   SELECT count(*) AS item_count,
-         count(*) FILTER (WHERE status_id = 1) AS items_pending,
-         count(*) FILTER (WHERE status_id = 2) AS items_processing,
-         count(*) FILTER (WHERE status_id = 3) AS items_completed,
-         count(*) FILTER (WHERE status_id = 4) AS items_failed
+         count(*) FILTER (WHERE status_id = status_pending()) AS items_pending,
+         count(*) FILTER (WHERE status_id = status_processing()) AS items_processing,
+         count(*) FILTER (WHERE status_id = status_completed()) AS items_completed,
+         count(*) FILTER (WHERE status_id = status_failed()) AS items_failed
   FROM order_item WHERE order_id = o.id) i ON true
 LEFT JOIN LATERAL (
   SELECT count(*) AS plan_count,
-         count(*) FILTER (WHERE p.status_id = 3) AS plans_completed,
-         count(*) FILTER (WHERE p.status_id = 4) AS plans_failed
+         count(*) FILTER (WHERE p.status_id = status_completed()) AS plans_completed,
+         count(*) FILTER (WHERE p.status_id = status_failed()) AS plans_failed
   FROM order_item oi JOIN order_item_plan p ON p.order_item_id = oi.id
   WHERE oi.order_id = o.id) pl ON true
 WHERE o.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT role_is_engine(current_user));

@@ -1,4 +1,4 @@
--- Checks every provision row gets, whatever its table (_100_validate_common). Errors name the field.
+-- Checks every provision row gets, whatever its table and family (_100_validate_common). Errors name the field.
 -- Codes: 42501, 23502 not_null_violation, 23505 unique_violation, PV107, PV112, PV113, PV115, PV119
 -- (docs/errors.md).
 --
@@ -18,22 +18,30 @@ BEGIN
     RAISE EXCEPTION 'tenant_customer_id is required' USING ERRCODE = 'not_null_violation', COLUMN = 'tenant_customer_id';
   END IF;
   PERFORM tenant_assert_session_may_act_for(NEW.tenant_customer_id);
+  -- an accreditation is required where the table says so (every registry table: migrations/0010); a
+  -- family without one leaves the column nullable, and its rows may leave it out
+  -- (nested IFs: a condition with a subquery is run as a query, a plain one is evaluated at once)
   IF NEW.accreditation_id IS NULL THEN
-    RAISE EXCEPTION 'accreditation_id is required' USING ERRCODE = 'not_null_violation', COLUMN = 'accreditation_id';
+    IF (SELECT a.attnotnull FROM pg_attribute a WHERE a.attrelid = TG_RELID AND a.attname = 'accreditation_id') THEN
+      RAISE EXCEPTION 'accreditation_id is required' USING ERRCODE = 'not_null_violation', COLUMN = 'accreditation_id';
+    END IF;
   END IF;
   IF NOT EXISTS (SELECT 1 FROM tenant_customer WHERE id = NEW.tenant_customer_id) THEN
     RAISE EXCEPTION 'tenant_customer_id % does not exist', NEW.tenant_customer_id
       USING ERRCODE = 'PV112', COLUMN = 'tenant_customer_id', HINT = 'create the tenant_customer row first';
   END IF;
-  -- another tenant's accreditation is answered like a missing one: the answer tells nothing about it
-  IF NOT EXISTS (SELECT 1 FROM accreditation WHERE id = NEW.accreditation_id AND tenant_customer_id = NEW.tenant_customer_id) THEN
-    RAISE EXCEPTION 'accreditation_id % is not an accreditation of tenant %', NEW.accreditation_id, NEW.tenant_customer_id
-      USING ERRCODE = 'PV107', COLUMN = 'accreditation_id', HINT = 'SELECT id, name FROM accreditation WHERE tenant_customer_id = <yours>';
+  -- an accreditation, when given, must be one of the row's tenant's; another tenant's is answered like a
+  -- missing one: the answer tells nothing about it
+  IF NEW.accreditation_id IS NOT NULL THEN
+    IF NOT EXISTS (SELECT 1 FROM accreditation WHERE id = NEW.accreditation_id AND tenant_customer_id = NEW.tenant_customer_id) THEN
+      RAISE EXCEPTION 'accreditation_id % is not an accreditation of tenant %', NEW.accreditation_id, NEW.tenant_customer_id
+        USING ERRCODE = 'PV107', COLUMN = 'accreditation_id', HINT = 'SELECT id, name FROM accreditation WHERE tenant_customer_id = <yours>';
+    END IF;
   END IF;
 
   -- engine-owned columns: set by provisio as the job runs, never by the INSERT
   v_column := CASE
-    WHEN NEW.status_id IS DISTINCT FROM 1 THEN 'status_id'
+    WHEN NEW.status_id IS DISTINCT FROM status_pending() THEN 'status_id'
     WHEN NEW.job_id IS NOT NULL THEN 'job_id'
     WHEN NEW.provisioned_date IS NOT NULL THEN 'provisioned_date'
     WHEN NEW.result_data IS NOT NULL THEN 'result_data'
@@ -63,7 +71,7 @@ BEGIN
     END IF;
     -- one primary-key lookup per plan id: a set-wise anti-join here was planned as hash joins over the
     -- whole order tables when they had no statistics yet (a bulk load: 4.4 ms a row instead of 0.7).
-    -- A plan is served by one provision: its status follows that provision (order/rollup.sql), so a
+    -- A plan is served by one provision: its status follows that provision (engine/order/rollup.sql), so a
     -- second one, or one joining a plan already final, could leave an order completed while it fails.
     -- The plan is claimed for this row (provision_claim: also against an INSERT not yet committed), and
     -- its status read after the claim, in a statement that sees a provision that finished it meanwhile.

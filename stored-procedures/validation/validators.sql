@@ -1,5 +1,6 @@
--- Syntax checks shared by the validation triggers. Each returns NULL when the value is valid, otherwise
--- the rule it breaks (a short phrase used in the error message). All are IMMUTABLE: they read no table.
+-- Syntax checks shared by the registry family's validation triggers (RFC 1034/1123, 3492, 5890-5893,
+-- 5322, 5730-5733). Each returns NULL when the value is valid, otherwise the rule it breaks (a short
+-- phrase used in the error message). All are IMMUTABLE: they read no table.
 
 -- What an error message echoes of a caller's value: at most 64 characters, then "…" and the length, so
 -- that a 1 MB name is not sent back whole.
@@ -285,3 +286,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   END
 $$;
 COMMENT ON FUNCTION postal_text_error(text, integer) IS 'NULL if p_value is NULL or 1..p_max characters, not blank, XML-safe; else the broken rule. Raises nothing.';
+
+-- callable by the worker and order roles (granted since issue 3, "functions every role may call")
+GRANT EXECUTE ON FUNCTION fqdn_error(text), alabel_error(text), punycode_decode(text), contact_id_error(text), email_error(text), e164_error(text)
+  TO provisio_worker, provisio_order;

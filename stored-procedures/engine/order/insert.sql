@@ -27,7 +27,7 @@ BEGIN
     END IF;
   END IF;
   v_column := CASE
-    WHEN NEW.status_id IS DISTINCT FROM 1 THEN 'status_id'
+    WHEN NEW.status_id IS DISTINCT FROM status_pending() THEN 'status_id'
     ELSE audit_columns_given(NEW.created_by, NEW.created_date, NEW.updated_by, NEW.updated_date)
   END;
   -- (nested: a condition naming NEW.completed_date fails on a table without that column)

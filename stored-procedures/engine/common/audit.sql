@@ -55,3 +55,11 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION audit_columns_given(text, timestamptz, text, timestamptz) IS
   'The first class.audit column an INSERT set to something other than its default, or NULL. Raises nothing.';
+
+-- The engine's own audited tables (class.audit children that are not provisions: those get theirs from
+-- provision_attach_triggers).
+CREATE OR REPLACE TRIGGER _050_set_updated BEFORE UPDATE ON tenant_customer FOR EACH ROW EXECUTE FUNCTION tg_audit__set_updated();
+CREATE OR REPLACE TRIGGER _050_set_updated BEFORE UPDATE ON accreditation FOR EACH ROW EXECUTE FUNCTION tg_audit__set_updated();
+CREATE OR REPLACE TRIGGER _050_set_updated BEFORE UPDATE ON "order" FOR EACH ROW EXECUTE FUNCTION tg_audit__set_updated();
+CREATE OR REPLACE TRIGGER _050_set_updated BEFORE UPDATE ON order_item FOR EACH ROW EXECUTE FUNCTION tg_audit__set_updated();
+CREATE OR REPLACE TRIGGER _050_set_updated BEFORE UPDATE ON order_item_plan FOR EACH ROW EXECUTE FUNCTION tg_audit__set_updated();

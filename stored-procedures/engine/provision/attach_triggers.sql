@@ -2,16 +2,16 @@
 --   SELECT provision_attach_triggers('provision_domain', 'domain_create');
 -- Inheritance does not carry triggers to children, so every provision_* table gets them this way.
 -- Trigger order matters (Postgres fires same-timing triggers in name order):
---   BEFORE INSERT  _100_validate_common   tenant, accreditation, order plans, status (validation/provision.sql)
---   BEFORE INSERT  _110_validate          the table's own rules: tg_<table>__validate() (validation/<table>.sql)
---   BEFORE INSERT  _500_submit_job        job row (pre/provision.sql); runs last so a job is only
+--   BEFORE INSERT  _100_validate_common   tenant, accreditation, order plans, status (engine/provision/validate.sql)
+--   BEFORE INSERT  _110_validate          the table's own rules: tg_<table>__validate() (the family's validation/<table>.sql)
+--   BEFORE INSERT  _500_submit_job        job row (engine/provision/submit.sql); runs last so a job is only
 --                                         created for a row that passed every check
 --   AFTER  INSERT  _510_enqueue_jobs      per statement: one graphile_worker.add_jobs for all its rows
 --   BEFORE UPDATE  _050_set_updated       updated_date/updated_by
---   BEFORE UPDATE  _200_complete          the table's success side effects: tg_<table>__complete() (post/)
---   AFTER  INS/UPD _900_rollup            event outbox row + order_item_plan status (order/provision.sql)
+--   BEFORE UPDATE  _200_complete          the table's success side effects: tg_<table>__complete() (the family's post/)
+--   AFTER  INS/UPD _900_rollup            event outbox row + order_item_plan status (engine/order/rollup.sql)
 --   AFTER  all     _950_audit_trail       audit_trail_log
---   AFTER  DELETE  _960_release_claims    per statement: the provision_claim rows the deleted rows held (common/claim.sql)
+--   AFTER  DELETE  _960_release_claims    per statement: the provision_claim rows the deleted rows held (engine/common/claim.sql)
 CREATE OR REPLACE FUNCTION provision_attach_triggers(p_table regclass, p_job_type text) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -35,9 +35,11 @@ BEGIN
                   FOR EACH ROW EXECUTE FUNCTION tg_provision__submit_job(%L)', p_table, p_job_type);
   EXECUTE format('CREATE OR REPLACE TRIGGER _510_enqueue_jobs AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
                   FOR EACH STATEMENT EXECUTE FUNCTION tg_provision__enqueue_jobs()', p_table);
+  -- (a trigger's WHEN is planned at each statement, and the planner runs status_completed() to fold it:
+  -- named once here, "OLD <> NEW" says "OLD was not completed" without a second call)
   IF to_regproc(format('tg_%s__complete', v_table)) IS NOT NULL THEN
     EXECUTE format('CREATE OR REPLACE TRIGGER _200_complete BEFORE UPDATE OF status_id ON %s
-                    FOR EACH ROW WHEN (NEW.status_id = 3 AND OLD.status_id <> 3)
+                    FOR EACH ROW WHEN (NEW.status_id = status_completed() AND OLD.status_id <> NEW.status_id)
                     EXECUTE FUNCTION %I()', p_table, 'tg_' || v_table || '__complete');
   END IF;
   EXECUTE format('CREATE OR REPLACE TRIGGER _900_rollup AFTER INSERT OR UPDATE OF status_id ON %s

@@ -1,25 +1,8 @@
 -- The worker's write-back path. Each function locks the job row, does nothing when the job is already
 -- final (delivery is at-least-once; the outcome must be effectively-once), and updates it. The job's
 -- status is mirrored onto its provision row by tg_job__sync_provision, whose own triggers then complete
--- the provision (post/<table>.sql) and roll up the order (order/).
-
--- Raises PV501 when no job has this id.
-CREATE OR REPLACE FUNCTION job_assert_exists(p_job_id uuid) RETURNS void
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM job WHERE id = p_job_id) THEN
-    RAISE EXCEPTION 'job % does not exist', p_job_id USING ERRCODE = 'PV501';
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION job_assert_exists(uuid) IS 'Raises PV501 when job p_job_id does not exist.';
-
--- result_message of a job failed because its attempts ran out.
-CREATE OR REPLACE FUNCTION job_exhausted_message(p_attempts integer, p_max_attempts integer, p_last_error text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT format('attempts exhausted (%s of %s); last error: %s', p_attempts, p_max_attempts, p_last_error)
-$$;
-COMMENT ON FUNCTION job_exhausted_message(integer, integer, text) IS 'The "attempts exhausted" result_message. Raises nothing.';
+-- the provision (the family's post/<table>.sql) and roll up the order (engine/order/). Statuses are named
+-- by job_status_*() and status_*() (migrations/0009); PV501 is job_raise_not_found (engine/job/helpers.sql).
 
 -- Start an attempt: returns the job row marked processing with attempts + 1, or NULL when there is
 -- nothing to do (job already final, or its attempts were exhausted by crashed runs: then it is failed).
@@ -30,17 +13,17 @@ DECLARE
 BEGIN
   -- the usual case in one statement (the UPDATE locks the row and re-checks the condition)
   RETURN QUERY
-  UPDATE job SET status_id = 2, attempts = attempts + 1, start_date = now(), retry_date = NULL
-  WHERE id = p_job_id AND status_id IN (1, 2) AND attempts < max_attempts RETURNING *;
+  UPDATE job SET status_id = job_status_processing(), attempts = attempts + 1, start_date = now(), retry_date = NULL
+  WHERE id = p_job_id AND status_id IN (job_status_submitted(), job_status_processing()) AND attempts < max_attempts RETURNING *;
   IF FOUND THEN RETURN; END IF;
 
   SELECT * INTO v_job FROM job WHERE id = p_job_id FOR UPDATE;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'job % does not exist', p_job_id USING ERRCODE = 'PV501';
+    PERFORM job_raise_not_found(p_job_id);
   END IF;
-  IF v_job.status_id NOT IN (3, 4) THEN
+  IF v_job.status_id NOT IN (job_status_completed(), job_status_failed()) THEN
     -- attempts exhausted by runs that never wrote an outcome (crashed workers)
-    UPDATE job SET status_id = 4, end_date = now(),
+    UPDATE job SET status_id = job_status_failed(), end_date = now(),
       result_message = job_exhausted_message(v_job.attempts, v_job.max_attempts,
                                              coalesce(v_job.result_message, 'the worker stopped during the attempt'))
     WHERE id = p_job_id;
@@ -56,8 +39,8 @@ CREATE OR REPLACE FUNCTION job_complete(p_job_id uuid, p_result_data jsonb, p_re
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  UPDATE job SET status_id = 3, end_date = now(), result_data = p_result_data, result_message = p_result_message
-  WHERE id = p_job_id AND status_id NOT IN (3, 4);
+  UPDATE job SET status_id = job_status_completed(), end_date = now(), result_data = p_result_data, result_message = p_result_message
+  WHERE id = p_job_id AND status_id NOT IN (job_status_completed(), job_status_failed());
   IF FOUND THEN RETURN true; END IF;
   PERFORM job_assert_exists(p_job_id);
   RETURN false;
@@ -70,8 +53,8 @@ CREATE OR REPLACE FUNCTION job_fail(p_job_id uuid, p_result_message text, p_resu
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  UPDATE job SET status_id = 4, end_date = now(), result_data = p_result_data, result_message = p_result_message
-  WHERE id = p_job_id AND status_id NOT IN (3, 4);
+  UPDATE job SET status_id = job_status_failed(), end_date = now(), result_data = p_result_data, result_message = p_result_message
+  WHERE id = p_job_id AND status_id NOT IN (job_status_completed(), job_status_failed());
   IF FOUND THEN RETURN true; END IF;
   PERFORM job_assert_exists(p_job_id);
   RETURN false;
@@ -93,11 +76,11 @@ DECLARE
 BEGIN
   SELECT * INTO v_job FROM job WHERE id = p_job_id FOR UPDATE;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'job % does not exist', p_job_id USING ERRCODE = 'PV501';
+    PERFORM job_raise_not_found(p_job_id);
   END IF;
-  IF v_job.status_id IN (3, 4) THEN RETURN NULL; END IF;
+  IF v_job.status_id IN (job_status_completed(), job_status_failed()) THEN RETURN NULL; END IF;
   IF v_job.attempts >= v_job.max_attempts THEN
-    UPDATE job SET status_id = 4, end_date = now(), result_data = p_result_data,
+    UPDATE job SET status_id = job_status_failed(), end_date = now(), result_data = p_result_data,
       result_message = job_exhausted_message(v_job.attempts, v_job.max_attempts, p_result_message)
     WHERE id = p_job_id;
     RETURN NULL;
@@ -105,14 +88,9 @@ BEGIN
   SELECT * INTO v_type FROM job_type WHERE id = v_job.type_id;
   v_run_at := now() + make_interval(secs => least(v_type.retry_backoff_max_seconds,
                                                  v_type.retry_backoff_seconds * power(2, greatest(v_job.attempts - 1, 0)))::double precision);
-  UPDATE job SET status_id = 1, retry_date = v_run_at, result_message = p_result_message, result_data = p_result_data
+  UPDATE job SET status_id = job_status_submitted(), retry_date = v_run_at, result_message = p_result_message, result_data = p_result_data
   WHERE id = p_job_id;
-  PERFORM graphile_worker.add_job(
-    identifier   => v_type.task_identifier,
-    payload      => json_build_object('job_id', p_job_id),
-    run_at       => v_run_at,
-    max_attempts => v_type.max_attempts,
-    job_key      => p_job_id::text);
+  PERFORM graphile_worker.add_jobs(ARRAY[job_spec(p_job_id, v_type.task_identifier, v_type.max_attempts, v_run_at)]);
   RETURN v_run_at;
 END
 $$;
@@ -131,13 +109,18 @@ COMMENT ON FUNCTION job_retry(uuid, text, jsonb) IS
 DO $gen$
 DECLARE
   v_set text := $set$
-    status_id         = CASE NEW.status_id WHEN 1 THEN CASE WHEN NEW.attempts > 0 THEN 2 ELSE 1 END ELSE NEW.status_id END,
+    status_id         = CASE NEW.status_id
+                          WHEN job_status_submitted() THEN CASE WHEN NEW.attempts > 0 THEN status_processing() ELSE status_pending() END
+                          WHEN job_status_processing() THEN status_processing()
+                          WHEN job_status_completed() THEN status_completed()
+                          WHEN job_status_failed() THEN status_failed()
+                        END,
     attempt_count     = NEW.attempts,
     last_attempt_date = NEW.start_date,
     result_message    = NEW.result_message,
     result_data       = NEW.result_data,
     roid              = coalesce(NEW.result_data ->> 'roid', p.roid),
-    provisioned_date  = CASE WHEN NEW.status_id = 3 THEN NEW.end_date ELSE p.provisioned_date END
+    provisioned_date  = CASE WHEN NEW.status_id = job_status_completed() THEN NEW.end_date ELSE p.provisioned_date END
   WHERE p.id = NEW.reference_id;$set$;
   v_cases text := '';
   r record;
@@ -151,6 +134,12 @@ BEGIN
 CREATE OR REPLACE FUNCTION tg_job__sync_provision() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $body$
 BEGIN
+  -- not when a job only starts an attempt, nor when nothing the provision shows changed (below)
+  IF NEW.status_id = job_status_processing()
+     OR (OLD.status_id IS NOT DISTINCT FROM NEW.status_id AND OLD.attempts IS NOT DISTINCT FROM NEW.attempts
+         AND OLD.result_message IS NOT DISTINCT FROM NEW.result_message) THEN
+    RETURN NULL;
+  END IF;
   CASE NEW.reference_table%s
   ELSE
     UPDATE class.provision p SET%s
@@ -162,26 +151,27 @@ END
 $gen$;
 COMMENT ON FUNCTION tg_job__sync_provision() IS
   'AFTER UPDATE on job: mirrors status, attempts and result onto the provision row (generated: one UPDATE per '
-  'class.provision child, by job.reference_table). Raises nothing of its own.';
+  'class.provision child, by job.reference_table), unless the job is processing or none of them changed. Raises nothing of its own.';
 
--- Not when a job only starts an attempt (status 2, processing): job_start then touches the job row alone,
+-- Not when a job only starts an attempt (status processing): job_start then touches the job row alone,
 -- which cut PostgreSQL's CPU per job by about 30% (docs/decisions/0002-recovery-roles-hot-path.md).
 -- While an attempt runs, v_provision takes status and attempts from the job; the provision row (and the
--- order above it) changes when the job completes, fails or is scheduled for a retry (status 1 with
--- attempts > 0: shown as processing, with the last error in result_message).
+-- order above it) changes when the job completes, fails or is scheduled for a retry (status submitted
+-- with attempts > 0: shown as processing, with the last error in result_message).
+-- That test is the function's first statement rather than the trigger's WHEN: PostgreSQL compiles a WHEN
+-- at every statement, and folding job_status_processing() in it would run that function each time too;
+-- the function's statement is planned once per session. A start costs 41 k instructions less this way,
+-- a completion 6 k (docs/decisions/0006-named-statuses-optional-accreditation.md).
 CREATE OR REPLACE TRIGGER _500_sync_provision AFTER UPDATE ON job
-  FOR EACH ROW
-  WHEN (NEW.status_id <> 2
-        AND (OLD.status_id IS DISTINCT FROM NEW.status_id OR OLD.attempts IS DISTINCT FROM NEW.attempts
-             OR OLD.result_message IS DISTINCT FROM NEW.result_message))
-  EXECUTE FUNCTION tg_job__sync_provision();
+  FOR EACH ROW EXECUTE FUNCTION tg_job__sync_provision();
 
--- Batched forms used by the worker (src/tasks/batcher.ts): one statement and one transaction for the
+-- Batched forms used by the worker (its write-back batcher): one statement and one transaction for the
 -- attempts of several jobs. Semantics per job are those of job_start and job_complete. The startable or
 -- completable jobs are changed by one UPDATE, reached through the primary key in id order (so concurrent
--- batches lock them in the same order); only the rest goes through job_start one by one. "NOT IN (3, 4)"
--- rather than "IN (1, 2)": the latter matches job_open_idx, which a plan made while few jobs were open
--- would scan whole. Generic plans: planning these per call cost more than running them.
+-- batches lock them in the same order); only the rest goes through job_start one by one. "NOT IN
+-- (completed, failed)" rather than "IN (submitted, processing)": the latter matches job_open_idx, which a
+-- plan made while few jobs were open would scan whole. Generic plans: planning these per call cost more
+-- than running them.
 CREATE OR REPLACE FUNCTION job_start_many(p_job_ids uuid[]) RETURNS SETOF job
 LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
@@ -191,8 +181,8 @@ DECLARE
   v_id uuid;
 BEGIN
   FOR v_job IN
-    UPDATE job SET status_id = 2, attempts = attempts + 1, start_date = now(), retry_date = NULL
-    WHERE id = ANY (v_ids) AND status_id NOT IN (3, 4) AND attempts < max_attempts
+    UPDATE job SET status_id = job_status_processing(), attempts = attempts + 1, start_date = now(), retry_date = NULL
+    WHERE id = ANY (v_ids) AND status_id NOT IN (job_status_completed(), job_status_failed()) AND attempts < max_attempts
     RETURNING *
   LOOP
     v_started := v_started || v_job.id;
@@ -219,13 +209,13 @@ DECLARE
 BEGIN
   SELECT u INTO v_missing FROM unnest(v_ids) u WHERE NOT EXISTS (SELECT 1 FROM job WHERE id = u) ORDER BY 1 LIMIT 1;
   IF FOUND THEN
-    RAISE EXCEPTION 'job % does not exist', v_missing USING ERRCODE = 'PV501';
+    PERFORM job_raise_not_found(v_missing);
   END IF;
   WITH i AS (SELECT DISTINCT ON (x.job_id) x.job_id, x.result_data, x.result_message
              FROM jsonb_to_recordset(p_items) AS x(job_id uuid, result_data jsonb, result_message text)
              ORDER BY x.job_id),
-       u AS (UPDATE job j SET status_id = 3, end_date = now(), result_data = i.result_data, result_message = i.result_message
-             FROM i WHERE j.id = i.job_id AND j.status_id NOT IN (3, 4)
+       u AS (UPDATE job j SET status_id = job_status_completed(), end_date = now(), result_data = i.result_data, result_message = i.result_message
+             FROM i WHERE j.id = i.job_id AND j.status_id NOT IN (job_status_completed(), job_status_failed())
              RETURNING j.id)
   SELECT coalesce(array_agg(u.id), '{}') INTO v_done FROM u;
 
@@ -234,38 +224,3 @@ END
 $$;
 COMMENT ON FUNCTION job_complete_many(jsonb) IS
   'job_complete for each item, the completable ones in one UPDATE; returns (job_id, completed) in job id order. Raises PV501.';
-
--- Start the attempt inside graphile-worker's get_job (docs/decisions/0004-start-in-get-job.md). When
--- graphile-worker locks one of provisio's jobs (payload {"job_id"} with job_key = that job id; see
--- job_submit), this BEFORE UPDATE trigger on its job table runs job_start() in the same statement and
--- hands the result to the task in the payload get_job returns:
---   {"job_id", "started": true, "job": <the job row, processing, attempts counted>}
---   {"job_id", "started": false}   the job is final, or its attempts ran out (job_start failed it)
--- so the worker makes no job_start round trip of its own. Any error is caught (the payload is left as it
--- was, and job_start's changes are rolled back with the block's subtransaction): the task then calls
--- job_start() itself, where the error surfaces and graphile-worker retries that one job (not every get_job fails).
--- graphile-worker 0.17's _private_jobs is not its public API; migrate fails loudly if it changes.
-CREATE OR REPLACE FUNCTION tg_graphile_job__start_attempt() RETURNS trigger
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  v_job job;
-BEGIN
-  IF (NEW.payload ->> 'job_id') IS DISTINCT FROM NEW.key THEN RETURN NEW; END IF;
-  BEGIN
-    SELECT * INTO v_job FROM job_start(NEW.key::uuid);
-    NEW.payload := json_build_object('job_id', NEW.key, 'started', v_job.id IS NOT NULL,
-                                     'job', CASE WHEN v_job.id IS NOT NULL THEN to_json(v_job) END);
-  EXCEPTION WHEN OTHERS THEN
-    NULL;  -- payload unchanged: the worker runs job_start() and reports the error there
-  END;
-  RETURN NEW;
-END
-$$;
-COMMENT ON FUNCTION tg_graphile_job__start_attempt() IS
-  'BEFORE UPDATE OF locked_by on graphile_worker._private_jobs (provisio_start_attempt): runs job_start() for a '
-  'provisio job that get_job is locking and puts the outcome in its payload. Raises nothing.';
-
--- only when a job is being locked (get_job), and only jobs with a job_key (every provisio job has one)
-CREATE OR REPLACE TRIGGER provisio_start_attempt BEFORE UPDATE OF locked_by ON graphile_worker._private_jobs
-  FOR EACH ROW WHEN (OLD.locked_by IS NULL AND NEW.locked_by IS NOT NULL AND NEW.key IS NOT NULL)
-  EXECUTE FUNCTION tg_graphile_job__start_attempt();

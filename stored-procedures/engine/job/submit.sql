@@ -1,6 +1,6 @@
 -- Create a job row and enqueue it in graphile-worker in the caller's transaction: the job and the row
--- that asked for it commit or roll back together (no lost or orphan jobs). The graphile-worker job_key
--- is the job id, so re-enqueueing a job replaces its queue entry instead of duplicating it.
+-- that asked for it commit or roll back together (no lost or orphan jobs). The graphile-worker job is
+-- job_spec(): job_key = the job id, so re-enqueueing a job replaces its queue entry instead of duplicating it.
 -- (the 7-argument form before p_enqueue existed; dropped so that calls stay unambiguous)
 DROP FUNCTION IF EXISTS job_submit(uuid, text, text, uuid, jsonb, uuid, uuid);
 CREATE OR REPLACE FUNCTION job_submit(
@@ -26,17 +26,13 @@ BEGIN
   VALUES (v_job_id, p_tenant_customer_id, v_type.id, p_reference_table, p_reference_id,
           coalesce(p_data, '{}'), v_type.max_attempts, p_parent_id);
   IF p_enqueue THEN
-    PERFORM graphile_worker.add_job(
-      identifier   => v_type.task_identifier,
-      payload      => json_build_object('job_id', v_job_id),
-      max_attempts => v_type.max_attempts,
-      job_key      => v_job_id::text);
+    PERFORM graphile_worker.add_jobs(ARRAY[job_spec(v_job_id, v_type.task_identifier, v_type.max_attempts)]);
   END IF;
   RETURN v_job_id;
 END
 $$;
 COMMENT ON FUNCTION job_submit(uuid, text, text, uuid, jsonb, uuid, uuid, boolean) IS
-  'Creates job and, unless p_enqueue is false (the caller then calls job_enqueue), enqueues it (graphile_worker.add_job, '
+  'Creates job and, unless p_enqueue is false (the caller then calls job_enqueue), enqueues it (graphile_worker.add_jobs, '
   'job_key = job id) in the same transaction; returns the job id. Raises PV502 (unknown job type). SECURITY DEFINER.';
 
 -- Enqueue many jobs created by job_submit(..., p_enqueue => false) with one graphile_worker.add_jobs
@@ -49,9 +45,9 @@ DECLARE
 BEGIN
   SELECT count(*) INTO v_n
   FROM graphile_worker.add_jobs(ARRAY(
-    SELECT ROW(t.task_identifier, json_build_object('job_id', j.id), NULL, NULL, t.max_attempts, j.id::text, NULL, NULL)::graphile_worker.job_spec
+    SELECT job_spec(j.id, t.task_identifier, t.max_attempts)
     FROM job j JOIN job_type t ON t.id = j.type_id
-    WHERE j.id = ANY (p_job_ids) AND j.status_id IN (1, 2)));
+    WHERE j.id = ANY (p_job_ids) AND j.status_id IN (job_status_submitted(), job_status_processing())));
   RETURN v_n;
 END
 $$;

@@ -1,17 +1,22 @@
--- Status rollup: provision -> order_item_plan -> order_item -> order, plus the event outbox.
+-- Status rollup: provision -> order_item_plan -> order_item -> order, plus the event outbox (event_emit,
+-- engine/event/emit.sql).
 -- Each level locks its parent row before counting its siblings, so two transactions finishing siblings
 -- at the same time serialise on the parent and the second one counts the first one's committed change
 -- (READ COMMITTED takes a new snapshot per statement).
 
--- Status ids are shared by all status tables: 1 pending, 2 processing, 3 completed, 4 failed.
+-- provision_status, order_item_plan_status, order_item_status and order_status hold the same rows, named
+-- by status_pending(), status_processing(), status_completed() and status_failed() (migrations/0009): a
+-- provision's status is copied to its plan, and rollup_status() turns the statuses of the children of one
+-- level into the status of the next. (SQL with no FROM clause: inlined into the statements that call it,
+-- where the planner folds the status functions to constants.)
 CREATE OR REPLACE FUNCTION rollup_status(p_statuses smallint[]) RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE
-    WHEN p_statuses IS NULL OR cardinality(p_statuses) = 0 THEN 1
-    WHEN 3 = ALL (p_statuses) THEN 3
-    WHEN NOT (1 = ANY (p_statuses) OR 2 = ANY (p_statuses)) THEN 4
-    WHEN 1 = ALL (p_statuses) THEN 1
-    ELSE 2
+    WHEN p_statuses IS NULL OR cardinality(p_statuses) = 0 THEN status_pending()
+    WHEN status_completed() = ALL (p_statuses) THEN status_completed()
+    WHEN NOT (status_pending() = ANY (p_statuses) OR status_processing() = ANY (p_statuses)) THEN status_failed()
+    WHEN status_pending() = ALL (p_statuses) THEN status_pending()
+    ELSE status_processing()
   END::smallint
 $$;
 COMMENT ON FUNCTION rollup_status(smallint[]) IS
@@ -20,15 +25,16 @@ COMMENT ON FUNCTION rollup_status(smallint[]) IS
 
 CREATE OR REPLACE FUNCTION tg_provision__rollup() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_event bigint;
 BEGIN
-  INSERT INTO event (tenant_customer_id, event_type, reference_table, reference_id, payload)
-  VALUES (NEW.tenant_customer_id, 'provision.status', TG_TABLE_NAME, NEW.id,
-          jsonb_build_object('status', (SELECT name FROM provision_status WHERE id = NEW.status_id),
-                             'job_id', NEW.job_id, 'result_message', NEW.result_message));
+  v_event := event_emit(NEW.tenant_customer_id, 'provision.status', TG_TABLE_NAME, NEW.id,
+                        jsonb_build_object('status', (SELECT name FROM provision_status WHERE id = NEW.status_id),
+                                           'job_id', NEW.job_id, 'result_message', NEW.result_message));
   IF TG_OP = 'UPDATE' AND NEW.order_item_plan_ids IS NOT NULL AND OLD.status_id IS DISTINCT FROM NEW.status_id THEN
     UPDATE order_item_plan SET status_id = NEW.status_id,
-      result_message = CASE WHEN NEW.status_id = 4 THEN NEW.result_message ELSE result_message END
-    WHERE id = ANY (NEW.order_item_plan_ids) AND status_id NOT IN (3, 4) AND status_id <> NEW.status_id;
+      result_message = CASE WHEN NEW.status_id = status_failed() THEN NEW.result_message ELSE result_message END
+    WHERE id = ANY (NEW.order_item_plan_ids) AND status_id NOT IN (status_completed(), status_failed()) AND status_id <> NEW.status_id;
   END IF;
   RETURN NULL;
 END
@@ -77,11 +83,11 @@ CREATE OR REPLACE FUNCTION tg_order__status_changed() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_status text;
+  v_event bigint;
 BEGIN
   IF OLD.status_id IS NOT DISTINCT FROM NEW.status_id THEN RETURN NULL; END IF;
   v_status := (SELECT name FROM order_status WHERE id = NEW.status_id);
-  INSERT INTO event (tenant_customer_id, event_type, reference_table, reference_id, payload)
-  VALUES (NEW.tenant_customer_id, 'order.status', 'order', NEW.id, jsonb_build_object('status', v_status));
+  v_event := event_emit(NEW.tenant_customer_id, 'order.status', 'order', NEW.id, jsonb_build_object('status', v_status));
   PERFORM pg_notify('provisio_order_status', NEW.id::text);
   RETURN NULL;
 END
@@ -92,7 +98,7 @@ CREATE OR REPLACE FUNCTION tg_order__set_completed_date() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
   IF OLD.status_id IS DISTINCT FROM NEW.status_id THEN
-    NEW.completed_date := CASE WHEN NEW.status_id IN (3, 4) THEN now() END;
+    NEW.completed_date := CASE WHEN NEW.status_id IN (status_completed(), status_failed()) THEN now() END;
   END IF;
   RETURN NEW;
 END

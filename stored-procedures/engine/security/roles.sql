@@ -29,10 +29,14 @@ GRANT CREATE ON SCHEMA public, class TO provisio_owner;
 
 -- functions every role may call (used by the views and by CHECK-style validation)
 GRANT EXECUTE ON FUNCTION current_tenant_id(), role_is_engine(name) TO provisio_worker, provisio_order, provisio_reader;
+-- the named statuses (migrations/0009): the planner runs them, as the role whose statement it plans, when
+-- it folds them in the views, in partial index predicates (an INSERT by the order role) and in the
+-- functions and triggers the worker calls
+GRANT EXECUTE ON FUNCTION status_pending(), status_processing(), status_completed(), status_failed(),
+  job_status_submitted(), job_status_processing(), job_status_completed(), job_status_failed()
+  TO provisio_worker, provisio_order, provisio_reader;
 -- column defaults of the tables the order role INSERTs into (migrations/0005)
 GRANT EXECUTE ON FUNCTION uuid_generate_v7() TO provisio_worker, provisio_order;
-GRANT EXECUTE ON FUNCTION fqdn_error(text), alabel_error(text), punycode_decode(text), contact_id_error(text), email_error(text), e164_error(text)
-  TO provisio_worker, provisio_order;
 
 -- provisio_reader: the status views, nothing else
 GRANT SELECT ON v_provision, v_order TO provisio_reader;
@@ -62,7 +66,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON worker TO provisio_worker;
 -- the event relay (src/events/relay.ts, run by the worker or `provisio relay`): mark published, prune published
 GRANT UPDATE (published_date), DELETE ON event TO provisio_worker;
 GRANT EXECUTE ON FUNCTION job_start(uuid), job_complete(uuid, jsonb, text), job_fail(uuid, text, jsonb), job_retry(uuid, text, jsonb),
-  job_start_many(uuid[]), job_complete_many(jsonb), job_assert_exists(uuid), job_exhausted_message(integer, integer, text),
+  job_start_many(uuid[]), job_complete_many(jsonb), job_assert_exists(uuid), job_raise_not_found(uuid),
+  job_exhausted_message(integer, integer, text), job_spec(uuid, text, integer, timestamptz),
   worker_heartbeat(text, text, integer, integer), worker_stop(text), worker_recover(interval, interval), worker_release(text)
   TO provisio_worker;
 GRANT USAGE ON SCHEMA graphile_worker TO provisio_worker;

@@ -1,5 +1,5 @@
 -- Tenant of the session for row-level security, the status views and validation (issue 3, issue 10).
--- Roles: migrations/0004_roles.sql; privileges and policies: stored-procedures/security/roles.sql;
+-- Roles: migrations/0004_roles.sql; privileges and policies: stored-procedures/engine/security/roles.sql;
 -- login binding: table tenant_login (migrations/0007).
 --
 -- Callers that evaluate these per row write them as a scalar subquery, `(SELECT current_tenant_id())`:

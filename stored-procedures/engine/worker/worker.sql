@@ -1,5 +1,6 @@
 -- Worker heartbeats and crash recovery (issue 3). A worker process calls worker_heartbeat() every few
 -- seconds and worker_recover() after it; worker_stop() on a graceful shutdown. See migrations/0003.
+-- (worker.status is the worker row's own text status, 'alive', 'stopped' or 'dead', not a lookup id.)
 
 -- Register or refresh this worker's heartbeat. Returns the status the row had before: 'new' on the first
 -- call, 'alive' normally, 'dead' when another worker had declared this one dead (its jobs were unlocked
@@ -77,7 +78,7 @@ BEGIN
   WITH stuck AS (
     SELECT j.id, t.task_identifier, t.max_attempts
     FROM job j JOIN job_type t ON t.id = j.type_id
-    WHERE j.status_id IN (1, 2)
+    WHERE j.status_id IN (job_status_submitted(), job_status_processing())
       AND j.created_date < now() - p_stuck_after   -- implied by the next line; lets job_open_idx skip young jobs
       AND greatest(j.created_date, j.start_date, j.retry_date) < now() - p_stuck_after
       AND NOT EXISTS (
@@ -85,11 +86,8 @@ BEGIN
         WHERE g.key = j.id::text AND (g.locked_at IS NOT NULL OR g.attempts < g.max_attempts))
     FOR UPDATE OF j SKIP LOCKED
   ), added AS (
-    SELECT s.id, graphile_worker.add_job(
-             identifier   => s.task_identifier,
-             payload      => json_build_object('job_id', s.id),
-             max_attempts => s.max_attempts,
-             job_key      => s.id::text) AS g
+    -- one add_jobs call per stuck job, as many rows as stuck jobs
+    SELECT s.id, (SELECT count(*) FROM graphile_worker.add_jobs(ARRAY[job_spec(s.id, s.task_identifier, s.max_attempts)])) AS g
     FROM stuck s
   )
   SELECT coalesce(array_agg(id), '{}') INTO v_redriven FROM added;
