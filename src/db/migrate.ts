@@ -155,6 +155,24 @@ export async function listProcedureFiles(): Promise<string[]> {
   return files;
 }
 
+/**
+ * Where in a file's `text` PostgreSQL's error `err` points, as ":line:column" (1-based), or "" when it
+ * does not say. From `position`, a character offset into the text sent: PostgreSQL gives it for errors
+ * in a statement (a missing table in a view) and for a PL/pgSQL body that does not parse (it maps the
+ * body's position back into the CREATE FUNCTION).
+ */
+export function sqlErrorLocation(text: string, err: unknown): string {
+  const e = err as { position?: unknown };
+  const at = (offset: number) => {
+    const before = [...text].slice(0, offset).join("");
+    const lines = before.split("\n");
+    return `:${lines.length}:${lines[lines.length - 1]!.length + 1}`;
+  };
+  const position = Number(e.position);
+  if (Number.isInteger(position) && position > 0) return at(position - 1);
+  return "";
+}
+
 /** Re-apply every stored procedure in one transaction on the given client. */
 export async function applyStoredProcedures(client: pg.ClientBase): Promise<string[]> {
   const files = await listProcedureFiles();
@@ -165,7 +183,7 @@ export async function applyStoredProcedures(client: pg.ClientBase): Promise<stri
       try {
         await client.query(text);
       } catch (err) {
-        throw new Error(`stored-procedures/${file}: ${(err as Error).message}`, { cause: err });
+        throw new Error(`stored-procedures/${file}${sqlErrorLocation(text, err)}: ${(err as Error).message}`, { cause: err });
       }
     }
     await client.query("COMMIT");

@@ -38,6 +38,8 @@ interface PgTypes {
   "uuid[]": [string[], string[]];
   text: [string, string];
   "text[]": [string[], string[]];
+  /** node-postgres returns inet[] as the addresses' text forms */
+  "inet[]": [string[], string[]];
   "character varying(255)": [string, string];
   regclass: [string, string];
   regrole: [string, string];
@@ -224,6 +226,26 @@ export const SCHEMA_COLUMNS = {
     domain_id: opt("uuid"),
     ry_expiry_date: opt("timestamp with time zone"),
   }),
+  host: table({
+    ...AUDIT,
+    id: def("uuid"),
+    tenant_customer_id: req("uuid"),
+    accreditation_id: req("uuid"),
+    name: req("text"),
+    roid: req("text"),
+    addrs_v4: def("inet[]"),
+    addrs_v6: def("inet[]"),
+    ry_created_date: opt("timestamp with time zone"),
+    deleted_date: opt("timestamp with time zone"),
+  }),
+  provision_host: table({
+    ...AUDIT,
+    ...REGISTRY_PROVISION,
+    name: req("text"),
+    addrs_v4: def("inet[]"),
+    addrs_v6: def("inet[]"),
+    ry_created_date: opt("timestamp with time zone"),
+  }),
   provision_claim: table({
     object_key: req("text"),
     provision_table: req("regclass"),
@@ -241,6 +263,7 @@ export const SCHEMA_COLUMNS = {
     max_attempts: def("integer"),
     retry_backoff_seconds: def("numeric"),
     retry_backoff_max_seconds: def("numeric"),
+    object_column: def("text"),
   }),
   job: table({
     id: def("uuid"),

@@ -6,3 +6,10 @@ SELECT provision_attach_triggers('provision_contact', 'contact_create');
 SELECT provision_attach_triggers('provision_domain', 'domain_create');
 SELECT provision_attach_triggers('provision_domain_renew', 'domain_renew');
 SELECT provision_attach_triggers('provision_domain_delete', 'domain_delete');
+SELECT provision_attach_triggers('provision_host', 'host_create');
+
+-- Inventory tables (what each tenant holds at the registry): row-level security by tenant, read by the
+-- order role, every row for the worker. A new inventory table is one more line here.
+SELECT inventory_attach('contact');
+SELECT inventory_attach('domain');
+SELECT inventory_attach('host');

@@ -1,5 +1,5 @@
 -- Success side effects of the domain family (RFC 5731). result_data carries the registry's answer:
--- roid, crDate, exDate, and the EPP result code, message and svTRID (src/tasks/domain__*.ts).
+-- roid, crDate, exDate, and the EPP result code, message and svTRID (src/families/registry/tasks/domain__*.ts).
 
 CREATE OR REPLACE FUNCTION tg_provision_domain__complete() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$

@@ -51,3 +51,17 @@ $$;
 COMMENT ON FUNCTION domain_claim_or_raise(text, regclass, uuid) IS 'Raises PV116 when another operation on domain p_name is in flight. May wait for a concurrent INSERT''s transaction.';
 
 DROP FUNCTION IF EXISTS domain_assert_no_operation_in_flight(text);
+
+-- The accreditation_tld row of accreditation p_accreditation_id whose TLD name p_name (normalised) lies
+-- in, the longest TLD winning ("co.uk" over "uk"); NULL when the accreditation serves none. Used for a
+-- domain's TLD (provision_domain) and to tell a subordinate host from an external one (provision_host).
+-- plpgsql, so that its query plan is kept for the session.
+CREATE OR REPLACE FUNCTION accreditation_tld_of(p_accreditation_id uuid, p_name text) RETURNS uuid
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN (SELECT t.id FROM accreditation_tld t
+          WHERE t.accreditation_id = p_accreditation_id AND p_name LIKE '%.' || t.tld
+          ORDER BY length(t.tld) DESC LIMIT 1);
+END
+$$;
+COMMENT ON FUNCTION accreditation_tld_of(uuid, text) IS 'The accreditation_tld id serving p_name (longest TLD), or NULL. Raises nothing.';

@@ -46,10 +46,7 @@ BEGIN
     END IF;
   END IF;
 
-  SELECT t.id INTO NEW.accreditation_tld_id
-  FROM accreditation_tld t
-  WHERE t.accreditation_id = NEW.accreditation_id AND NEW.name LIKE '%.' || t.tld
-  ORDER BY length(t.tld) DESC LIMIT 1;
+  NEW.accreditation_tld_id := accreditation_tld_of(NEW.accreditation_id, NEW.name);
   IF NEW.accreditation_tld_id IS NULL THEN
     RAISE EXCEPTION 'name "%": the TLD is not served by accreditation %', NEW.name, NEW.accreditation_id
       USING ERRCODE = 'PV102', COLUMN = 'name', HINT = 'SELECT tld FROM accreditation_tld WHERE accreditation_id = ...';

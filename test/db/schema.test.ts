@@ -97,7 +97,7 @@ describe("src/db/schema.ts against the migrated database", () => {
       await client.query("ALTER TABLE worker ALTER COLUMN pid DROP NOT NULL");
       await client.query("ALTER TABLE worker ALTER COLUMN unlocked_jobs TYPE bigint");
       await client.query("ALTER TABLE event DROP COLUMN published_date");
-      await client.query("CREATE TABLE provision_host (name text NOT NULL) INHERITS (class.provision)");
+      await client.query("CREATE TABLE provision_widget (name text NOT NULL) INHERITS (class.provision)");
       const diffs = diffSchema(await introspect(client), SCHEMA_COLUMNS);
       expect(diffs).toEqual(
         expect.arrayContaining([
@@ -105,7 +105,7 @@ describe("src/db/schema.ts against the migrated database", () => {
           "worker.pid: nullable in the database, NOT NULL in SCHEMA_COLUMNS",
           "worker.unlocked_jobs: type bigint in the database, integer in SCHEMA_COLUMNS",
           "event.published_date: in SCHEMA_COLUMNS, no such column in the database",
-          "provision_host: table in the database, missing from SCHEMA_COLUMNS",
+          "provision_widget: table in the database, missing from SCHEMA_COLUMNS",
         ]),
       );
       expect(diffs).toHaveLength(5);

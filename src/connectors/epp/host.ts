@@ -1,5 +1,5 @@
 /** RFC 5732 host commands: builders for <command> bodies and parsers for their <resData>. */
-import type { HostAddr, HostAddrVersion, HostCreateInput } from "../capabilities/registry.js";
+import type { HostAddr, HostCreateInput } from "../capabilities/registry.js";
 import { NS, attr, child, children, text, type XmlNode, type XmlValue, EppXmlError } from "./xml.js";
 
 export type { HostAddr, HostAddrVersion, HostCreateInput } from "../capabilities/registry.js";

@@ -52,3 +52,28 @@ $$;
 COMMENT ON FUNCTION provision_attach_triggers(regclass, text) IS
   'Attaches the standard provision triggers to p_table for job type p_job_type. Idempotent. '
   'Raises foreign_key_violation (unknown job type), wrong_object_type (not a class.provision child).';
+
+-- Giving an inventory table (a family's record of what each tenant holds at the provider: domain, contact,
+-- host) the engine's treatment is one call, as for a provision table:
+--   SELECT inventory_attach('host');
+-- The table must have tenant_customer_id. It gets row-level security with the same two policies as every
+-- tenant table (engine/security/roles.sql): provisio_order and provisio_reader see their tenant's rows,
+-- provisio_worker every row; provisio_order may SELECT it (provisio_worker reads every table). Writes are
+-- the family's post/ triggers', which run as the owner.
+CREATE OR REPLACE FUNCTION inventory_attach(p_table regclass) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table AND attname = 'tenant_customer_id' AND NOT attisdropped) THEN
+    RAISE EXCEPTION '% has no tenant_customer_id: an inventory table belongs to a tenant', p_table USING ERRCODE = 'wrong_object_type';
+  END IF;
+  EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', p_table);
+  EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', p_table);
+  EXECUTE format('CREATE POLICY tenant_isolation ON %s TO provisio_order, provisio_reader
+                  USING (tenant_customer_id = (SELECT current_tenant_id())) WITH CHECK (tenant_customer_id = (SELECT current_tenant_id()))', p_table);
+  EXECUTE format('DROP POLICY IF EXISTS engine ON %s', p_table);
+  EXECUTE format('CREATE POLICY engine ON %s TO provisio_worker USING (true) WITH CHECK (true)', p_table);
+  EXECUTE format('GRANT SELECT ON %s TO provisio_order', p_table);
+END
+$$;
+COMMENT ON FUNCTION inventory_attach(regclass) IS
+  'Row-level security by tenant and the order role''s SELECT on inventory table p_table. Idempotent. Raises wrong_object_type (no tenant_customer_id).';

@@ -43,7 +43,8 @@ GRANT SELECT ON v_provision, v_order TO provisio_reader;
 
 -- provisio_order: its tenant's provisions and orders
 GRANT SELECT ON provision_status, order_status, order_item_status, order_item_plan_status, connector_type TO provisio_order;
-GRANT SELECT ON tenant_customer, accreditation_tld, contact, domain, class.provision TO provisio_order;
+GRANT SELECT ON tenant_customer, accreditation_tld, class.provision TO provisio_order;
+-- inventory tables (contact, domain, host, ...): inventory_attach() in attach/tables.sql
 GRANT SELECT (id, tenant_customer_id, name, provider, connector_type, max_sessions) ON accreditation TO provisio_order;
 GRANT SELECT, INSERT ON "order", order_item, order_item_plan TO provisio_order;
 GRANT SELECT ON v_provision, v_order TO provisio_order;
@@ -105,8 +106,6 @@ BEGIN
       ('tenant_customer', 'id = (SELECT current_tenant_id())'),
       ('accreditation',   'tenant_customer_id = (SELECT current_tenant_id())'),
       ('accreditation_tld', 'EXISTS (SELECT 1 FROM accreditation a WHERE a.id = accreditation_id AND a.tenant_customer_id = (SELECT current_tenant_id()))'),
-      ('contact',         'tenant_customer_id = (SELECT current_tenant_id())'),
-      ('domain',          'tenant_customer_id = (SELECT current_tenant_id())'),
       ('"order"',         'tenant_customer_id = (SELECT current_tenant_id())'),
       ('order_item',      'tenant_customer_id = (SELECT current_tenant_id())'),
       ('order_item_plan', 'tenant_customer_id = (SELECT current_tenant_id())'),

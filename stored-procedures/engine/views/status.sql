@@ -16,8 +16,9 @@ SELECT
   p.id,
   replace(p.tableoid::regclass::text, 'provision_', '') AS provision_type,
   p.tableoid::regclass::text                            AS provision_table,
-  -- the object's identifier at the provider: a contact's contact_id (its data also has a postal name)
-  coalesce(j.data ->> 'contact_id', j.data ->> 'name')   AS object_name,
+  -- the object's identifier at the provider: the job data's field its job type names (job_type.object_column:
+  -- a domain's or host's name, a contact's contact_id)
+  j.data ->> jt.object_column                           AS object_name,
   p.tenant_customer_id,
   p.accreditation_id,
   -- an attempt in flight is recorded on the job only (engine/job/lifecycle.sql _500_sync_provision)
@@ -39,6 +40,7 @@ SELECT
 FROM class.provision p
 JOIN provision_status ps ON ps.id = p.status_id
 LEFT JOIN job j ON j.id = p.job_id
+LEFT JOIN job_type jt ON jt.id = j.type_id
 WHERE p.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT role_is_engine(current_user));
 COMMENT ON VIEW v_provision IS 'Every provision of every type (class.provision + tableoid) with its status name and job; order and reader roles see their app.tenant_id only.';
 

@@ -7,6 +7,7 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
+import { registryTasks } from "../../../src/families/registry/index.js";
 import { createAccount, type Account } from "../../helpers/fixtures.js";
 
 let t: TestDatabase;
@@ -16,12 +17,18 @@ beforeAll(async () => {
   t = await createTestDatabase();
   acc = await createAccount(t.pool);
   other = await createAccount(t.pool);
+  const served = await t.pool.query<{ t: string }>(
+    "SELECT DISTINCT reference_table AS t FROM job_type WHERE task_identifier = ANY($1) ORDER BY 1",
+    [registryTasks.map((x) => x.identifier)],
+  );
+  REGISTRY_TABLES = served.rows.map((r) => r.t);
 });
 afterAll(async () => {
   await t?.close();
 });
 
-const REGISTRY_TABLES = ["provision_contact", "provision_domain", "provision_domain_delete", "provision_domain_renew"];
+/** the registry family's provision tables: those its tasks serve (job_type.task_identifier), read in beforeAll */
+let REGISTRY_TABLES: string[] = [];
 
 /** The error a statement raises, run in a savepoint so that the transaction goes on. */
 async function refused(client: pg.ClientBase, sql: string, params: unknown[]): Promise<{ code?: string; column?: string }> {

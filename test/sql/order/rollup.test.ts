@@ -167,7 +167,10 @@ describe("status rollup through SQL", () => {
       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
       LEFT JOIN pg_constraint con ON con.conrelid = c.oid
       WHERE i.inhparent = 'class.provision'::regclass GROUP BY c.oid, c.relname ORDER BY c.relname`);
-    expect(r.rows.map((x) => x.relname)).toEqual(["provision_contact", "provision_domain", "provision_domain_delete", "provision_domain_renew"]);
+    // every provision table is served by a job type and every job type serves one (no list to keep here)
+    const served = await t.pool.query<{ t: string }>("SELECT DISTINCT reference_table AS t FROM job_type ORDER BY 1");
+    expect(r.rows.map((x) => x.relname)).toEqual(served.rows.map((x) => x.t));
+    expect(r.rows.length).toBeGreaterThanOrEqual(4);
     for (const row of r.rows) {
       expect(row.pk, row.relname).toBe(true);
       expect(Number(row.fks), row.relname).toBeGreaterThanOrEqual(4);

@@ -3,7 +3,6 @@
  * and tries what that role must and must not do. Rejections are SQLSTATE 42501 (insufficient_privilege,
  * including row-level security's "new row violates row-level security policy") and leave nothing behind.
  */
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWorker } from "../../../src/worker/runner.js";
 import { createTestDatabase, loginAs, tenantClients, type TestDatabase } from "../../helpers/db.js";

@@ -59,6 +59,9 @@ beforeAll(async () => {
     `INSERT INTO contact (tenant_customer_id, accreditation_id, contact_id, roid, email, pw) VALUES ($1, $2, 'b-contact', $3, 'b@b.example', $4)`,
     [b.tenantId, b.accreditationId, `${SECRET}-C-ROID`, `${SECRET}-pw`],
   );
+  await t.pool.query(`INSERT INTO host (tenant_customer_id, accreditation_id, name, roid, addrs_v4) VALUES ($1, $2, 'ns1.b-held.example', $3, '{192.0.2.66}')`, [
+    b.tenantId, b.accreditationId, `${SECRET}-H-ROID`,
+  ]);
   // tenant A: an order and a pending provision whose roid and reference are NULL / numeric, so that a
   // cast in WHERE can fail only on another tenant's value
   const ao = await t.pool.query<{ id: string }>(`INSERT INTO "order" (tenant_customer_id, reference) VALUES ($1, '42') RETURNING id`, [a.tenantId]);
@@ -96,7 +99,7 @@ describe("item 1: no caller's WHERE sees another tenant's row", () => {
       await c.query(`CREATE OR REPLACE FUNCTION pg_temp.leak(v text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$
         BEGIN RAISE NOTICE 'leak: %', v; RETURN true; END $$`);
       const relations = await readable(role);
-      expect(relations.map((r) => r.rel)).toEqual(expect.arrayContaining(role === "provisio_reader" ? ["public.v_order", "public.v_provision"] : ["public.v_order", "public.v_provision", "public.provision_domain", "public.domain"]));
+      expect(relations.map((r) => r.rel)).toEqual(expect.arrayContaining(role === "provisio_reader" ? ["public.v_order", "public.v_provision"] : ["public.v_order", "public.v_provision", "public.provision_domain", "public.domain", "public.host", "public.provision_host"]));
       for (const { rel, columns } of relations) {
         for (const col of columns) {
           await c.query(`SELECT 1 FROM ${rel} WHERE pg_temp.leak(${col}::text)`);
@@ -216,6 +219,7 @@ const CALLER_COLUMNS: Record<string, string[]> = {
   provision_domain_renew: ["name", "period", "current_expiry_date"],
   provision_domain_delete: ["name"],
   provision_contact: ["contact_id", "name", "org", "street", "city", "sp", "pc", "cc", "voice", "fax", "email", "pw"],
+  provision_host: ["name", "addrs_v4", "addrs_v6"],
 };
 const PROVISION_CALLER_COLUMNS = ["id", "tenant_customer_id", "accreditation_id", "order_item_plan_ids"];
 /** Columns provisio derives in validation from the row (whatever the caller gave is replaced). */
@@ -252,6 +256,8 @@ describe("item 4: the engine's columns are not the order role's to set", () => {
           ? { columns: ["tenant_customer_id", "accreditation_id", "name", "current_expiry_date"], values: [a.tenantId, a.accreditationId, name, "2030-05-05"] }
           : { columns: ["tenant_customer_id", "accreditation_id", "name"], values: [a.tenantId, a.accreditationId, name] };
       }
+      case "provision_host":
+        return { columns: ["tenant_customer_id", "accreditation_id", "name"], values: [a.tenantId, a.accreditationId, `ns-${id}.external.net`] };
       default:
         throw new Error(`no valid row for ${table}: add one to this test`);
     }

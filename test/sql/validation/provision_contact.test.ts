@@ -33,7 +33,7 @@ describe("provision_contact validation (RFC 5733)", () => {
     ["four street lines", { street: ["a", "b", "c", "d"] }, "PV117", "street"],
   ])("rejects %s", async (_label, change, code, column) => {
     const before = await writeCounts(t.pool);
-    const err = await insert({ ...good, ...change } as typeof good).then(() => undefined, (e: { code: string; column: string }) => e);
+    const err = await insert({ ...good, ...change }).then(() => undefined, (e: { code: string; column: string }) => e);
     expect(err?.code).toBe(code);
     expect(err?.column).toBe(column);
     expect(await writeCounts(t.pool)).toEqual(before);
