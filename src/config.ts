@@ -11,11 +11,9 @@ import { ConfigurationError } from "./errors.js";
  * A variable set to the empty string (or only blanks) counts as unset, so it takes its default:
  * `PROVISIO_WORKER_CONCURRENCY=` in a compose file or a shell means "the default", not 0 or an error.
  */
-const emptyIsUnset = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
+const emptyIsUnset = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
 
-const intFromEnv = (def: number, min: number, max: number) =>
-  emptyIsUnset(z.coerce.number().int().min(min).max(max).default(def));
+const intFromEnv = (def: number, min: number, max: number) => emptyIsUnset(z.coerce.number().int().min(min).max(max).default(def));
 
 /**
  * A URL whose scheme is one of `schemes` (e.g. "postgres:"); `shape` is what the message suggests. The

@@ -115,7 +115,10 @@ describe("resolveSecret: password_file", () => {
 
   it("refuses an empty file (or one holding only a line ending) with PV_CONFIG, like an empty variable", async () => {
     for (const content of ["", "\n", "\r\n"]) {
-      const err = await secretIn("empty", content).then(() => undefined, (e: unknown) => e);
+      const err = await secretIn("empty", content).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err, JSON.stringify(content)).toBeInstanceOf(ConfigurationError);
       expect((err as ConfigurationError).code).toBe("PV_CONFIG");
     }

@@ -12,11 +12,14 @@ function pgError(code: string, extra: Record<string, unknown> = {}): Error {
 }
 
 describe("fromPgError", () => {
-  it.each(["PV101", "PV118", "PV119", "PV201", "PV399", "23505", "23502", "23503"])("a rejected row (%s) is a ValidationError with its code and column", (code) => {
-    const e = fromPgError(pgError(code, { column: "name" }));
-    expect(e).toBeInstanceOf(ValidationError);
-    expect([e.code, (e as ValidationError).column, e.retryable]).toEqual([code, "name", false]);
-  });
+  it.each(["PV101", "PV118", "PV119", "PV201", "PV399", "23505", "23502", "23503"])(
+    "a rejected row (%s) is a ValidationError with its code and column",
+    (code) => {
+      const e = fromPgError(pgError(code, { column: "name" }));
+      expect(e).toBeInstanceOf(ValidationError);
+      expect([e.code, (e as ValidationError).column, e.retryable]).toEqual([code, "name", false]);
+    },
+  );
 
   it.each(["PV501", "PV502"])("the engine's own %s is a PermanentError, not a validation error", (code) => {
     const e = fromPgError(pgError(code));

@@ -32,7 +32,9 @@ const program = new Command()
 
 program
   .command("migrate")
-  .description("apply migrations/, graphile-worker's schema and stored-procedures/ to the database (as provisio_owner when the login is a member of it; see README 'Roles and tenants')")
+  .description(
+    "apply migrations/, graphile-worker's schema and stored-procedures/ to the database (as provisio_owner when the login is a member of it; see README 'Roles and tenants')",
+  )
   .action(async () => {
     const db = await resolveDatabase();
     try {
@@ -45,7 +47,9 @@ program
 
 program
   .command("worker")
-  .description("run provisioning jobs until SIGTERM/SIGINT (graceful: in-flight jobs finish); with AMQP_URL set, also the event relay (see `provisio relay --help`), stopped after the jobs so their last events go out")
+  .description(
+    "run provisioning jobs until SIGTERM/SIGINT (graceful: in-flight jobs finish); with AMQP_URL set, also the event relay (see `provisio relay --help`), stopped after the jobs so their last events go out",
+  )
   .option("-c, --concurrency <n>", "jobs run at once", positiveInt("--concurrency"))
   .action(async (opts: { concurrency?: number }) => {
     const cfg = config();
@@ -104,7 +108,9 @@ program
       await mkdir(path.dirname(path.resolve(opts.caOut)), { recursive: true });
       await writeFile(opts.caOut, sim.certificate!.cert);
     }
-    console.log(`EPP registry simulator on ${opts.host}:${port} (TLS${opts.caOut ? `, certificate in ${opts.caOut}` : ""}); registrars: ${Object.keys(registrars).join(", ")}; TLDs: ${opts.tld.join(", ")}`);
+    console.log(
+      `EPP registry simulator on ${opts.host}:${port} (TLS${opts.caOut ? `, certificate in ${opts.caOut}` : ""}); registrars: ${Object.keys(registrars).join(", ")}; TLDs: ${opts.tld.join(", ")}`,
+    );
   });
 
 program

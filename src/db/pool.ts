@@ -9,8 +9,7 @@ import { logger, type Logger } from "../logger.js";
 /** Create a pool for a postgres:// URL. Idle-client errors (server restart) are logged, not thrown. */
 export function createPool(connectionString: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, application_name: "provisio" });
-  const onClientError = (err: Error & { code?: string }) =>
-    logger().warn({ code: err.code, err: err.message }, "database client failed; it will be replaced");
+  const onClientError = (err: Error & { code?: string }) => logger().warn({ code: err.code, err: err.message }, "database client failed; it will be replaced");
   pool.on("error", onClientError);
   // graphile-worker asks for an error handler on every client, so a dropped connection is logged, not fatal
   pool.on("connect", (client) => client.on("error", onClientError));

@@ -27,10 +27,23 @@ export async function seedDemoAccount(pool: pg.Pool, simulator: { port: number; 
     .returning("id")
     .executeTakeFirstOrThrow();
   const tenantId = tenant.id;
-  const cfg = { host: "127.0.0.1", port: simulator.port, clID: DEMO_CLID, password_env: DEMO_PASSWORD_ENV, tls: { ca_file: simulator.caFile, servername: "localhost" } };
+  const cfg = {
+    host: "127.0.0.1",
+    port: simulator.port,
+    clID: DEMO_CLID,
+    password_env: DEMO_PASSWORD_ENV,
+    tls: { ca_file: simulator.caFile, servername: "localhost" },
+  };
   const acc = await db
     .insertInto("accreditation")
-    .values({ tenant_customer_id: tenantId, name: "simulator", provider: "provisio EPP registry simulator", connector_type: "epp", config: JSON.stringify(cfg), max_sessions: 4 })
+    .values({
+      tenant_customer_id: tenantId,
+      name: "simulator",
+      provider: "provisio EPP registry simulator",
+      connector_type: "epp",
+      config: JSON.stringify(cfg),
+      max_sessions: 4,
+    })
     .onConflict((oc) => oc.columns(["tenant_customer_id", "name"]).doUpdateSet((eb) => ({ config: eb.ref("excluded.config") })))
     .returning("id")
     .executeTakeFirstOrThrow();
@@ -53,8 +66,16 @@ export async function insertSampleOrders(pool: pg.Pool, ids: DemoIds, count: num
   const orders: string[] = [];
   for (let i = 1; i <= count; i++) {
     const orderId = await db.transaction().execute(async (tx) => {
-      const o = await tx.insertInto("order").values({ tenant_customer_id: ids.tenantId, reference: `demo-${run}-${i}` }).returning("id").executeTakeFirstOrThrow();
-      const it = await tx.insertInto("order_item").values({ order_id: o.id, object_type: "domain", descr: "register a domain" }).returning("id").executeTakeFirstOrThrow();
+      const o = await tx
+        .insertInto("order")
+        .values({ tenant_customer_id: ids.tenantId, reference: `demo-${run}-${i}` })
+        .returning("id")
+        .executeTakeFirstOrThrow();
+      const it = await tx
+        .insertInto("order_item")
+        .values({ order_id: o.id, object_type: "domain", descr: "register a domain" })
+        .returning("id")
+        .executeTakeFirstOrThrow();
       const pl = await tx.insertInto("order_item_plan").values({ order_item_id: it.id, action: "domain_create" }).returning("id").executeTakeFirstOrThrow();
       await tx
         .insertInto("provision_domain")

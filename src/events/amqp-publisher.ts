@@ -72,7 +72,10 @@ export class AmqpPublisher {
     let conn: ChannelModel | undefined;
     try {
       // timeout: a broker that accepts TCP but never answers the handshake fails the attempt (ms)
-      conn = await amqp.connect(this.opts.url, { clientProperties: { connection_name: this.opts.connectionName }, timeout: this.opts.connectTimeoutMs ?? 10_000 });
+      conn = await amqp.connect(this.opts.url, {
+        clientProperties: { connection_name: this.opts.connectionName },
+        timeout: this.opts.connectTimeoutMs ?? 10_000,
+      });
       conn.on("error", (err: Error) => log.warn({ err: err.message }, "AMQP connection error"));
       conn.on("close", () => {
         if (this.conn === conn) {

@@ -47,7 +47,12 @@ export interface ProvisioCloudEvent {
 }
 
 /** A status name as routing-key word: lower case letters, digits and underscores (AMQP topic words are dot-separated). */
-const payloadSchema = z.looseObject({ status: z.string().regex(/^[a-z0-9_]+$/).optional() });
+const payloadSchema = z.looseObject({
+  status: z
+    .string()
+    .regex(/^[a-z0-9_]+$/)
+    .optional(),
+});
 
 /**
  * The routing key of an event: the aggregate (the part of `event_type` before its first dot: `provision`,
@@ -63,7 +68,8 @@ export function routingKey(row: Pick<EventRow, "event_type" | "payload">): strin
 
 /** The CloudEvent published for an outbox row (see {@link ProvisioCloudEvent} for each field). */
 export function toCloudEvent(row: EventRow): ProvisioCloudEvent {
-  const payload = row.payload && typeof row.payload === "object" && !Array.isArray(row.payload) ? (row.payload as Record<string, unknown>) : { value: row.payload };
+  const payload =
+    row.payload && typeof row.payload === "object" && !Array.isArray(row.payload) ? (row.payload as Record<string, unknown>) : { value: row.payload };
   return {
     specversion: "1.0",
     id: String(row.id),

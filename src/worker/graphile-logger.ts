@@ -20,7 +20,8 @@ export function logMetaWithoutPayloads(meta: LogMeta | undefined): LogMeta {
   const out: Record<string, unknown> = { ...meta };
   if ("job" in out) out.job = withoutPayload(out.job);
   for (const key of ["jobs", "cancelledJobs"]) if (Array.isArray(out[key])) out[key] = out[key].map(withoutPayload);
-  if (Array.isArray(out.specs)) out.specs = out.specs.map((s: unknown) => (s && typeof s === "object" && "job" in s ? { ...s, job: withoutPayload(s.job) } : s));
+  if (Array.isArray(out.specs))
+    out.specs = out.specs.map((s: unknown) => (s && typeof s === "object" && "job" in s ? { ...s, job: withoutPayload(s.job) } : s));
   return out;
 }
 

@@ -64,7 +64,8 @@ export function startHeartbeat(
       );
       const row = r.rows[0]!;
       const result: RecoveryResult = { deadWorkers: row.dead_workers, unlockedJobs: row.unlocked_jobs, redrivenJobs: row.redriven_jobs };
-      if (result.deadWorkers.length) log.warn({ deadWorkers: result.deadWorkers, unlockedJobs: result.unlockedJobs }, "declared silent workers dead and unlocked their jobs");
+      if (result.deadWorkers.length)
+        log.warn({ deadWorkers: result.deadWorkers, unlockedJobs: result.unlockedJobs }, "declared silent workers dead and unlocked their jobs");
       if (result.redrivenJobs.length) log.warn({ jobs: result.redrivenJobs }, "re-added open jobs that had no live graphile-worker job");
       if (failing) log.info("heartbeat restored");
       failing = false;

@@ -196,7 +196,10 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     try {
       // wait (bounded) for the failed pool's in-flight jobs; graphile-worker may already be shutting it down
       const waited = await Promise.race([
-        failed.runner.stop("pool failed").then(() => true, () => true),
+        failed.runner.stop("pool failed").then(
+          () => true,
+          () => true,
+        ),
         new Promise<false>((resolve) => setTimeout(() => resolve(false), opts.replaceWaitMs ?? 10_000).unref()),
       ]);
       if (!waited) log.warn({ poolId: failed.workerPool.id }, "the failed pool did not finish in time; releasing its jobs anyway");

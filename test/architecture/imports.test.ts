@@ -1,5 +1,5 @@
 /**
- * The connector seam (docs/design.md "Connectors"): the engine knows no protocol. Nothing under src/
+ * The connector seam (docs/design.md "Where things live"): the engine knows no protocol. Nothing under src/
  * imports src/connectors/epp/ except the EPP adapter itself, the EPP simulator, the registry family
  * (src/families/registry/: its tasks reconcile on RFC 5730 result codes, and it registers the adapter)
  * and the demo. Checked on the import specifiers of every source file, static and dynamic.

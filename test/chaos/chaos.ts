@@ -44,7 +44,13 @@ async function main(): Promise<number> {
     connectorType: "epp",
     maxSessions: 6,
     tlds: ["example"],
-    config: { host: "127.0.0.1", port: sim.port, clID: "chaos-registrar", password_env: "CHAOS_EPP_PASSWORD", tls: { ca_file: caFile, servername: "localhost" } },
+    config: {
+      host: "127.0.0.1",
+      port: sim.port,
+      clID: "chaos-registrar",
+      password_env: "CHAOS_EPP_PASSWORD",
+      tls: { ca_file: caFile, servername: "localhost" },
+    },
   });
   await pool.query("UPDATE job_type SET retry_backoff_seconds = 0.2, retry_backoff_max_seconds = 2, max_attempts = 10");
   sim.faults.latencyMs = 2;
@@ -119,7 +125,9 @@ async function main(): Promise<number> {
   const elapsed = (Date.now() - t0) / 1000;
   log(`${done}/${PROVISIONS} final after ${elapsed.toFixed(1)} s; waiting for the queue to drain`);
   for (let i = 0; i < 100; i++) {
-    const r = await pool.query("SELECT (SELECT count(*) FROM graphile_worker._private_jobs)::int AS g, (SELECT count(*) FROM job WHERE status_id IN (1, 2))::int AS j");
+    const r = await pool.query(
+      "SELECT (SELECT count(*) FROM graphile_worker._private_jobs)::int AS g, (SELECT count(*) FROM job WHERE status_id IN (1, 2))::int AS j",
+    );
     if (r.rows[0].g === 0 && r.rows[0].j === 0) break;
     await sleep(100);
   }
@@ -132,14 +140,18 @@ async function main(): Promise<number> {
   const stuck = rows.filter((r) => r.status_id !== 3 && r.status_id !== 4).length;
   const notAtRegistry = completed.filter((r) => !sim.store.domains.has(r.name)).length;
   const duplicated = [...sim.store.domainCreates.values()].filter((n) => n > 1).length;
-  const orders = Number((await pool.query(
-    `SELECT (SELECT count(*) FROM order_item_plan p JOIN provision_domain d ON p.id = ANY (d.order_item_plan_ids) WHERE p.status_id <> d.status_id)
+  const orders = Number(
+    (
+      await pool.query(
+        `SELECT (SELECT count(*) FROM order_item_plan p JOIN provision_domain d ON p.id = ANY (d.order_item_plan_ids) WHERE p.status_id <> d.status_id)
           + (SELECT count(*) FROM order_item i WHERE i.status_id <> (SELECT rollup_status(array_agg(p.status_id)) FROM order_item_plan p WHERE p.order_item_id = i.id))
           + (SELECT count(*) FROM "order" o WHERE o.status_id <> (SELECT rollup_status(array_agg(i.status_id)) FROM order_item i WHERE i.order_id = o.id)) AS n`,
-  )).rows[0].n);
-  const locked = Number((await pool.query(
-    "SELECT (SELECT count(*) FROM graphile_worker._private_jobs) + (SELECT count(*) FROM job WHERE status_id IN (1, 2)) AS n",
-  )).rows[0].n);
+      )
+    ).rows[0].n,
+  );
+  const locked = Number(
+    (await pool.query("SELECT (SELECT count(*) FROM graphile_worker._private_jobs) + (SELECT count(*) FROM job WHERE status_id IN (1, 2)) AS n")).rows[0].n,
+  );
   const deadWorkers = Number((await pool.query("SELECT count(*) AS n FROM worker WHERE status = 'dead'")).rows[0].n);
   const lost = missingRows + notAtRegistry;
 
@@ -150,14 +162,26 @@ async function main(): Promise<number> {
   await db.close();
   await rm(caDir, { recursive: true, force: true });
 
-  log(`completed ${completed.length}, failed ${failedRows.length}; workers declared dead by heartbeat: ${deadWorkers}; worker exit codes on SIGTERM: ${codes.join(", ")}`);
+  log(
+    `completed ${completed.length}, failed ${failedRows.length}; workers declared dead by heartbeat: ${deadWorkers}; worker exit codes on SIGTERM: ${codes.join(", ")}`,
+  );
   const summary = { lost, duplicated, stuck, orders, locked };
-  console.log(`chaos: ${PROVISIONS} provisions, 2 workers, 2 SIGKILLs, 1 PostgreSQL restart, ${elapsed.toFixed(1)} s: ` +
-    Object.entries(summary).map(([k, v]) => `${k}=${v}`).join(" "));
+  console.log(
+    `chaos: ${PROVISIONS} provisions, 2 workers, 2 SIGKILLs, 1 PostgreSQL restart, ${elapsed.toFixed(1)} s: ` +
+      Object.entries(summary)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" "),
+  );
   const bad = Object.values(summary).some((v) => v !== 0) || failedRows.length > 0 || !events.every((e) => e.done) || codes.some((c) => c !== 0);
   if (bad) {
     console.error("chaos: FAILED");
-    if (failedRows.length) console.error(`failed provisions: ${failedRows.slice(0, 5).map((r) => r.name).join(", ")}`);
+    if (failedRows.length)
+      console.error(
+        `failed provisions: ${failedRows
+          .slice(0, 5)
+          .map((r) => r.name)
+          .join(", ")}`,
+      );
     for (const [i, w] of allWorkers.entries()) console.error(`--- worker ${i} output (tail) ---\n${w.output().slice(-3000)}`);
     return 1;
   }

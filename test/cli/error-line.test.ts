@@ -11,12 +11,16 @@ function dbError(message: string, code: string, hint?: string): Error {
 describe("errorLine", () => {
   it("appends the SQLSTATE and hint of a database error on the cause chain", () => {
     expect(errorLine(dbError("permission denied for schema public", "42501"))).toBe("permission denied for schema public (SQLSTATE 42501)");
-    const wrapped = new Error("stored-procedures/engine/security/roles.sql: must be owner of table job", { cause: dbError("must be owner of table job", "42501", "run it as the owner") });
+    const wrapped = new Error("stored-procedures/engine/security/roles.sql: must be owner of table job", {
+      cause: dbError("must be owner of table job", "42501", "run it as the owner"),
+    });
     expect(errorLine(wrapped)).toBe("stored-procedures/engine/security/roles.sql: must be owner of table job (SQLSTATE 42501; hint: run it as the owner)");
   });
 
   it("drops stack frames folded into a message and joins the rest", () => {
-    const err = new Error("Unable to ensure migrations table: error: permission denied for schema public\n    at /x/pg/lib/client.js:694:17\n    at async runner (/x/index.js:3780:5)");
+    const err = new Error(
+      "Unable to ensure migrations table: error: permission denied for schema public\n    at /x/pg/lib/client.js:694:17\n    at async runner (/x/index.js:3780:5)",
+    );
     expect(errorLine(err)).toBe("Unable to ensure migrations table: error: permission denied for schema public");
   });
 
@@ -44,7 +48,9 @@ describe("errorLine", () => {
 
   it("prints a SQLSTATE only for an error PostgreSQL raised (severity set), not for any 5-character code", () => {
     expect(errorLine(Object.assign(new Error("some library failed"), { code: "ABCDE" }))).toBe("some library failed");
-    expect(errorLine(dbError("registration_period must be 1..10 years, got 11", "PV103"))).toBe("registration_period must be 1..10 years, got 11 (SQLSTATE PV103)");
+    expect(errorLine(dbError("registration_period must be 1..10 years, got 11", "PV103"))).toBe(
+      "registration_period must be 1..10 years, got 11 (SQLSTATE PV103)",
+    );
     expect(errorLine(Object.assign(new Error("lower case"), { code: "pv103", severity: "ERROR" }))).toBe("lower case");
   });
 

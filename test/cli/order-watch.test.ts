@@ -34,7 +34,6 @@ afterAll(async () => {
   await t?.close();
 });
 
-
 /** pg_notify on the order channel, committed, from `from` (default: the owner's pool). */
 async function notify(payload: string, from: pg.Pool | pg.Client = t.pool): Promise<void> {
   await from.query("SELECT pg_notify('provisio_order_status', $1)", [payload]);

@@ -59,7 +59,9 @@ describe("provisio status", () => {
     const r = await runCli(["status", "--tenant", bad], { DATABASE_URL: "postgres://nobody@127.0.0.1:1/nothing" });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain(`error: option '-t, --tenant <uuid>' argument '${bad}' is invalid. --tenant must be a uuid (8-4-4-4-12 hex digits), got "${bad}"`);
+    expect(r.stderr).toContain(
+      `error: option '-t, --tenant <uuid>' argument '${bad}' is invalid. --tenant must be a uuid (8-4-4-4-12 hex digits), got "${bad}"`,
+    );
     expect(r.stderr).not.toContain("ECONNREFUSED");
   });
 });

@@ -22,11 +22,15 @@ describe("embedded PostgreSQL", () => {
     dirs.push(dir);
     await chmod(dir, 0o755); // the server may run as the postgres OS user
     // detached: the child leads a process group of its own, as a shell's foreground job does
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "test/helpers/embedded-child.ts"), path.join(dir, "data"), String(await freePort())], {
-      cwd: PROJECT_ROOT,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(PROJECT_ROOT, "test/helpers/embedded-child.ts"), path.join(dir, "data"), String(await freePort())],
+      {
+        cwd: PROJECT_ROOT,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let out = "";
     child.stdout.on("data", (b: Buffer) => (out += b.toString()));
     child.stderr.on("data", (b: Buffer) => (out += b.toString()));

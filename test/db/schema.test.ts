@@ -64,8 +64,12 @@ function diffSchema(actual: Map<string, ActualRelation>, expected: Record<string
       }
       if (e.type !== a.type) diffs.push(`${name}.${col}: type ${a.type} in the database, ${e.type} in SCHEMA_COLUMNS`);
       if (rel.kind === "view") continue; // views record no nullability or defaults
-      if (e.nullable !== a.nullable) diffs.push(`${name}.${col}: ${a.nullable ? "nullable" : "NOT NULL"} in the database, ${e.nullable ? "nullable" : "NOT NULL"} in SCHEMA_COLUMNS`);
-      if ((e.generated ?? false) !== a.generated) diffs.push(`${name}.${col}: ${a.generated ? "has" : "has no"} default in the database, ${e.generated ? "generated" : "not generated"} in SCHEMA_COLUMNS`);
+      if (e.nullable !== a.nullable)
+        diffs.push(`${name}.${col}: ${a.nullable ? "nullable" : "NOT NULL"} in the database, ${e.nullable ? "nullable" : "NOT NULL"} in SCHEMA_COLUMNS`);
+      if ((e.generated ?? false) !== a.generated)
+        diffs.push(
+          `${name}.${col}: ${a.generated ? "has" : "has no"} default in the database, ${e.generated ? "generated" : "not generated"} in SCHEMA_COLUMNS`,
+        );
     }
     for (const col of Object.keys(spec.columns)) if (!rel.columns.has(col)) diffs.push(`${name}.${col}: in SCHEMA_COLUMNS, no such column in the database`);
   }
@@ -137,7 +141,9 @@ describe("src/db/schema.ts against the migrated database", () => {
     expectTypeOf<Selectable<Database["v_job"]>["duration"]>().toEqualTypeOf<PgInterval | null>();
     expectTypeOf<Selectable<Database["class.provision"]>["order_item_plan_ids"]>().toEqualTypeOf<string[] | null>();
     // generated and nullable columns may be left out of an INSERT; the others may not
-    expectTypeOf<{ tenant_customer_id: string; type_id: number; reference_table: string; reference_id: string; max_attempts: number }>().toMatchTypeOf<Insertable<Database["job"]>>();
+    expectTypeOf<{ tenant_customer_id: string; type_id: number; reference_table: string; reference_id: string; max_attempts: number }>().toMatchTypeOf<
+      Insertable<Database["job"]>
+    >();
     expectTypeOf<{ tenant_customer_id: string }>().not.toMatchTypeOf<Insertable<Database["job"]>>();
     expectTypeOf<{ status_id: number }>().toMatchTypeOf<Updateable<Database["job"]>>();
 

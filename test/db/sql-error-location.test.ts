@@ -31,15 +31,9 @@ async function locate(text: string): Promise<string> {
 
 describe("sqlErrorLocation", () => {
   it("points into a PL/pgSQL body with a syntax error", async () => {
-    const text = [
-      "-- a comment",
-      "CREATE OR REPLACE FUNCTION pg_temp.f() RETURNS int",
-      "LANGUAGE plpgsql AS $$",
-      "BEGIN",
-      "  RETURN 1 +;",
-      "END",
-      "$$;",
-    ].join("\n");
+    const text = ["-- a comment", "CREATE OR REPLACE FUNCTION pg_temp.f() RETURNS int", "LANGUAGE plpgsql AS $$", "BEGIN", "  RETURN 1 +;", "END", "$$;"].join(
+      "\n",
+    );
     expect(await locate(text)).toMatch(/^:5:\d+$/);
   });
 

@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 function helpersOn(pool: pg.Pool): JobHelpers {
-  const withPgClient = async <T,>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+  const withPgClient = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
     try {
       return await fn(client);
@@ -85,7 +85,10 @@ describe("defineTask", () => {
 
   it("gives the handler the family's context and a command context per attempt, and completes the job", async () => {
     const { jobId, row } = await startedJob();
-    const family: FamilyPlugin<{ id: string; name: string }, { greeting: string }> = { name: "test", context: async ({ data }) => ({ greeting: `hello ${data.name}` }) };
+    const family: FamilyPlugin<{ id: string; name: string }, { greeting: string }> = {
+      name: "test",
+      context: async ({ data }) => ({ greeting: `hello ${data.name}` }),
+    };
     const seen: unknown[] = [];
     const { task } = defineTask(family, {
       identifier: "test__ok",

@@ -66,7 +66,12 @@ interface EventDbRow {
 }
 
 async function tenantEvents(tenant: string): Promise<EventDbRow[]> {
-  return (await t.pool.query<EventDbRow>("SELECT id, event_type, reference_table, reference_id, payload, created_date, published_date FROM event WHERE tenant_customer_id = $1 ORDER BY id", [tenant])).rows;
+  return (
+    await t.pool.query<EventDbRow>(
+      "SELECT id, event_type, reference_table, reference_id, payload, created_date, published_date FROM event WHERE tenant_customer_id = $1 ORDER BY id",
+      [tenant],
+    )
+  ).rows;
 }
 
 /** `n` orders of one item and plan, each served by a provision_domain row, inserted with SQL. */
@@ -85,7 +90,11 @@ async function finishThroughSql(orders: { provisionId: string }[]): Promise<void
     const job = await jobOf(t.pool, o.provisionId);
     await t.pool.query("SELECT * FROM job_start($1)", [job]);
     if (i % 3 === 2) await t.pool.query("SELECT job_fail($1, 'EPP2306: policy')", [job]);
-    else await t.pool.query("SELECT job_complete($1, $2, 'ok')", [job, { roid: `R-${i}`, crDate: "2026-01-01T00:00:00Z", exDate: "2027-01-01T00:00:00Z", code: 1000 }]);
+    else
+      await t.pool.query("SELECT job_complete($1, $2, 'ok')", [
+        job,
+        { roid: `R-${i}`, crDate: "2026-01-01T00:00:00Z", exDate: "2027-01-01T00:00:00Z", code: 1000 },
+      ]);
   }
 }
 
@@ -157,7 +166,13 @@ describe("event relay", () => {
     const w = spawnWorker(t.url, { AMQP_URL, PROVISIO_EVENT_POLL_INTERVAL_MS: "100", PROVISIO_EVENT_BATCH_SIZE: "7" }, 4);
     try {
       const orders = await insertOrders(acc, 20, "flow");
-      await waitFor("20 orders final", async () => (await t.pool.query("SELECT count(*)::int AS n FROM v_order WHERE id = ANY($1) AND is_final", [orders.map((o) => o.orderId)])).rows[0].n === 20, 60_000, 100);
+      await waitFor(
+        "20 orders final",
+        async () =>
+          (await t.pool.query("SELECT count(*)::int AS n FROM v_order WHERE id = ANY($1) AND is_final", [orders.map((o) => o.orderId)])).rows[0].n === 20,
+        60_000,
+        100,
+      );
       await waitFor("every event published", allPublished(acc.tenantId), 30_000, 100);
       // SIGTERM: the worker stops, then its relay (exit 0)
       w.child.kill("SIGTERM");
@@ -165,7 +180,9 @@ describe("event relay", () => {
       const rows = await tenantEvents(acc.tenantId);
       // pending + completed per provision, completed per order
       expect(rows).toHaveLength(60);
-      expect(new Set(rows.map((r) => `${r.event_type}:${r.payload.status as string}`))).toEqual(new Set(["provision.status:pending", "provision.status:completed", "order.status:completed"]));
+      expect(new Set(rows.map((r) => `${r.event_type}:${r.payload.status as string}`))).toEqual(
+        new Set(["provision.status:pending", "provision.status:completed", "order.status:completed"]),
+      );
       await waitFor("every event received", async () => consumer.messages.length >= rows.length, 10_000, 50);
       await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive meanwhile
       const ids = consumer.messages.map((m) => m.event.id);
@@ -209,7 +226,8 @@ describe("event relay", () => {
       expect(confirmedIds).toHaveLength(5);
       // the broker has them, the table does not say so: the window at-least-once is about
       await waitFor("the confirmed batch received", async () => confirmedIds.every((id) => consumer.messages.some((m) => m.event.id === id)), 10_000, 50);
-      const marked = (await t.pool.query<{ id: string }>("SELECT id FROM event WHERE id = ANY($1::bigint[]) AND published_date IS NOT NULL", [confirmedIds])).rows;
+      const marked = (await t.pool.query<{ id: string }>("SELECT id FROM event WHERE id = ANY($1::bigint[]) AND published_date IS NOT NULL", [confirmedIds]))
+        .rows;
       expect(marked).toEqual([]);
       const firstBatch = rows.slice(0, 5).map((r) => r.id);
       expect(rows.slice(5, 10).map((r) => r.id)).toEqual(confirmedIds);
@@ -304,7 +322,12 @@ describe("event relay", () => {
       for (const s of sockets) s.destroy();
       await stopped;
       await finishThroughSql(await insertOrders(acc, 2, "broker-down"));
-      await waitFor("a log line saying the broker is unavailable", async () => lines.some((l) => /AMQP broker unavailable; events wait in table event/.test(l)), 10_000, 50);
+      await waitFor(
+        "a log line saying the broker is unavailable",
+        async () => lines.some((l) => /AMQP broker unavailable; events wait in table event/.test(l)),
+        10_000,
+        50,
+      );
       await new Promise((res) => setTimeout(res, 500));
       const waiting = (await tenantEvents(acc.tenantId)).filter((e) => e.published_date === null);
       expect(waiting.length).toBeGreaterThan(0);
@@ -360,7 +383,14 @@ describe("event relay", () => {
     const w = spawnWorker(t.url, { AMQP_URL: "" }, 4);
     try {
       const orders = await insertOrders(acc, 5, "no-amqp");
-      await waitFor("5 orders completed", async () => (await t.pool.query("SELECT count(*)::int AS n FROM v_order WHERE id = ANY($1) AND status = 'completed'", [orders.map((o) => o.orderId)])).rows[0].n === 5, 60_000, 100);
+      await waitFor(
+        "5 orders completed",
+        async () =>
+          (await t.pool.query("SELECT count(*)::int AS n FROM v_order WHERE id = ANY($1) AND status = 'completed'", [orders.map((o) => o.orderId)])).rows[0]
+            .n === 5,
+        60_000,
+        100,
+      );
       await new Promise((res) => setTimeout(res, 1000));
       const rows = await tenantEvents(acc.tenantId);
       expect(rows).toHaveLength(15);
@@ -417,10 +447,15 @@ describe("event relay", () => {
     const r = relay({ connectionString: workerUrl, retentionMs: 50 * 3_600_000 });
     await r.start();
     try {
-      await waitFor("pruned and published", async () => {
-        const rows = await tenantEvents(acc.tenantId);
-        return rows.length === 1 && rows[0]!.published_date !== null;
-      }, 30_000, 100);
+      await waitFor(
+        "pruned and published",
+        async () => {
+          const rows = await tenantEvents(acc.tenantId);
+          return rows.length === 1 && rows[0]!.published_date !== null;
+        },
+        30_000,
+        100,
+      );
       expect(await left()).toEqual([oldUnpublished]);
     } finally {
       await r.stop();

@@ -45,11 +45,18 @@ async function registry(password: string, port?: number): Promise<{ sim: EppRegi
 }
 
 const eppConfig = (port: number, caFile: string, passwordEnv: string) => ({
-  host: "127.0.0.1", port, clID: CLID, password_env: passwordEnv, tls: { ca_file: caFile, servername: "localhost" },
+  host: "127.0.0.1",
+  port,
+  clID: CLID,
+  password_env: passwordEnv,
+  tls: { ca_file: caFile, servername: "localhost" },
 });
 
 async function final(id: string): Promise<{ status: string; attempts: number; result_message: string | null }> {
-  return waitFor(`provision ${id} final`, async () => (await t.pool.query("SELECT status, attempts, result_message FROM v_provision WHERE id = $1 AND is_final", [id])).rows[0]);
+  return waitFor(
+    `provision ${id} final`,
+    async () => (await t.pool.query("SELECT status, attempts, result_message FROM v_provision WHERE id = $1 AND is_final", [id])).rows[0],
+  );
 }
 
 async function provisionAfterWarmUp(acc: Account, name: string): Promise<void> {

@@ -76,8 +76,16 @@ describe("an authInfo with non-XML whitespace at its ends", () => {
   it("is compared exactly: a domain of ours whose registry pw is the trimmed value is not taken for ours (2302, job failed)", async () => {
     const name = "trimmed-at-registry.example";
     sim.store.domains.set(name, {
-      name, roid: "D9001-SIM", clID: TEST_CLID, crID: TEST_CLID, crDate: new Date(), exDate: new Date(Date.now() + 3e10),
-      authInfo: NBSP_PW.trim(), contacts: [], ns: [], status: ["ok"],
+      name,
+      roid: "D9001-SIM",
+      clID: TEST_CLID,
+      crID: TEST_CLID,
+      crDate: new Date(),
+      exDate: new Date(Date.now() + 3e10),
+      authInfo: NBSP_PW.trim(),
+      contacts: [],
+      ns: [],
+      status: ["ok"],
     });
     const p = await final(await provisionDomain(t.pool, acc, name, { pw: NBSP_PW }));
     expect(p.status).toBe("failed");

@@ -39,10 +39,14 @@ async function count(sql: string, params: unknown[] = []): Promise<number> {
 
 describe("worker_recover (SQL)", () => {
   it("declares a silent worker dead, unlocks its graphile-worker jobs and also unlocks jobs of a locker that never registered", async () => {
-    await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'sql-a.test'), ($1, $2, 'sql-b.test')`, [acc.tenantId, acc.accreditationId]);
+    await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'sql-a.test'), ($1, $2, 'sql-b.test')`, [
+      acc.tenantId,
+      acc.accreditationId,
+    ]);
     await t.pool.query("SELECT worker_heartbeat('pool-silent', 'h', 1, 1)");
     await t.pool.query("UPDATE worker SET last_seen_date = now() - interval '1 minute' WHERE id = 'pool-silent'");
-    await t.pool.query(`UPDATE graphile_worker._private_jobs SET locked_by = CASE WHEN key = (SELECT job_id::text FROM provision_domain WHERE name = 'sql-a.test') THEN 'pool-silent' ELSE 'pool-unknown' END,
+    await t.pool
+      .query(`UPDATE graphile_worker._private_jobs SET locked_by = CASE WHEN key = (SELECT job_id::text FROM provision_domain WHERE name = 'sql-a.test') THEN 'pool-silent' ELSE 'pool-unknown' END,
                           locked_at = now() - interval '1 minute', attempts = 1`);
     const r = (await t.pool.query("SELECT * FROM worker_recover('10 seconds', '1 hour')")).rows[0];
     expect(r.dead_workers.sort()).toEqual(["pool-silent", "pool-unknown"]);
@@ -61,11 +65,16 @@ describe("worker_recover (SQL)", () => {
   });
 
   it("re-adds a processing job whose graphile-worker job is gone, and leaves live ones alone", async () => {
-    await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'lost-1.test'), ($1, $2, 'live-1.test')`, [acc.tenantId, acc.accreditationId]);
+    await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'lost-1.test'), ($1, $2, 'live-1.test')`, [
+      acc.tenantId,
+      acc.accreditationId,
+    ]);
     const lost = (await t.pool.query("SELECT job_id FROM provision_domain WHERE name = 'lost-1.test'")).rows[0].job_id;
     await t.pool.query("SELECT job_start($1)", [lost]);
     await t.pool.query("DELETE FROM graphile_worker._private_jobs WHERE key = $1", [lost]);
-    await t.pool.query("UPDATE job SET start_date = now() - interval '5 minutes', created_date = now() - interval '5 minutes' WHERE id IN (SELECT job_id FROM provision_domain WHERE name IN ('lost-1.test', 'live-1.test'))");
+    await t.pool.query(
+      "UPDATE job SET start_date = now() - interval '5 minutes', created_date = now() - interval '5 minutes' WHERE id IN (SELECT job_id FROM provision_domain WHERE name IN ('lost-1.test', 'live-1.test'))",
+    );
     const r = (await t.pool.query("SELECT * FROM worker_recover('10 seconds', '1 minute')")).rows[0];
     expect(r.redriven_jobs).toEqual([lost]);
     expect(await count("SELECT count(*)::int AS n FROM graphile_worker._private_jobs WHERE key = $1 AND locked_by IS NULL AND attempts = 0", [lost])).toBe(1);
@@ -85,7 +94,12 @@ describe("a worker killed with SIGKILL", () => {
     const a = spawnWorker(t.url, env, 4);
     const b = spawnWorker(t.url, env, 4); // default heartbeat settings (2 s beats, dead after 10 s)
     try {
-      await waitFor("both workers registered", async () => (await count("SELECT count(*)::int AS n FROM worker WHERE status = 'alive' AND pid = ANY($1)", [[a.child.pid, b.child.pid]])) === 2, 30_000, 100);
+      await waitFor(
+        "both workers registered",
+        async () => (await count("SELECT count(*)::int AS n FROM worker WHERE status = 'alive' AND pid = ANY($1)", [[a.child.pid, b.child.pid]])) === 2,
+        30_000,
+        100,
+      );
       b.child.kill("SIGSTOP"); // so that every job goes to A
       await t.pool.query(
         `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name)
@@ -93,13 +107,23 @@ describe("a worker killed with SIGKILL", () => {
         [acc.tenantId, acc.accreditationId],
       );
       const poolA = (await t.pool.query("SELECT id FROM worker WHERE pid = $1 AND status = 'alive'", [a.child.pid])).rows[0].id;
-      await waitFor("A holds all 4 jobs", async () => (await count("SELECT count(*)::int AS n FROM graphile_worker._private_jobs WHERE locked_by = $1", [poolA])) === 4, 30_000, 50);
+      await waitFor(
+        "A holds all 4 jobs",
+        async () => (await count("SELECT count(*)::int AS n FROM graphile_worker._private_jobs WHERE locked_by = $1", [poolA])) === 4,
+        30_000,
+        50,
+      );
       await waitFor("all 4 sent to the registry", async () => (sim.commandCounts.get("domain:create") ?? 0) - createsBefore >= 4, 30_000, 50);
       a.child.kill("SIGKILL");
       const killedAt = Date.now();
       await a.exited;
       b.child.kill("SIGCONT");
-      await waitFor("all 4 completed", async () => (await count("SELECT count(*)::int AS n FROM provision_domain WHERE name LIKE 'kill-%' AND status_id = 3")) === 4, 30_000, 100);
+      await waitFor(
+        "all 4 completed",
+        async () => (await count("SELECT count(*)::int AS n FROM provision_domain WHERE name LIKE 'kill-%' AND status_id = 3")) === 4,
+        30_000,
+        100,
+      );
       const elapsed = Date.now() - killedAt;
       console.log(`[crash-recovery] SIGKILL -> all 4 jobs completed on the other worker in ${(elapsed / 1000).toFixed(1)} s`);
       expect(elapsed).toBeLessThan(30_000);
@@ -124,7 +148,12 @@ describe("a PostgreSQL restart", () => {
   it("is survived by the worker: every provision completes and no domain is created twice", async () => {
     const pgp = await startPrivatePostgres();
     const pool = createPool(pgp.url, 4);
-    const worker = await startWorker({ connectionString: pgp.url, concurrency: 4, pollInterval: 200, heartbeat: { intervalMs: 500, timeoutMs: 5_000, stuckAfterMs: 5_000 } });
+    const worker = await startWorker({
+      connectionString: pgp.url,
+      concurrency: 4,
+      pollInterval: 200,
+      heartbeat: { intervalMs: 500, timeoutMs: 5_000, stuckAfterMs: 5_000 },
+    });
     try {
       const acc2 = await createAccount(pool, { connectorType: "epp", config: simConfig, maxSessions: 4 });
       sim.faults.latencyMs = 20;
@@ -133,16 +162,31 @@ describe("a PostgreSQL restart", () => {
          SELECT $1, $2, 'restart-' || g || '.test' FROM generate_series(1, 200) g`,
         [acc2.tenantId, acc2.accreditationId],
       );
-      await waitFor("some completed", async () => (await pool.query("SELECT count(*)::int AS n FROM provision_domain WHERE status_id = 3")).rows[0].n >= 20, 30_000, 20);
+      await waitFor(
+        "some completed",
+        async () => (await pool.query("SELECT count(*)::int AS n FROM provision_domain WHERE status_id = 3")).rows[0].n >= 20,
+        30_000,
+        20,
+      );
       await pgp.restart();
-      await waitFor("200 final", async () => {
-        const r = await pool.query("SELECT count(*)::int AS n FROM provision_domain WHERE status_id IN (3, 4)").catch(() => undefined);
-        return r?.rows[0].n === 200;
-      }, 90_000, 250);
+      await waitFor(
+        "200 final",
+        async () => {
+          const r = await pool.query("SELECT count(*)::int AS n FROM provision_domain WHERE status_id IN (3, 4)").catch(() => undefined);
+          return r?.rows[0].n === 200;
+        },
+        90_000,
+        250,
+      );
       const statuses = (await pool.query("SELECT status_id, count(*)::int AS n FROM provision_domain GROUP BY 1")).rows;
       expect(statuses).toEqual([{ status_id: 3, n: 200 }]);
       for (let i = 1; i <= 200; i++) expect(sim.store.domainCreates.get(`restart-${i}.test`)).toBe(1);
-      await waitFor("graphile-worker queue empty", async () => (await pool.query("SELECT count(*)::int AS n FROM graphile_worker._private_jobs")).rows[0].n === 0, 30_000, 200);
+      await waitFor(
+        "graphile-worker queue empty",
+        async () => (await pool.query("SELECT count(*)::int AS n FROM graphile_worker._private_jobs")).rows[0].n === 0,
+        30_000,
+        200,
+      );
     } finally {
       sim.faults.latencyMs = 0;
       await worker.stop();
@@ -155,7 +199,12 @@ describe("a PostgreSQL restart", () => {
     const pgp = await startPrivatePostgres();
     const pool = createPool(pgp.url, 4);
     const admin = createPool(pgp.url, 1);
-    const worker = await startWorker({ connectionString: pgp.url, concurrency: 4, pollInterval: 200, heartbeat: { intervalMs: 500, timeoutMs: 5_000, stuckAfterMs: 5_000 } });
+    const worker = await startWorker({
+      connectionString: pgp.url,
+      concurrency: 4,
+      pollInterval: 200,
+      heartbeat: { intervalMs: 500, timeoutMs: 5_000, stuckAfterMs: 5_000 },
+    });
     try {
       const acc2 = await createAccount(pool, { connectorType: "epp", config: simConfig, maxSessions: 4 });
       await pool.query(
@@ -165,19 +214,31 @@ describe("a PostgreSQL restart", () => {
       );
       let kills = 0;
       for (let i = 0; i < 40; i++) {
-        const r = await admin.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = 'provisio' AND pid <> pg_backend_pid() AND datname = current_database()");
+        const r = await admin.query(
+          "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = 'provisio' AND pid <> pg_backend_pid() AND datname = current_database()",
+        );
         kills += r.rows[0].n;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      await waitFor("300 final", async () => {
-        const r = await pool.query("SELECT count(*)::int AS n FROM provision_domain WHERE status_id IN (3, 4)").catch(() => undefined);
-        return r?.rows[0].n === 300;
-      }, 90_000, 250);
+      await waitFor(
+        "300 final",
+        async () => {
+          const r = await pool.query("SELECT count(*)::int AS n FROM provision_domain WHERE status_id IN (3, 4)").catch(() => undefined);
+          return r?.rows[0].n === 300;
+        },
+        90_000,
+        250,
+      );
       console.log(`[crash-recovery] ${kills} connections terminated; worker pool replaced ${worker.restarts} times`);
       expect(kills).toBeGreaterThan(0);
       expect((await pool.query("SELECT status_id, count(*)::int AS n FROM provision_domain GROUP BY 1")).rows).toEqual([{ status_id: 3, n: 300 }]);
       for (let i = 1; i <= 300; i++) expect(sim.store.domainCreates.get(`drop-${i}.test`)).toBe(1);
-      await waitFor("graphile-worker queue empty", async () => (await pool.query("SELECT count(*)::int AS n FROM graphile_worker._private_jobs")).rows[0].n === 0, 30_000, 200);
+      await waitFor(
+        "graphile-worker queue empty",
+        async () => (await pool.query("SELECT count(*)::int AS n FROM graphile_worker._private_jobs")).rows[0].n === 0,
+        30_000,
+        200,
+      );
     } finally {
       await worker.stop();
       await pool.end();
@@ -208,10 +269,20 @@ describe("a pool whose getJob keeps failing", () => {
         BEGIN RAISE EXCEPTION 'task lookup refused by the test'; END $$;
         CREATE TRIGGER test_refuse BEFORE INSERT ON graphile_worker._private_tasks
           FOR EACH STATEMENT EXECUTE FUNCTION public.test_refuse_task_lookup();`);
-      worker = await startWorker({ connectionString: pgp.url, concurrency: 2, pollInterval: 100, heartbeat: { intervalMs: 500, timeoutMs: 2_000, stuckAfterMs: 60_000 } });
+      worker = await startWorker({
+        connectionString: pgp.url,
+        concurrency: 2,
+        pollInterval: 100,
+        heartbeat: { intervalMs: 500, timeoutMs: 2_000, stuckAfterMs: 60_000 },
+      });
       await new Promise((resolve) => setTimeout(resolve, 500)); // the first pool's lookup has failed by now
       await pool.query("DROP TRIGGER test_refuse ON graphile_worker._private_tasks");
-      await waitFor("5 completed", async () => (await pool.query("SELECT count(*)::int AS n FROM provision_domain WHERE status_id = 3")).rows[0].n === 5, 20_000, 100);
+      await waitFor(
+        "5 completed",
+        async () => (await pool.query("SELECT count(*)::int AS n FROM provision_domain WHERE status_id = 3")).rows[0].n === 5,
+        20_000,
+        100,
+      );
       expect(worker.restarts).toBeGreaterThanOrEqual(1);
     } finally {
       await worker?.stop();

@@ -60,7 +60,10 @@ describe("insert → job → worker → EPP over TLS → results → order", () 
     const after = (await t.pool.query("SELECT ry_expiry_date FROM domain WHERE name = 'cycle.example'")).rows[0].ry_expiry_date as Date;
     expect(after.toISOString()).toBe(sim.store.domains.get("cycle.example")!.exDate.toISOString());
     expect(after.getUTCFullYear()).toBe(Number(exp.slice(0, 4)) + 3);
-    const del = await t.pool.query(`INSERT INTO provision_domain_delete (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'cycle.example') RETURNING id`, [acc.tenantId, acc.accreditationId]);
+    const del = await t.pool.query(
+      `INSERT INTO provision_domain_delete (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'cycle.example') RETURNING id`,
+      [acc.tenantId, acc.accreditationId],
+    );
     expect((await final(del.rows[0].id)).status).toBe("completed");
     expect(sim.store.domains.has("cycle.example")).toBe(false);
     expect((await t.pool.query("SELECT deleted_date IS NOT NULL AS deleted FROM domain WHERE name = 'cycle.example'")).rows[0].deleted).toBe(true);
@@ -85,14 +88,34 @@ describe("insert → job → worker → EPP over TLS → results → order", () 
     expect(p.status).toBe("failed");
     expect(p.attempts).toBe(3);
     expect(p.result_message).toMatch(/attempts exhausted \(3 of 3\).*EPP2400/);
-    const item = await waitFor("order failed", async () => (await t.pool.query("SELECT o.status, p.result_message FROM v_order o JOIN order_item i ON i.order_id = o.id JOIN order_item_plan p ON p.order_item_id = i.id WHERE o.id = $1 AND o.is_final", [o.orderId])).rows[0]);
+    const item = await waitFor(
+      "order failed",
+      async () =>
+        (
+          await t.pool.query(
+            "SELECT o.status, p.result_message FROM v_order o JOIN order_item i ON i.order_id = o.id JOIN order_item_plan p ON p.order_item_id = i.id WHERE o.id = $1 AND o.is_final",
+            [o.orderId],
+          )
+        ).rows[0],
+    );
     expect(item.status).toBe("failed");
     expect(item.result_message).toMatch(/EPP2400/);
     expect(sim.store.domains.has("doomed.example")).toBe(false);
   });
 
   it("fails at once on a permanent error (2302 for another registrar's domain)", async () => {
-    sim.store.domains.set("someone-elses.example", { name: "someone-elses.example", roid: "D999-SIM", clID: "other-registrar", crID: "other-registrar", crDate: new Date(), exDate: new Date(Date.now() + 3e10), authInfo: "theirs", contacts: [], ns: [], status: ["ok"] });
+    sim.store.domains.set("someone-elses.example", {
+      name: "someone-elses.example",
+      roid: "D999-SIM",
+      clID: "other-registrar",
+      crID: "other-registrar",
+      crDate: new Date(),
+      exDate: new Date(Date.now() + 3e10),
+      authInfo: "theirs",
+      contacts: [],
+      ns: [],
+      status: ["ok"],
+    });
     const p = await final(await provisionDomain(t.pool, acc, "someone-elses.example"));
     expect(p.status).toBe("failed");
     expect(p.attempts).toBe(1);
@@ -110,7 +133,7 @@ describe("insert → job → worker → EPP over TLS → results → order", () 
     expect(sim.store.domainCreates.get("ambiguous.example")).toBe(1);
   });
 
-  it("starts the attempt itself when get_job's start trigger did not (payload without \"started\")", async () => {
+  it('starts the attempt itself when get_job\'s start trigger did not (payload without "started")', async () => {
     // the trigger is what normally starts attempts (test/sql/start-in-get-job.test.ts); without it the
     // task calls job_start() and the outcome is the same
     await t.pool.query("ALTER TABLE graphile_worker._private_jobs DISABLE TRIGGER provisio_start_attempt");

@@ -39,16 +39,58 @@ const response = (code: number, clTRID: string | undefined, extra = "") =>
   `<?xml version="1.0" encoding="UTF-8"?><epp xmlns="urn:ietf:params:xml:ns:epp-1.0"><response><result code="${code}"><msg>odd</msg></result>${extra}<trID><clTRID>${clTRID ?? ""}</clTRID><svTRID>SV-1</svTRID></trID></response></epp>`;
 
 const cases: { name: string; action: FaultAction; code: RegExp; message: RegExp; attempts: number }[] = [
-  { name: "truncated frame, then the connection closes", action: { kind: "raw", bytes: Buffer.concat([header(400), Buffer.from("<?xml version=\"1.0\"?><epp")]), close: true }, code: /^PV_EPP_CONNECTION$/, message: /connection/i, attempts: 3 },
-  { name: "truncated frame, then silence", action: { kind: "raw", bytes: Buffer.concat([header(400), Buffer.from("<?xml version=\"1.0\"?><epp")]) }, code: /^PV_EPP_TIMEOUT$/, message: /no response|timeout|timed out/i, attempts: 3 },
+  {
+    name: "truncated frame, then the connection closes",
+    action: { kind: "raw", bytes: Buffer.concat([header(400), Buffer.from('<?xml version="1.0"?><epp')]), close: true },
+    code: /^PV_EPP_CONNECTION$/,
+    message: /connection/i,
+    attempts: 3,
+  },
+  {
+    name: "truncated frame, then silence",
+    action: { kind: "raw", bytes: Buffer.concat([header(400), Buffer.from('<?xml version="1.0"?><epp')]) },
+    code: /^PV_EPP_TIMEOUT$/,
+    message: /no response|timeout|timed out/i,
+    attempts: 3,
+  },
   { name: "length header of 2 GiB", action: { kind: "raw", bytes: header(0x7fffffff) }, code: /^PV_EPP_FRAME$/, message: /frame length/i, attempts: 3 },
   { name: "length header below the 4 header bytes", action: { kind: "raw", bytes: header(2) }, code: /^PV_EPP_FRAME$/, message: /frame length/i, attempts: 3 },
-  { name: "invalid XML", action: { kind: "raw", bytes: frame("<epp><response><result code='1000'>") }, code: /^PV_EPP_XML$/, message: /xml|not an EPP/i, attempts: 1 },
-  { name: "well-formed XML that is not EPP", action: { kind: "raw", bytes: frame("<?xml version=\"1.0\"?><html><body>502 Bad Gateway</body></html>") }, code: /^PV_EPP_XML$/, message: /EPP/i, attempts: 1 },
-  { name: "a result code outside RFC 5730's range", action: { kind: "raw", bytes: (id) => frame(response(5000, id)) }, code: /^PV_EPP_XML$/, message: /result code/i, attempts: 1 },
+  {
+    name: "invalid XML",
+    action: { kind: "raw", bytes: frame("<epp><response><result code='1000'>") },
+    code: /^PV_EPP_XML$/,
+    message: /xml|not an EPP/i,
+    attempts: 1,
+  },
+  {
+    name: "well-formed XML that is not EPP",
+    action: { kind: "raw", bytes: frame('<?xml version="1.0"?><html><body>502 Bad Gateway</body></html>') },
+    code: /^PV_EPP_XML$/,
+    message: /EPP/i,
+    attempts: 1,
+  },
+  {
+    name: "a result code outside RFC 5730's range",
+    action: { kind: "raw", bytes: (id) => frame(response(5000, id)) },
+    code: /^PV_EPP_XML$/,
+    message: /result code/i,
+    attempts: 1,
+  },
   { name: "an unassigned 2xxx result code", action: { kind: "respond", code: 2999 }, code: /^EPP2999$/, message: /2999/, attempts: 1 },
-  { name: "success (1000) without the <domain:creData> a create returns", action: { kind: "raw", bytes: (id) => frame(response(1000, id)) }, code: /^PV_EPP_XML$/, message: /missing domain:name/i, attempts: 1 },
-  { name: "a response for another command (clTRID mismatch)", action: { kind: "raw", bytes: frame(response(1000, "someone-else-1")) }, code: /^PV_EPP_PROTOCOL$/, message: /clTRID/i, attempts: 3 },
+  {
+    name: "success (1000) without the <domain:creData> a create returns",
+    action: { kind: "raw", bytes: (id) => frame(response(1000, id)) },
+    code: /^PV_EPP_XML$/,
+    message: /missing domain:name/i,
+    attempts: 1,
+  },
+  {
+    name: "a response for another command (clTRID mismatch)",
+    action: { kind: "raw", bytes: frame(response(1000, "someone-else-1")) },
+    code: /^PV_EPP_PROTOCOL$/,
+    message: /clTRID/i,
+    attempts: 3,
+  },
   { name: "a server that stops answering", action: { kind: "stall" }, code: /^PV_EPP_TIMEOUT$/, message: /no response|timeout|timed out/i, attempts: 3 },
 ];
 

@@ -48,34 +48,56 @@ describe("connector secrets", () => {
     const w = spawnWorker(t.url, { SECRETS_TEST_PW: envSecret, SECRETS_TEST_WRONG_PW: wrongSecret, PROVISIO_LOG_LEVEL: "debug" }, 4);
     try {
       const ins = (acc: { tenantId: string; accreditationId: string }, name: string) =>
-        t.pool.query("INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, $3)", [acc.tenantId, acc.accreditationId, name]);
+        t.pool.query("INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, $3)", [
+          acc.tenantId,
+          acc.accreditationId,
+          name,
+        ]);
       await ins(accEnv, "env-1.example");
       await ins(accEnv, "env-2.example");
       await ins(accFile, "file-1.example");
       await ins(accWrong, "wrong-1.example");
-      await t.pool.query("INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'bad tld.nope')", [accEnv.tenantId, accEnv.accreditationId]).catch(() => undefined);
+      await t.pool
+        .query("INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'bad tld.nope')", [
+          accEnv.tenantId,
+          accEnv.accreditationId,
+        ])
+        .catch(() => undefined);
       await waitFor("creates final", async () => (await t.pool.query("SELECT count(*)::int AS n FROM v_provision WHERE is_final")).rows[0].n === 4, 30_000);
       const expiry = (await t.pool.query("SELECT ry_expiry_date FROM domain WHERE name = 'env-1.example'")).rows[0].ry_expiry_date;
-      await t.pool.query("INSERT INTO provision_domain_renew (tenant_customer_id, accreditation_id, name, current_expiry_date, period) VALUES ($1, $2, 'env-1.example', $3, 1)", [accEnv.tenantId, accEnv.accreditationId, expiry]);
-      await t.pool.query("INSERT INTO provision_domain_delete (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'file-1.example')", [accFile.tenantId, accFile.accreditationId]);
+      await t.pool.query(
+        "INSERT INTO provision_domain_renew (tenant_customer_id, accreditation_id, name, current_expiry_date, period) VALUES ($1, $2, 'env-1.example', $3, 1)",
+        [accEnv.tenantId, accEnv.accreditationId, expiry],
+      );
+      await t.pool.query("INSERT INTO provision_domain_delete (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'file-1.example')", [
+        accFile.tenantId,
+        accFile.accreditationId,
+      ]);
       await waitFor("all final", async () => (await t.pool.query("SELECT count(*)::int AS n FROM v_provision WHERE is_final")).rows[0].n === 6, 30_000);
     } finally {
       w.child.kill("SIGTERM");
       expect(await w.exited).toBe(0);
       await rm(dir, { recursive: true, force: true });
     }
-    const outcome = (await t.pool.query("SELECT object_name, provision_type, status, result_message FROM v_provision ORDER BY object_name, provision_type")).rows;
+    const outcome = (await t.pool.query("SELECT object_name, provision_type, status, result_message FROM v_provision ORDER BY object_name, provision_type"))
+      .rows;
     // the run covered success, a refused login (EPP 2200) and retries
     expect(outcome.filter((r) => r.status === "completed")).toHaveLength(5);
     expect(outcome.find((r) => r.object_name === "wrong-1.example")).toMatchObject({ status: "failed" });
     expect(outcome.find((r) => r.object_name === "wrong-1.example").result_message).toMatch(/2200/);
 
-    const tables = (await t.pool.query(
-      `SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    const tables = (
+      await t.pool.query(
+        `SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname IN ('public', 'class', 'graphile_worker') AND c.relkind IN ('r', 'p')`,
-    )).rows.map((r) => r.t as string);
-    expect(tables).toEqual(expect.arrayContaining(["public.job", "public.event", "public.audit_trail_log", "graphile_worker._private_jobs", "public.accreditation"]));
-    const rows = Object.fromEntries(await Promise.all(tables.map(async (tbl) => [tbl, (await t.pool.query(`SELECT count(*)::int AS n FROM ${tbl}`)).rows[0].n])));
+      )
+    ).rows.map((r) => r.t as string);
+    expect(tables).toEqual(
+      expect.arrayContaining(["public.job", "public.event", "public.audit_trail_log", "graphile_worker._private_jobs", "public.accreditation"]),
+    );
+    const rows = Object.fromEntries(
+      await Promise.all(tables.map(async (tbl) => [tbl, (await t.pool.query(`SELECT count(*)::int AS n FROM ${tbl}`)).rows[0].n])),
+    );
     expect(rows["public.job"]).toBeGreaterThan(0);
     expect(rows["public.event"]).toBeGreaterThan(0);
     expect(rows["public.audit_trail_log"]).toBeGreaterThan(0);

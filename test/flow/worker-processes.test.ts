@@ -31,7 +31,12 @@ describe("worker processes", () => {
          SELECT $1, $2, 'bulk-' || g || '.test' FROM generate_series(1, 500) g`,
         [acc.tenantId, acc.accreditationId],
       );
-      await waitFor("500 provisions final", async () => (await t.pool.query("SELECT count(*)::int AS n FROM v_provision WHERE is_final")).rows[0].n === 500, 120_000, 250);
+      await waitFor(
+        "500 provisions final",
+        async () => (await t.pool.query("SELECT count(*)::int AS n FROM v_provision WHERE is_final")).rows[0].n === 500,
+        120_000,
+        250,
+      );
       const statuses = (await t.pool.query("SELECT status, count(*)::int AS n FROM v_provision GROUP BY status")).rows;
       expect(statuses).toEqual([{ status: "completed", n: 500 }]);
       const creates = [...sim.store.domainCreates.entries()].filter(([name]) => name.startsWith("bulk-"));
@@ -55,13 +60,22 @@ describe("worker processes", () => {
          SELECT $1, $2, 'stop-' || g || '.test' FROM generate_series(1, 6) g`,
         [acc.tenantId, acc.accreditationId],
       );
-      await waitFor("a job in flight", async () => (await t.pool.query("SELECT count(*)::int AS n FROM v_job WHERE status = 'processing'")).rows[0].n > 0, 30_000, 50);
+      await waitFor(
+        "a job in flight",
+        async () => (await t.pool.query("SELECT count(*)::int AS n FROM v_job WHERE status = 'processing'")).rows[0].n > 0,
+        30_000,
+        50,
+      );
       w.child.kill("SIGTERM");
       expect(await w.exited).toBe(0);
     } finally {
       sim.faults.latencyMs = 0;
     }
-    const jobs = (await t.pool.query("SELECT status, count(*)::int AS n FROM v_job j JOIN provision_domain p ON p.job_id = j.id WHERE p.name LIKE 'stop-%' GROUP BY status ORDER BY status")).rows;
+    const jobs = (
+      await t.pool.query(
+        "SELECT status, count(*)::int AS n FROM v_job j JOIN provision_domain p ON p.job_id = j.id WHERE p.name LIKE 'stop-%' GROUP BY status ORDER BY status",
+      )
+    ).rows;
     expect(jobs.find((r) => r.status === "processing")).toBeUndefined();
     expect(jobs.find((r) => r.status === "completed")?.n).toBeGreaterThan(0);
     expect((sim.commandCounts.get("logout") ?? 0) - logoutsBefore).toBeGreaterThan(0);

@@ -30,7 +30,11 @@ import { startSimulator, stopSimulator } from "../helpers/simulator.js";
  * tenant) is left out: these INSERTs run as the owner, for whom that check does not apply.
  */
 const DOCUMENTED = new Set(
-  [...readFileSync(new URL("../../docs/errors.md", import.meta.url), "utf8").split("## Raised by job functions")[0]!.matchAll(/^\| (\w{5}) \|/gm)]
+  [
+    ...readFileSync(new URL("../../docs/errors.md", import.meta.url), "utf8")
+      .split("## Raised by job functions")[0]!
+      .matchAll(/^\| (\w{5}) \|/gm),
+  ]
     .map((m) => m[1]!)
     .filter((code) => code !== "42501" && code !== "PV108"),
 );
@@ -67,7 +71,43 @@ afterAll(async () => {
 });
 
 // ---- value generators -----------------------------------------------------------------------------
-const metachars = fc.constantFrom("'", "''", '"', ";", "--", "/*", "*/", "\\", "%", "_", "$1", "$$", "<", ">", "&", "]]>", "<![CDATA[", "\u0000", "\u0001", "\t", "\n", " ", "\u00a0", "\u200b", "\ud83d\ude00", "ü", "ß", "İ", "Ω", "\u3000", "\u2003", "\u0085", "\ufffe", "\uffff", "\ufeff");
+const metachars = fc.constantFrom(
+  "'",
+  "''",
+  '"',
+  ";",
+  "--",
+  "/*",
+  "*/",
+  "\\",
+  "%",
+  "_",
+  "$1",
+  "$$",
+  "<",
+  ">",
+  "&",
+  "]]>",
+  "<![CDATA[",
+  "\u0000",
+  "\u0001",
+  "\t",
+  "\n",
+  " ",
+  "\u00a0",
+  "\u200b",
+  "\ud83d\ude00",
+  "ü",
+  "ß",
+  "İ",
+  "Ω",
+  "\u3000",
+  "\u2003",
+  "\u0085",
+  "\ufffe",
+  "\uffff",
+  "\ufeff",
+);
 /**
  * Values of the classes that used to get through (issue 10, item 10). Whichever column such a value
  * lands in, the row must be rejected: the generator records it, and {@link checkRejectedOrAccepted}
@@ -93,7 +133,18 @@ const domainName = fc.oneof(
   fc.constant(null),
   nasty,
   fc.tuple(label, nasty).map(([l, n]) => `${l}${n}.example`),
-  fc.constantFrom("bücher.example", "xn--bcher-kva.example", `${"a".repeat(64)}.example`, `${"a.".repeat(130)}example`, "-lead.example", "trail-.example", "nope.invalidtld", "example", "a..example", "123.456"),
+  fc.constantFrom(
+    "bücher.example",
+    "xn--bcher-kva.example",
+    `${"a".repeat(64)}.example`,
+    `${"a.".repeat(130)}example`,
+    "-lead.example",
+    "trail-.example",
+    "nope.invalidtld",
+    "example",
+    "a..example",
+    "123.456",
+  ),
   // A-labels: invalid Punycode, ASCII-only or mixed-direction ones, and random ones (some valid)
   refused("xn--zz.example", "xn--a.example", "xn--abc-def.example", "xn--123.example", "xn--99.example", "name..", "name.example.."),
   fc.constantFrom("xn--mnchen-3ya.example", "xn--mgbh0fb.test", "FZ-Upper.Example."),
@@ -117,19 +168,17 @@ type Row = Record<string, string | null | undefined>;
  */
 function mutated(valid: fc.Arbitrary<Row>, bad: Record<string, fc.Arbitrary<string | null>>): fc.Arbitrary<Row> {
   const keys = Object.keys(bad);
-  return fc
-    .tuple(valid, fc.subarray(keys, { maxLength: 3 }), fc.constantFrom("mine", "other", "mismatched"))
-    .chain(([row, cols, tenants]) =>
-      fc.tuple(...cols.map((c) => bad[c]!)).map((vals) => {
-        const out: Row = {
-          ...row,
-          tenant_customer_id: tenants === "other" ? other.tenantId : mine.tenantId,
-          accreditation_id: tenants === "mine" ? mine.accreditationId : other.accreditationId,
-        };
-        cols.forEach((c, i) => (out[c] = vals[i]));
-        return out;
-      }),
-    );
+  return fc.tuple(valid, fc.subarray(keys, { maxLength: 3 }), fc.constantFrom("mine", "other", "mismatched")).chain(([row, cols, tenants]) =>
+    fc.tuple(...cols.map((c) => bad[c]!)).map((vals) => {
+      const out: Row = {
+        ...row,
+        tenant_customer_id: tenants === "other" ? other.tenantId : mine.tenantId,
+        accreditation_id: tenants === "mine" ? mine.accreditationId : other.accreditationId,
+      };
+      cols.forEach((c, i) => (out[c] = vals[i]));
+      return out;
+    }),
+  );
 }
 
 const domainRow = () =>
@@ -140,7 +189,15 @@ const domainRow = () =>
       pw: fc.oneof(fc.constant(undefined), authInfoOk),
       registrant: fc.constant(undefined),
       admin_contact: fc.oneof(fc.constant(undefined), contactIdOk),
-      nameservers: fc.oneof(fc.constant(undefined), pgArray(fc.array(label.map((l) => `ns-${l}.example.net`), { maxLength: 4 }))),
+      nameservers: fc.oneof(
+        fc.constant(undefined),
+        pgArray(
+          fc.array(
+            label.map((l) => `ns-${l}.example.net`),
+            { maxLength: 4 },
+          ),
+        ),
+      ),
       order_item_plan_ids: fc.oneof(fc.constant(undefined), fc.constant(`{${myPlan}}`)),
     }),
     {
@@ -156,15 +213,29 @@ const domainRow = () =>
       nameservers: fc.oneof(
         fc.constant(null),
         nasty,
-        pgArray(fc.array(fc.oneof(label.map((l) => `ns-${l}.example.net`), nasty), { minLength: 1, maxLength: 15 })),
+        pgArray(
+          fc.array(
+            fc.oneof(
+              label.map((l) => `ns-${l}.example.net`),
+              nasty,
+            ),
+            { minLength: 1, maxLength: 15 },
+          ),
+        ),
         // the same host twice after normalising (case, a trailing dot), and a nested array
-        label.chain((l) => pgArray(fc.constantFrom([`ns-${l}.example.net`, `NS-${l}.Example.NET.`], [`ns-${l}.example.net.`, `ns-${l}.example.net`]))).map((v) => {
-          MUST_REJECT.add(v);
-          return v;
-        }),
+        label
+          .chain((l) => pgArray(fc.constantFrom([`ns-${l}.example.net`, `NS-${l}.Example.NET.`], [`ns-${l}.example.net.`, `ns-${l}.example.net`])))
+          .map((v) => {
+            MUST_REJECT.add(v);
+            return v;
+          }),
         refused('{{"ns1.example.net"},{"ns2.example.net"}}', '{"ns1.xn--zz.example"}'),
       ),
-      order_item_plan_ids: fc.oneof(fc.constantFrom(`{${otherPlan}}`, "{}", "{NULL}", `{${myPlan},${myPlan}}`, null), fc.uuid().map((u) => `{${u}}`), nasty),
+      order_item_plan_ids: fc.oneof(
+        fc.constantFrom(`{${otherPlan}}`, "{}", "{NULL}", `{${myPlan},${myPlan}}`, null),
+        fc.uuid().map((u) => `{${u}}`),
+        nasty,
+      ),
       status_id: statusBad,
       job_id: fc.oneof(fc.uuid(), nasty),
       result_message: nasty,
@@ -222,7 +293,10 @@ async function tryInsert(table: string, row: Record<string, string | null | unde
   const cols = Object.keys(row).filter((k) => row[k] !== undefined);
   const sql = `INSERT INTO ${table} (${cols.join(", ")}) VALUES (${cols.map((c, i) => `$${i + 1}::${casts[c] ?? "text"}`).join(", ")}) RETURNING id`;
   try {
-    const r = await t.pool.query(sql, cols.map((c) => row[c]));
+    const r = await t.pool.query(
+      sql,
+      cols.map((c) => row[c]),
+    );
     return { id: r.rows[0].id };
   } catch (err) {
     const code = (err as { code?: string }).code;
@@ -243,7 +317,12 @@ async function checkRejectedOrAccepted(table: string, row: Record<string, string
   expect(mustReject, "a value of a class that must be refused was accepted").toEqual([]);
   accepted.push(out.id!);
   const after = await writeCounts(t.pool);
-  const job = (await t.pool.query("SELECT j.status_id, (SELECT count(*)::int FROM graphile_worker.jobs g WHERE g.key = j.id::text) AS gw FROM job j JOIN class.provision p ON p.job_id = j.id WHERE p.id = $1", [out.id])).rows[0];
+  const job = (
+    await t.pool.query(
+      "SELECT j.status_id, (SELECT count(*)::int FROM graphile_worker.jobs g WHERE g.key = j.id::text) AS gw FROM job j JOIN class.provision p ON p.job_id = j.id WHERE p.id = $1",
+      [out.id],
+    )
+  ).rows[0];
   expect(job, "an accepted row has a job").toBeDefined();
   expect([job.status_id, job.gw]).toEqual([1, 1]); // pending, queued in graphile-worker
   expect(after).toMatchObject({ provisions: before.provisions! + 1, jobs: before.jobs! + 1, graphileJobs: before.graphileJobs! + 1 });
@@ -252,29 +331,57 @@ async function checkRejectedOrAccepted(table: string, row: Record<string, string
 describe("provision rows: rejected cleanly or provisioned (fast-check)", () => {
   it("provision_domain", async () => {
     // registration_period as numeric: a fractional period reaches the trigger (the column is NUMERIC)
-    const casts = { tenant_customer_id: "uuid", accreditation_id: "uuid", registration_period: "numeric", nameservers: "text[]", order_item_plan_ids: "uuid[]", status_id: "smallint", job_id: "uuid" };
-    await fc.assert(fc.asyncProperty(domainRow(), (row) => checkRejectedOrAccepted("provision_domain", row, casts)), { numRuns: RUNS, seed: SEED });
+    const casts = {
+      tenant_customer_id: "uuid",
+      accreditation_id: "uuid",
+      registration_period: "numeric",
+      nameservers: "text[]",
+      order_item_plan_ids: "uuid[]",
+      status_id: "smallint",
+      job_id: "uuid",
+    };
+    await fc.assert(
+      fc.asyncProperty(domainRow(), (row) => checkRejectedOrAccepted("provision_domain", row, casts)),
+      { numRuns: RUNS, seed: SEED },
+    );
   });
 
   it("provision_contact", async () => {
     const casts = { tenant_customer_id: "uuid", accreditation_id: "uuid", street: "text[]", status_id: "smallint" };
-    await fc.assert(fc.asyncProperty(contactRow(), (row) => checkRejectedOrAccepted("provision_contact", row, casts)), { numRuns: RUNS, seed: SEED + 1 });
+    await fc.assert(
+      fc.asyncProperty(contactRow(), (row) => checkRejectedOrAccepted("provision_contact", row, casts)),
+      { numRuns: RUNS, seed: SEED + 1 },
+    );
   });
 
   it("every accepted row reached a final status; failures carry the registry's EPP result, nothing is stuck", async () => {
     expect(accepted.length).toBeGreaterThan(10);
     worker = await startWorker({ connectionString: t.url, concurrency: 4, pollInterval: 100 });
-    await waitFor(`${accepted.length} accepted provisions final`, async () => (await t.pool.query("SELECT count(*)::int AS n FROM v_provision WHERE id = ANY($1) AND is_final", [accepted])).rows[0].n === accepted.length, 60_000, 200);
-    const failed = (await t.pool.query(
-      "SELECT v.id, v.result_message, v.result_data, j.data FROM v_provision v JOIN job j ON j.id = v.job_id WHERE v.id = ANY($1) AND v.status = 'failed'",
-      [accepted],
-    )).rows;
-    for (const f of failed) expect([f.data, f.result_message, f.result_data?.error_code]).toEqual([f.data, f.result_message, expect.stringMatching(/^EPP2\d{3}$/)]);
+    await waitFor(
+      `${accepted.length} accepted provisions final`,
+      async () => (await t.pool.query("SELECT count(*)::int AS n FROM v_provision WHERE id = ANY($1) AND is_final", [accepted])).rows[0].n === accepted.length,
+      60_000,
+      200,
+    );
+    const failed = (
+      await t.pool.query(
+        "SELECT v.id, v.result_message, v.result_data, j.data FROM v_provision v JOIN job j ON j.id = v.job_id WHERE v.id = ANY($1) AND v.status = 'failed'",
+        [accepted],
+      )
+    ).rows;
+    for (const f of failed)
+      expect([f.data, f.result_message, f.result_data?.error_code]).toEqual([f.data, f.result_message, expect.stringMatching(/^EPP2\d{3}$/)]);
     const completed = accepted.length - failed.length;
     const byCode = failed.reduce<Record<string, number>>((m, f) => ({ ...m, [f.result_data.error_code]: (m[f.result_data.error_code] ?? 0) + 1 }), {});
-    console.log(`[fuzz] seed ${SEED}: ${accepted.length} rows accepted: ${completed} completed, ${failed.length} failed at the registry ${JSON.stringify(byCode)}`);
+    console.log(
+      `[fuzz] seed ${SEED}: ${accepted.length} rows accepted: ${completed} completed, ${failed.length} failed at the registry ${JSON.stringify(byCode)}`,
+    );
     expect(completed).toBeGreaterThan(0);
-    await waitFor("graphile-worker queue empty", async () => (await t.pool.query("SELECT count(*)::int AS n FROM graphile_worker.jobs")).rows[0].n === 0, 30_000);
+    await waitFor(
+      "graphile-worker queue empty",
+      async () => (await t.pool.query("SELECT count(*)::int AS n FROM graphile_worker.jobs")).rows[0].n === 0,
+      30_000,
+    );
     expect((await t.pool.query("SELECT count(*)::int AS n FROM job WHERE status_id IN (1, 2)")).rows[0].n).toBe(0);
   });
 });

@@ -26,7 +26,14 @@ export async function createAccount(
   const a = await db.query<{ id: string }>(
     `INSERT INTO accreditation (tenant_customer_id, name, provider, connector_type, config, max_sessions)
      VALUES ($1, $5, $6, $2, $3, $4) RETURNING id`,
-    [t.rows[0]!.id, opts.connectorType ?? "noop", opts.config ?? {}, opts.maxSessions ?? 4, opts.accreditation?.name ?? "registry", opts.accreditation?.provider ?? "test registry"],
+    [
+      t.rows[0]!.id,
+      opts.connectorType ?? "noop",
+      opts.config ?? {},
+      opts.maxSessions ?? 4,
+      opts.accreditation?.name ?? "registry",
+      opts.accreditation?.provider ?? "test registry",
+    ],
   );
   await db.query("INSERT INTO accreditation_tld (accreditation_id, tld) SELECT $1, unnest($2::text[])", [a.rows[0]!.id, opts.tlds ?? ["example", "test"]]);
   return { tenantId: t.rows[0]!.id, accreditationId: a.rows[0]!.id };
@@ -77,8 +84,13 @@ export async function writeCounts(db: pg.Pool): Promise<Record<string, number>> 
   );
   const row = r.rows[0]!;
   return {
-    provisions: Number(row.p), jobs: Number(row.j), graphileJobs: Number(row.g), events: Number(row.e), auditLog: Number(row.a),
-    orderRows: Number(row.o), claims: Number(row.c),
+    provisions: Number(row.p),
+    jobs: Number(row.j),
+    graphileJobs: Number(row.g),
+    events: Number(row.e),
+    auditLog: Number(row.a),
+    orderRows: Number(row.o),
+    claims: Number(row.c),
   };
 }
 

@@ -29,7 +29,10 @@ export async function startEppFlow(opts: { concurrency?: number; maxSessions?: n
   await t.pool.query(`UPDATE job_type SET ${opts.jobTypes ?? "retry_backoff_seconds = 0.05, retry_backoff_max_seconds = 0.2"}`);
   const worker = await startWorker({ connectionString: t.url, concurrency: opts.concurrency ?? 2, pollInterval: 100 });
   return {
-    t, sim: s.sim, acc, worker,
+    t,
+    sim: s.sim,
+    acc,
+    worker,
     async stop() {
       await worker.stop();
       await stopSimulator(s.sim);

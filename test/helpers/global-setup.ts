@@ -67,7 +67,10 @@ export default async function setup(project: TestProject) {
   project.provide("templateDb", templateDb);
 
   return async () => {
-    const leftovers = await admin.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'provisio_t\\_%' ESCAPE '\\' OR datname = $1`, [templateDb]);
+    const leftovers = await admin.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE 'provisio_t\\_%' ESCAPE '\\' OR datname = $1`,
+      [templateDb],
+    );
     for (const { datname } of leftovers.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => undefined);
     await admin.end();
     await stop();

@@ -36,9 +36,21 @@ import { config, resolveSecret, secretRefSchema } from "../../config.js";
 import { ConfigurationError } from "../../errors.js";
 import { logger, type Logger } from "../../logger.js";
 import type {
-  Accreditation, ContactCreateInput, ContactCreateResult, ContactInfoResult, DomainCreateInput, DomainCreateResult,
-  DomainInfoResult, DomainRenewInput, DomainRenewResult, HostCreateInput, HostCreateResult, HostInfoResult, HostOperations,
-  RegistryOperations, RegistryOutcome,
+  Accreditation,
+  ContactCreateInput,
+  ContactCreateResult,
+  ContactInfoResult,
+  DomainCreateInput,
+  DomainCreateResult,
+  DomainInfoResult,
+  DomainRenewInput,
+  DomainRenewResult,
+  HostCreateInput,
+  HostCreateResult,
+  HostInfoResult,
+  HostOperations,
+  RegistryOperations,
+  RegistryOutcome,
 } from "../capabilities/registry.js";
 import type { Capability, CommandContext, Connector } from "../types.js";
 import { contactCreateBody, contactInfoBody, parseContactCreData, parseContactInfData } from "./contact.js";
@@ -275,7 +287,9 @@ export function fingerprintOf(settings: EppAccreditationConfig, maxSessions: num
 function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
   if (v && typeof v === "object") {
-    const entries = Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(v)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(",")}}`;
   }
   return JSON.stringify(v) ?? "null";

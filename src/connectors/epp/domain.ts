@@ -15,9 +15,7 @@ export function domainCreateBody(input: DomainCreateInput): XmlNode {
         "domain:period": { "@_unit": "y", "#text": input.period },
         ...(input.nameservers.length ? { "domain:ns": { "domain:hostObj": input.nameservers } } : {}),
         ...(input.registrant ? { "domain:registrant": input.registrant } : {}),
-        ...(input.contacts.length
-          ? { "domain:contact": input.contacts.map((c) => ({ "@_type": c.type, "#text": c.id })) }
-          : {}),
+        ...(input.contacts.length ? { "domain:contact": input.contacts.map((c) => ({ "@_type": c.type, "#text": c.id })) } : {}),
         "domain:authInfo": { "domain:pw": input.authInfo },
       },
     },

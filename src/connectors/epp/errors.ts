@@ -23,7 +23,11 @@ export class EppCommandError extends PermanentError {
   override readonly retryable: boolean;
   /** true for a login refused with 2200, 2201 or 2501: the clID or secret is (now) wrong for this registry */
   readonly loginRefused: boolean;
-  constructor(readonly result: EppResult, readonly command: string, options: { note?: string; cause?: unknown } = {}) {
+  constructor(
+    readonly result: EppResult,
+    readonly command: string,
+    options: { note?: string; cause?: unknown } = {},
+  ) {
     const loginRefused = command === "login" && LOGIN_REFUSALS.has(result.code);
     const text = `${command}: ${result.code} ${result.msg || EPP_RESULT_MESSAGE[result.code] || ""}${result.reason ? ` (${result.reason})` : ""}`;
     super(`EPP${result.code}`, options.note ? `${text}; ${options.note}` : text, { configSuspect: loginRefused, cause: options.cause });
@@ -49,11 +53,7 @@ export class EppTransportError extends TransientError {
   readonly ambiguous: boolean;
   /** true when the TLS handshake ended with the registry's certificate failing verification */
   readonly certificateRejected: boolean;
-  constructor(
-    code: string,
-    message: string,
-    options: { cause?: unknown; ambiguous?: boolean; configSuspect?: boolean; certificateRejected?: boolean } = {},
-  ) {
+  constructor(code: string, message: string, options: { cause?: unknown; ambiguous?: boolean; configSuspect?: boolean; certificateRejected?: boolean } = {}) {
     super(code, message, options);
     this.ambiguous = options.ambiguous ?? false;
     this.certificateRejected = options.certificateRejected ?? false;

@@ -27,10 +27,7 @@ export function buildCommand(commandBody: XmlNode, clTRID: string): string {
 
 /** RFC 5730 §2.9.1.1 login. Object URIs must be among those the greeting offered. */
 export function buildLogin(clID: string, pw: string, objURIs: string[], clTRID: string): string {
-  return buildCommand(
-    { login: { clID, pw, options: { version: "1.0", lang: "en" }, svcs: { objURI: objURIs } } },
-    clTRID,
-  );
+  return buildCommand({ login: { clID, pw, options: { version: "1.0", lang: "en" }, svcs: { objURI: objURIs } } }, clTRID);
 }
 
 /** RFC 5730 §2.9.1.2 logout. */

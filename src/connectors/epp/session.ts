@@ -76,7 +76,11 @@ export class EppSession {
       });
       const timer = setTimeout(() => {
         s.destroy();
-        reject(new EppTransportError("PV_EPP_CONNECT_TIMEOUT", `EPP connect to ${opts.host}:${opts.port} timed out after ${opts.connectTimeoutMs} ms`, { configSuspect: true }));
+        reject(
+          new EppTransportError("PV_EPP_CONNECT_TIMEOUT", `EPP connect to ${opts.host}:${opts.port} timed out after ${opts.connectTimeoutMs} ms`, {
+            configSuspect: true,
+          }),
+        );
       }, opts.connectTimeoutMs);
       s.once("secureConnect", () => {
         clearTimeout(timer);
@@ -171,7 +175,8 @@ export class EppSession {
       }, timeoutMs);
       this.pending = {
         resolve,
-        reject: (err) => reject(sent && err instanceof EppTransportError ? new EppTransportError(err.code, `${what}: ${err.message}`, { cause: err, ambiguous: true }) : err),
+        reject: (err) =>
+          reject(sent && err instanceof EppTransportError ? new EppTransportError(err.code, `${what}: ${err.message}`, { cause: err, ambiguous: true }) : err),
         timer,
       };
     });

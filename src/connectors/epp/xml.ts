@@ -39,7 +39,22 @@ const builder = new XMLBuilder({
 });
 
 /** Elements that may repeat and are therefore always parsed as arrays. */
-const ALWAYS_ARRAY = new Set(["result", "cd", "status", "contact", "hostObj", "hostAttr", "street", "objURI", "extURI", "value", "postalInfo", "host", "lang", "version"]);
+const ALWAYS_ARRAY = new Set([
+  "result",
+  "cd",
+  "status",
+  "contact",
+  "hostObj",
+  "hostAttr",
+  "street",
+  "objURI",
+  "extURI",
+  "value",
+  "postalInfo",
+  "host",
+  "lang",
+  "version",
+]);
 
 const isXmlWhitespace = (code: number) => code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
 
@@ -153,7 +168,7 @@ export function child(node: XmlValue, name: string): XmlNode | undefined {
   if (!node || typeof node !== "object" || Array.isArray(node)) return undefined;
   const v = node[name];
   if (Array.isArray(v)) return v[0] as XmlNode | undefined;
-  if (v === "" ) return {};
+  if (v === "") return {};
   return v && typeof v === "object" ? v : undefined;
 }
 

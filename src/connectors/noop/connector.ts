@@ -5,8 +5,18 @@
  * the one the EPP adapter would have sent ("<correlationId>-<attempt>[-<step>]").
  */
 import type {
-  Accreditation, ContactCreateInput, ContactCreateResult, ContactInfoResult, DomainCreateInput, DomainCreateResult,
-  DomainInfoResult, DomainRenewInput, DomainRenewResult, RegistryOperations, RegistryOutcome, RegistryResult,
+  Accreditation,
+  ContactCreateInput,
+  ContactCreateResult,
+  ContactInfoResult,
+  DomainCreateInput,
+  DomainCreateResult,
+  DomainInfoResult,
+  DomainRenewInput,
+  DomainRenewResult,
+  RegistryOperations,
+  RegistryOutcome,
+  RegistryResult,
 } from "../capabilities/registry.js";
 import type { Capability, CommandContext, Connector } from "../types.js";
 import { addYears } from "../../util/dates.js";

@@ -74,7 +74,16 @@ async function readAccreditation(helpers: PgHelpers, id: string): Promise<Accred
   const readAt = performance.now(); // when this copy was read: connectors keep the settings read last
   const r = rows[0];
   if (!r) throw new ConfigurationError(`accreditation ${id} no longer exists`);
-  return { id: r.id, tenantCustomerId: r.tenant_customer_id, name: r.name, provider: r.provider, connectorType: r.connector_type, config: r.config, maxSessions: r.max_sessions, readAt };
+  return {
+    id: r.id,
+    tenantCustomerId: r.tenant_customer_id,
+    name: r.name,
+    provider: r.provider,
+    connectorType: r.connector_type,
+    config: r.config,
+    maxSessions: r.max_sessions,
+    readAt,
+  };
 }
 
 /**

@@ -34,18 +34,30 @@ export class RegistryHandlers {
   handle(obj: string, verb: string, el: XmlNode, clID: string): Reply {
     const key = `${obj}:${verb}`;
     switch (key) {
-      case "domain:check": return this.domainCheck(el);
-      case "domain:create": return this.domainCreate(el, clID);
-      case "domain:info": return this.domainInfo(el, clID);
-      case "domain:renew": return this.domainRenew(el, clID);
-      case "domain:delete": return this.domainDelete(el, clID);
-      case "contact:check": return this.contactCheck(el);
-      case "contact:create": return this.contactCreate(el, clID);
-      case "contact:info": return this.contactInfo(el, clID);
-      case "host:check": return this.hostCheck(el);
-      case "host:create": return this.hostCreate(el, clID);
-      case "host:info": return this.hostInfo(el);
-      default: return { code: 2101, reason: `${key} is not implemented by the simulator` };
+      case "domain:check":
+        return this.domainCheck(el);
+      case "domain:create":
+        return this.domainCreate(el, clID);
+      case "domain:info":
+        return this.domainInfo(el, clID);
+      case "domain:renew":
+        return this.domainRenew(el, clID);
+      case "domain:delete":
+        return this.domainDelete(el, clID);
+      case "contact:check":
+        return this.contactCheck(el);
+      case "contact:create":
+        return this.contactCreate(el, clID);
+      case "contact:info":
+        return this.contactInfo(el, clID);
+      case "host:check":
+        return this.hostCheck(el);
+      case "host:create":
+        return this.hostCreate(el, clID);
+      case "host:info":
+        return this.hostInfo(el);
+      default:
+        return { code: 2101, reason: `${key} is not implemented by the simulator` };
     }
   }
 
@@ -222,14 +234,16 @@ export class RegistryHandlers {
       const ip = attr(a, "ip") ?? "v4"; // RFC 5732 §4: ip defaults to v4
       const addr = text(a) ?? "";
       if (ip === "v4" && isIPv4(addr)) addrs.push({ ip, addr });
-      else if (ip === "v6" && isIPv6(addr) && !addr.includes("%")) addrs.push({ ip, addr }); // no zone index
+      else if (ip === "v6" && isIPv6(addr) && !addr.includes("%"))
+        addrs.push({ ip, addr }); // no zone index
       else return { code: 2005, reason: `host:addr "${addr}" is not a valid ${ip === "v6" ? "IPv6" : ip === "v4" ? "IPv4" : `ip="${ip}"`} address` };
     }
     let superordinate: string | undefined;
     if (this.tlds.some((t) => name.endsWith(`.${t}`))) {
       superordinate = this.superordinate(name);
       if (!superordinate) return { code: 2303, reason: `superordinate domain of ${name} does not exist` };
-      if (this.store.domains.get(superordinate)!.clID !== clID) return { code: 2201, reason: `superordinate domain ${superordinate} is sponsored by another client` };
+      if (this.store.domains.get(superordinate)!.clID !== clID)
+        return { code: 2201, reason: `superordinate domain ${superordinate} is sponsored by another client` };
       if (!addrs.length) return { code: 2003, reason: "a subordinate host needs at least one address" };
     } else if (addrs.length) {
       return { code: 2306, reason: "an external host must not have addresses" };

@@ -105,9 +105,12 @@ export class EppRegistrySimulator extends EventEmitter {
         socket.destroy();
         return;
       }
-      for (const frame of frames) conn.queue = conn.queue.then(() => this.onFrame(conn, frame)).catch(() => {
-        socket.destroy();
-      });
+      for (const frame of frames)
+        conn.queue = conn.queue
+          .then(() => this.onFrame(conn, frame))
+          .catch(() => {
+            socket.destroy();
+          });
     });
     if (this.faults.greetingDelayMs) setTimeout(() => this.send(conn, this.greeting()), this.faults.greetingDelayMs);
     else this.send(conn, this.greeting());

@@ -28,7 +28,11 @@ afterAll(async () => {
 describe("EPP connector against the simulator over TLS", () => {
   it("creates, reads, renews and deletes a domain (RFC 5731) with clTRID echoed and an svTRID", async () => {
     const c = ctx();
-    const created = await connector.domainCreate(acc, { name: "life.example", period: 2, authInfo: "pw-1", contacts: [], nameservers: ["ns1.life.example"] }, c);
+    const created = await connector.domainCreate(
+      acc,
+      { name: "life.example", period: 2, authInfo: "pw-1", contacts: [], nameservers: ["ns1.life.example"] },
+      c,
+    );
     expect(created.result).toMatchObject({ code: 1000, clTRID: clTRIDOf(c) });
     expect(created.result.svTRID).toMatch(/^SIM-/);
     const info = await connector.domainInfo(acc, { name: "life.example", authInfo: "pw-1" }, ctx());
@@ -36,7 +40,9 @@ describe("EPP connector against the simulator over TLS", () => {
     expect(info.roid).toMatch(/^D\d+-SIM$/);
     const renewed = await connector.domainRenew(acc, { name: "life.example", curExpDate: created.exDate.slice(0, 10), period: 1 }, ctx());
     expect(new Date(renewed.exDate).getUTCFullYear()).toBe(new Date(created.exDate).getUTCFullYear() + 1);
-    await expect(connector.domainRenew(acc, { name: "life.example", curExpDate: created.exDate.slice(0, 10), period: 1 }, ctx())).rejects.toMatchObject({ code: "EPP2306" });
+    await expect(connector.domainRenew(acc, { name: "life.example", curExpDate: created.exDate.slice(0, 10), period: 1 }, ctx())).rejects.toMatchObject({
+      code: "EPP2306",
+    });
     await connector.domainDelete(acc, { name: "life.example" }, ctx());
     await expect(connector.domainInfo(acc, { name: "life.example" }, ctx())).rejects.toMatchObject({ code: "EPP2303", retryable: false });
   });
@@ -52,7 +58,11 @@ describe("EPP connector against the simulator over TLS", () => {
   });
 
   it("creates a contact (RFC 5733) and reads it back", async () => {
-    const r = await connector.contactCreate(acc, { id: "ct-1", name: "Jane", street: ["1 Road"], city: "Town", cc: "NL", email: "j@example.com", authInfo: "cpw" }, ctx());
+    const r = await connector.contactCreate(
+      acc,
+      { id: "ct-1", name: "Jane", street: ["1 Road"], city: "Town", cc: "NL", email: "j@example.com", authInfo: "cpw" },
+      ctx(),
+    );
     expect(r.id).toBe("ct-1");
     const info = await connector.contactInfo(acc, { id: "ct-1" }, ctx());
     expect(info).toMatchObject({ ours: true, authInfo: "cpw" });
@@ -66,7 +76,11 @@ describe("EPP connector against the simulator over TLS", () => {
 
   it("never opens more sessions than max_sessions", async () => {
     const before = sim.commandCounts.get("login") ?? 0;
-    await Promise.all(Array.from({ length: 8 }, (_, i) => connector.domainCreate(acc, { name: `pool-${i}.example`, period: 1, authInfo: "p", contacts: [], nameservers: [] }, ctx())));
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        connector.domainCreate(acc, { name: `pool-${i}.example`, period: 1, authInfo: "p", contacts: [], nameservers: [] }, ctx()),
+      ),
+    );
     expect((sim.commandCounts.get("login") ?? 0) - before).toBeLessThanOrEqual(2);
     expect(sim.connectionCount).toBeLessThanOrEqual(3); // 2 for acc-1 (+1 possibly from the other-registrar test)
   });

@@ -80,7 +80,10 @@ function record(sim: EppRegistrySimulator): string[] {
  */
 async function afterCut<T>(fn: () => Promise<T>): Promise<unknown> {
   for (let i = 0; ; i++) {
-    const r = await fn().then((v) => ({ v }), (e: unknown) => ({ e }));
+    const r = await fn().then(
+      (v) => ({ v }),
+      (e: unknown) => ({ e }),
+    );
     if ("v" in r) return r.v;
     if (i < 2 && r.e instanceof EppTransportError && r.e.code === "PV_EPP_CONNECTION" && r.e.ambiguous) continue;
     return r.e;
@@ -122,25 +125,28 @@ describe("a running EPP connector follows accreditation changes", () => {
     ["password_file", async (pw) => ({ password_file: await file("epp-password", `${pw}\n`) }), (pw) => file("epp-password", `${pw}\n`)],
     ["password_env", async (pw) => ((process.env[PW_ENV] = pw), { password_env: PW_ENV }), async (pw) => (process.env[PW_ENV] = pw)],
   ];
-  it.each(secretKinds)("logs in with a rotated secret (%s): the refusal of the old one is transient and the next attempt succeeds", async (_kind, secretRef, rotate) => {
-    const first = await startRegistry("pw-old");
-    const ca = await file("ca.pem", first.certificate.cert);
-    const acc = account("acc-rotate", configFor(first, ca, await secretRef("pw-old")));
-    await create(acc, "old-pw.example");
+  it.each(secretKinds)(
+    "logs in with a rotated secret (%s): the refusal of the old one is transient and the next attempt succeeds",
+    async (_kind, secretRef, rotate) => {
+      const first = await startRegistry("pw-old");
+      const ca = await file("ca.pem", first.certificate.cert);
+      const acc = account("acc-rotate", configFor(first, ca, await secretRef("pw-old")));
+      await create(acc, "old-pw.example");
 
-    // the registry changes the password and restarts (its sessions are cut); the secret is not updated yet
-    await stopRegistry(first);
-    const second = await startRegistry("pw-new", { port: first.port, certificate: first.certificate });
-    const refused = await afterCut(() => create(acc, "refused.example"));
-    expect(refused).toBeInstanceOf(EppCommandError);
-    expect(refused).toMatchObject({ code: "EPP2200", retryable: true, configSuspect: true });
+      // the registry changes the password and restarts (its sessions are cut); the secret is not updated yet
+      await stopRegistry(first);
+      const second = await startRegistry("pw-new", { port: first.port, certificate: first.certificate });
+      const refused = await afterCut(() => create(acc, "refused.example"));
+      expect(refused).toBeInstanceOf(EppCommandError);
+      expect(refused).toMatchObject({ code: "EPP2200", retryable: true, configSuspect: true });
 
-    // the operator updates the secret: the same accreditation, the same connector, the next attempt logs in
-    await rotate("pw-new");
-    await expect(create(acc, "new-pw.example")).resolves.toMatchObject({ result: { code: 1000 } });
-    expect(second.sim.store.domains.has("new-pw.example")).toBe(true);
-    expect(count(second.sim, "login")).toBe(2); // the refused one and the new one
-  });
+      // the operator updates the secret: the same accreditation, the same connector, the next attempt logs in
+      await rotate("pw-new");
+      await expect(create(acc, "new-pw.example")).resolves.toMatchObject({ result: { code: 1000 } });
+      expect(second.sim.store.domains.has("new-pw.example")).toBe(true);
+      expect(count(second.sim, "login")).toBe(2); // the refused one and the new one
+    },
+  );
 
   it("verifies the registry against a rewritten CA file after the registry's certificate changed", async () => {
     process.env[PW_ENV] = "pw";
@@ -228,7 +234,11 @@ function logins(sim: EppRegistrySimulator): number[] {
   return codes;
 }
 
-const settle = <T>(p: Promise<T>) => p.then((v) => ({ v }), (e: unknown) => ({ e }));
+const settle = <T>(p: Promise<T>) =>
+  p.then(
+    (v) => ({ v }),
+    (e: unknown) => ({ e }),
+  );
 
 describe("a refused login is not repeated at the registry while nothing changed", () => {
   it("with a wrong password file and 8 commands queued (3 sessions allowed), the registry sees one login; after the file is fixed the next command logs in", async () => {
@@ -326,7 +336,11 @@ describe("idle sessions are dropped only when the failure can be about their set
     process.env[PW_ENV] = "pw";
     const r = await startRegistry("pw");
     const ca = await file("ca.pem", r.certificate.cert);
-    const fail = (acc: Accreditation) => create(acc, "never.example").then(() => undefined, (e: unknown) => e);
+    const fail = (acc: Accreditation) =>
+      create(acc, "never.example").then(
+        () => undefined,
+        (e: unknown) => e,
+      );
 
     const otherCa = await fail(account("acc-other-ca", configFor(r, await file("other.pem", (await makeCertificate()).cert))));
     expect(otherCa).toBeInstanceOf(EppTransportError);

@@ -7,11 +7,21 @@ import { EppXmlError, NS, attr, buildEpp, child, children, parseEppRaw, text, ty
 /** The object element of a built command, prefixes and xmlns kept (as a registry would resolve them). */
 const rawElement = (body: XmlNode, verb: string) => child(child(child(parseEppRaw(buildCommand(body, "c-1")), "command"), verb), `host:${verb}`);
 
-const response = (resData: XmlNode) => parseResponse(buildEpp({ response: { result: { "@_code": 1000, msg: "ok" }, resData, trID: { clTRID: "c-1", svTRID: "s-1" } } }));
+const response = (resData: XmlNode) =>
+  parseResponse(buildEpp({ response: { result: { "@_code": 1000, msg: "ok" }, resData, trID: { clTRID: "c-1", svTRID: "s-1" } } }));
 
 describe("host.ts builders (RFC 5732 §3.1.2, §3.2.1)", () => {
   it("<host:create> has host:name then one host:addr per address with its ip attribute, in the host namespace", () => {
-    const el = rawElement(hostCreateBody({ name: "ns1.example.example", addrs: [{ ip: "v4", addr: "192.0.2.2" }, { ip: "v6", addr: "2001:db8::1" }] }), "create");
+    const el = rawElement(
+      hostCreateBody({
+        name: "ns1.example.example",
+        addrs: [
+          { ip: "v4", addr: "192.0.2.2" },
+          { ip: "v6", addr: "2001:db8::1" },
+        ],
+      }),
+      "create",
+    );
     expect(attr(el, "xmlns:host")).toBe(NS.host);
     expect(Object.keys(el!).filter((k) => !k.startsWith("@_"))).toEqual(["host:name", "host:addr"]);
     expect(text(el, "host:name")).toBe("ns1.example.example");
@@ -83,8 +93,24 @@ describe("host.ts parsers", () => {
   });
 
   it("parses an <host:infData> with one address and no crDate; refuses one without roid", () => {
-    const one = response({ "host:infData": { "@_xmlns:host": NS.host, "host:name": "ns.x.net", "host:roid": "H1-SIM", "host:status": { "@_s": "ok" }, "host:addr": { "@_ip": "v6", "#text": "2001:db8::53" }, "host:clID": "me" } });
-    expect(parseHostInfData(one.resData)).toEqual({ name: "ns.x.net", roid: "H1-SIM", clID: "me", status: ["ok"], addrs: [{ ip: "v6", addr: "2001:db8::53" }], crDate: undefined });
+    const one = response({
+      "host:infData": {
+        "@_xmlns:host": NS.host,
+        "host:name": "ns.x.net",
+        "host:roid": "H1-SIM",
+        "host:status": { "@_s": "ok" },
+        "host:addr": { "@_ip": "v6", "#text": "2001:db8::53" },
+        "host:clID": "me",
+      },
+    });
+    expect(parseHostInfData(one.resData)).toEqual({
+      name: "ns.x.net",
+      roid: "H1-SIM",
+      clID: "me",
+      status: ["ok"],
+      addrs: [{ ip: "v6", addr: "2001:db8::53" }],
+      crDate: undefined,
+    });
     const none = response({ "host:infData": { "@_xmlns:host": NS.host, "host:name": "ns.x.net", "host:clID": "me" } });
     expect(() => parseHostInfData(none.resData)).toThrow(EppXmlError);
   });

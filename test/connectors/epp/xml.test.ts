@@ -12,8 +12,25 @@ import { buildCommand, parseResponse } from "../../../src/connectors/epp/protoco
 
 /** Every character String.prototype.trim removes that is not XML whitespace. */
 const NOT_XML_WHITESPACE = [
-  "\u00a0", "\u1680", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006", "\u2007", "\u2008",
-  "\u2009", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", "\ufeff",
+  "\u00a0",
+  "\u1680",
+  "\u2000",
+  "\u2001",
+  "\u2002",
+  "\u2003",
+  "\u2004",
+  "\u2005",
+  "\u2006",
+  "\u2007",
+  "\u2008",
+  "\u2009",
+  "\u200a",
+  "\u2028",
+  "\u2029",
+  "\u202f",
+  "\u205f",
+  "\u3000",
+  "\ufeff",
 ];
 
 /** A value for a test name, with every non-ASCII character as \\uXXXX (they are invisible otherwise). */
@@ -58,7 +75,9 @@ describe("xml.ts: values round-trip build → parse unchanged", () => {
       const el = child(child(child(create, "command"), "create"), "create");
       expect(text(child(el, "authInfo"), "pw")).toBe(value);
 
-      const contact = parseEpp(buildCommand(contactCreateBody({ id: "ct-1", name: value, street: [value], city: value, cc: "NL", email: "a@example.com", authInfo: value }), "c-2"));
+      const contact = parseEpp(
+        buildCommand(contactCreateBody({ id: "ct-1", name: value, street: [value], city: value, cc: "NL", email: "a@example.com", authInfo: value }), "c-2"),
+      );
       const c = child(child(child(contact, "command"), "create"), "create");
       expect(text(child(c, "authInfo"), "pw")).toBe(value);
       expect(text(child(c, "postalInfo"), "name")).toBe(value);
@@ -71,35 +90,61 @@ describe("xml.ts: values round-trip build → parse unchanged", () => {
       const response = (resData: XmlNode) =>
         parseResponse(buildEpp({ response: { result: { "@_code": 1000, msg: "ok" }, resData, trID: { clTRID: "c-4", svTRID: "s-1" } } }));
       const d = parseDomainInfData(
-        response({ "domain:infData": { "@_xmlns:domain": "urn:ietf:params:xml:ns:domain-1.0", "domain:name": "a.example", "domain:roid": "D1-SIM", "domain:clID": "me", "domain:authInfo": { "domain:pw": value } } }).resData,
+        response({
+          "domain:infData": {
+            "@_xmlns:domain": "urn:ietf:params:xml:ns:domain-1.0",
+            "domain:name": "a.example",
+            "domain:roid": "D1-SIM",
+            "domain:clID": "me",
+            "domain:authInfo": { "domain:pw": value },
+          },
+        }).resData,
       );
       expect(d.authInfo).toBe(value);
       const ci = parseContactInfData(
-        response({ "contact:infData": { "@_xmlns:contact": "urn:ietf:params:xml:ns:contact-1.0", "contact:id": "ct-1", "contact:roid": "C1-SIM", "contact:clID": "me", "contact:authInfo": { "contact:pw": value } } }).resData,
+        response({
+          "contact:infData": {
+            "@_xmlns:contact": "urn:ietf:params:xml:ns:contact-1.0",
+            "contact:id": "ct-1",
+            "contact:roid": "C1-SIM",
+            "contact:clID": "me",
+            "contact:authInfo": { "contact:pw": value },
+          },
+        }).resData,
       );
       expect(ci.authInfo).toBe(value);
     });
   }
 
   it("keeps them when XML whitespace surrounds them (a pretty-printed document)", () => {
-    const doc = parseEpp(`<epp xmlns="urn:ietf:params:xml:ns:epp-1.0">\n <command>\n  <info>\n   <pw>\n\t \u00a0secretpw\u00a0 \r\n  </pw>\n   <q v=" \u3000x\ufeff\t"/>\n  </info>\n </command>\n</epp>`);
+    const doc = parseEpp(
+      `<epp xmlns="urn:ietf:params:xml:ns:epp-1.0">\n <command>\n  <info>\n   <pw>\n\t \u00a0secretpw\u00a0 \r\n  </pw>\n   <q v=" \u3000x\ufeff\t"/>\n  </info>\n </command>\n</epp>`,
+    );
     const info = child(child(doc, "command"), "info");
     expect(text(info, "pw")).toBe("\u00a0secretpw\u00a0");
     expect(attr(child(info, "q"), "v")).toBe("\u3000x\ufeff");
   });
 
   it("replaces character references (XML 1.0 §4.1), to non-XML whitespace too, and keeps what they stand for", () => {
-    const doc = parseEpp('<epp xmlns="urn:ietf:params:xml:ns:epp-1.0"><command><info><pw>&#xA0;pw&#x3000;</pw><q v="&#160;x&#xFEFF;"/><r>&#65;&#x1F600;&lt;&amp;&gt;&apos;&quot;</r></info></command></epp>');
+    const doc = parseEpp(
+      '<epp xmlns="urn:ietf:params:xml:ns:epp-1.0"><command><info><pw>&#xA0;pw&#x3000;</pw><q v="&#160;x&#xFEFF;"/><r>&#65;&#x1F600;&lt;&amp;&gt;&apos;&quot;</r></info></command></epp>',
+    );
     const info = child(child(doc, "command"), "info");
     expect(text(info, "pw")).toBe("\u00a0pw\u3000");
     expect(attr(child(info, "q"), "v")).toBe("\u00a0x\ufeff");
     expect(text(info, "r")).toBe("A\u{1F600}<&>'\"");
-    const raw = child(child(parseEppRaw('<epp xmlns="urn:ietf:params:xml:ns:epp-1.0"><command><info><pw>&#xA0;pw&#xA0;</pw></info></command></epp>'), "command"), "info");
+    const raw = child(
+      child(parseEppRaw('<epp xmlns="urn:ietf:params:xml:ns:epp-1.0"><command><info><pw>&#xA0;pw&#xA0;</pw></info></command></epp>'), "command"),
+      "info",
+    );
     expect(text(raw, "pw")).toBe("\u00a0pw\u00a0");
   });
 
   it("leaves what XML does not define as written: an undeclared entity (&nbsp;), a reference to a non-Char (&#0;)", () => {
-    const info = child(child(parseEpp('<epp xmlns="urn:ietf:params:xml:ns:epp-1.0"><command><info><a>&nbsp;x</a><b>&#0;&#xD800;y</b></info></command></epp>'), "command"), "info");
+    const info = child(
+      child(parseEpp('<epp xmlns="urn:ietf:params:xml:ns:epp-1.0"><command><info><a>&nbsp;x</a><b>&#0;&#xD800;y</b></info></command></epp>'), "command"),
+      "info",
+    );
     expect(text(info, "a")).toBe("&nbsp;x");
     expect(text(info, "b")).toBe("&#0;&#xD800;y");
   });
@@ -184,7 +229,9 @@ describe("xml.ts: XML whitespace is handled as before", () => {
   });
 
   it("CDATA content is the same value as the escaped text it stands for", () => {
-    const epp = parseEpp('<epp xmlns="urn:ietf:params:xml:ns:epp-1.0"><command><info><a><![CDATA[ \u00a0x<y ]]></a><b> \u00a0x&lt;y </b></info></command></epp>');
+    const epp = parseEpp(
+      '<epp xmlns="urn:ietf:params:xml:ns:epp-1.0"><command><info><a><![CDATA[ \u00a0x<y ]]></a><b> \u00a0x&lt;y </b></info></command></epp>',
+    );
     const info = child(child(epp, "command"), "info");
     expect(text(info, "b")).toBe("\u00a0x<y");
     expect(text(info, "a")).toBe(text(info, "b"));

@@ -26,7 +26,7 @@ afterAll(async () => {
 function helpersOn(pool: pg.Pool): PgHelpers & { reads: number } {
   const h = {
     reads: 0,
-    withPgClient: async <T,>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    withPgClient: async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
       h.reads++;
       const client = await pool.connect();
       try {
@@ -41,9 +41,7 @@ function helpersOn(pool: pg.Pool): PgHelpers & { reads: number } {
 
 /** the number of sessions waiting for a lock on table accreditation */
 async function waitingOnAccreditation(): Promise<number> {
-  const r = await t.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'accreditation'::regclass AND NOT granted",
-  );
+  const r = await t.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'accreditation'::regclass AND NOT granted");
   return r.rows[0]!.n;
 }
 
@@ -58,7 +56,10 @@ describe("loadAccreditation", () => {
       await locker.query("LOCK TABLE accreditation IN ACCESS EXCLUSIVE MODE");
 
       // job 1 reads the row; the read is held up, then cancelled (57014)
-      const first = loadAccreditation(slow, acc.accreditationId).then(() => undefined, (e: unknown) => e);
+      const first = loadAccreditation(slow, acc.accreditationId).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       await waitFor("the first read waits for the lock", async () => (await waitingOnAccreditation()) === 1, 5000, 20);
       // meanwhile another job's attempt failed configSuspect: the row is forgotten and read again
       forgetAccreditation(acc.accreditationId);

@@ -28,7 +28,18 @@ const clTRID = () => `host-${++seq}`;
 
 const open = (clID: string, password: string, port = sim.port) =>
   EppSession.open(
-    { host: "127.0.0.1", port, clID, password, ca, rejectUnauthorized: true, servername: "localhost", connectTimeoutMs: 3000, commandTimeoutMs: 3000, log: logger() },
+    {
+      host: "127.0.0.1",
+      port,
+      clID,
+      password,
+      ca,
+      rejectUnauthorized: true,
+      servername: "localhost",
+      connectTimeoutMs: 3000,
+      commandTimeoutMs: 3000,
+      log: logger(),
+    },
     clTRID(),
   );
 
@@ -95,7 +106,14 @@ describe("host objects (RFC 5732) on the simulator", () => {
     expect(Number.isNaN(Date.parse(cre.crDate))).toBe(false);
 
     const info = parseHostInfData((await ours.command("host:info", hostInfoBody("ns1.mine.example"), clTRID())).resData);
-    expect(info).toEqual({ name: "ns1.mine.example", roid: expect.stringMatching(/^H\d+-SIM$/), clID: TEST_CLID, status: ["ok"], addrs: [V4, V6], crDate: cre.crDate });
+    expect(info).toEqual({
+      name: "ns1.mine.example",
+      roid: expect.stringMatching(/^H\d+-SIM$/),
+      clID: TEST_CLID,
+      status: ["ok"],
+      addrs: [V4, V6],
+      crDate: cre.crDate,
+    });
     expect(sim.store.hosts.get("ns1.mine.example")).toMatchObject({ superordinate: "mine.example", crID: TEST_CLID });
   });
 
@@ -157,14 +175,28 @@ describe("host objects (RFC 5732) on the simulator", () => {
     ] as HostAddr[]) {
       expect(await refusal(createHost(ours, "ns5.mine.example", [V4, bad])), JSON.stringify(bad)).toBe(2005);
     }
-    expect(await refusal(ours.command("host:create", { create: { "host:create": { "@_xmlns:host": NS.host, "host:name": "ns5.mine.example", "host:addr": { "@_ip": "v5", "#text": "192.0.2.1" } } } }, clTRID()))).toBe(2005);
+    expect(
+      await refusal(
+        ours.command(
+          "host:create",
+          { create: { "host:create": { "@_xmlns:host": NS.host, "host:name": "ns5.mine.example", "host:addr": { "@_ip": "v5", "#text": "192.0.2.1" } } } },
+          clTRID(),
+        ),
+      ),
+    ).toBe(2005);
     expect(await refusal(createHost(ours, "ns_5.mine.example", [V4]))).toBe(2005);
     expect(sim.store.hosts.has("ns5.mine.example")).toBe(false);
   });
 
   it("an address without an ip attribute is v4 (RFC 5732 §4 default)", async () => {
-    await ours.command("host:create", { create: { "host:create": { "@_xmlns:host": NS.host, "host:name": "ns6.mine.example", "host:addr": "192.0.2.6" } } }, clTRID());
-    expect(parseHostInfData((await ours.command("host:info", hostInfoBody("ns6.mine.example"), clTRID())).resData).addrs).toEqual([{ ip: "v4", addr: "192.0.2.6" }]);
+    await ours.command(
+      "host:create",
+      { create: { "host:create": { "@_xmlns:host": NS.host, "host:name": "ns6.mine.example", "host:addr": "192.0.2.6" } } },
+      clTRID(),
+    );
+    expect(parseHostInfData((await ours.command("host:info", hostInfoBody("ns6.mine.example"), clTRID())).resData).addrs).toEqual([
+      { ip: "v4", addr: "192.0.2.6" },
+    ]);
   });
 
   it("creates an external host without addresses; 2306 for one with addresses", async () => {
@@ -183,7 +215,11 @@ describe("host objects (RFC 5732) on the simulator", () => {
   });
 
   it("<host:check> says which names are taken", async () => {
-    const r = await ours.command("host:check", { check: { "host:check": { "@_xmlns:host": NS.host, "host:name": ["NS1.mine.example", "free.mine.example"] } } }, clTRID());
+    const r = await ours.command(
+      "host:check",
+      { check: { "host:check": { "@_xmlns:host": NS.host, "host:name": ["NS1.mine.example", "free.mine.example"] } } },
+      clTRID(),
+    );
     const cd = children(child(r.resData, "chkData"), "cd").map((c) => [text(c, "name"), (child(c, "name")?.["@_avail"] as string) ?? ""]);
     expect(cd).toEqual([
       ["ns1.mine.example", "0"],
@@ -212,13 +248,19 @@ describe("the host object service in the greeting and the login", () => {
     const logins: string[][] = [];
     const server = tls.createServer({ cert: sim.certificate!.cert, key: sim.certificate!.key }, (socket) => {
       const decoder = new FrameDecoder();
-      socket.write(encodeFrame(buildEpp({ greeting: { svID: "fake", svDate: new Date().toISOString(), svcMenu: { version: "1.0", lang: "en", objURI: offered } } })));
+      socket.write(
+        encodeFrame(buildEpp({ greeting: { svID: "fake", svDate: new Date().toISOString(), svcMenu: { version: "1.0", lang: "en", objURI: offered } } })),
+      );
       socket.on("data", (chunk: Buffer) => {
         for (const frame of decoder.push(chunk)) {
           const command = child(parseEpp(frame), "command");
           const login = child(command, "login");
           if (login) logins.push(children(child(login, "svcs"), "objURI").map((u) => text(u) ?? ""));
-          socket.write(encodeFrame(buildEpp({ response: { result: { "@_code": login ? 1000 : 1500, msg: "ok" }, trID: { clTRID: text(command, "clTRID"), svTRID: "f-1" } } })));
+          socket.write(
+            encodeFrame(
+              buildEpp({ response: { result: { "@_code": login ? 1000 : 1500, msg: "ok" }, trID: { clTRID: text(command, "clTRID"), svTRID: "f-1" } } }),
+            ),
+          );
         }
       });
       socket.on("error", () => socket.destroy());

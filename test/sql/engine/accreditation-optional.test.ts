@@ -17,10 +17,9 @@ beforeAll(async () => {
   t = await createTestDatabase();
   acc = await createAccount(t.pool);
   other = await createAccount(t.pool);
-  const served = await t.pool.query<{ t: string }>(
-    "SELECT DISTINCT reference_table AS t FROM job_type WHERE task_identifier = ANY($1) ORDER BY 1",
-    [registryTasks.map((x) => x.identifier)],
-  );
+  const served = await t.pool.query<{ t: string }>("SELECT DISTINCT reference_table AS t FROM job_type WHERE task_identifier = ANY($1) ORDER BY 1", [
+    registryTasks.map((x) => x.identifier),
+  ]);
   REGISTRY_TABLES = served.rows.map((r) => r.t);
 });
 afterAll(async () => {

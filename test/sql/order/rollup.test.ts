@@ -10,7 +10,6 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-
 describe("status rollup through SQL", () => {
   it("job_complete completes provision, plan, item and order, writes events and NOTIFYs", async () => {
     const listener = await t.pool.connect();
@@ -24,14 +23,18 @@ describe("status rollup through SQL", () => {
     // the attempt in flight is on the job only: v_provision shows it, the order moves when the job ends
     expect((await t.pool.query("SELECT status, attempts FROM v_provision WHERE id = $1", [id])).rows[0]).toEqual({ status: "processing", attempts: 1 });
     expect((await t.pool.query("SELECT status FROM v_order WHERE id = $1", [o.orderId])).rows[0].status).toBe("pending");
-    await t.pool.query("SELECT job_complete($1, $2, 'ok')", [job, { roid: "D9-X", crDate: "2026-01-01T00:00:00Z", exDate: "2027-01-01T00:00:00Z", code: 1000 }]);
+    await t.pool.query("SELECT job_complete($1, $2, 'ok')", [
+      job,
+      { roid: "D9-X", crDate: "2026-01-01T00:00:00Z", exDate: "2027-01-01T00:00:00Z", code: 1000 },
+    ]);
     const v = (await t.pool.query("SELECT * FROM v_order WHERE id = $1", [o.orderId])).rows[0];
     expect(v).toMatchObject({ status: "completed", items_completed: "1", plans_completed: "1" });
     const p = (await t.pool.query("SELECT status, roid, attempts FROM v_provision WHERE id = $1", [id])).rows[0];
     expect(p).toEqual({ status: "completed", roid: "D9-X", attempts: 1 });
     const d = (await t.pool.query("SELECT roid, ry_expiry_date FROM domain WHERE name = 'rollup.example'")).rows[0];
     expect(d.roid).toBe("D9-X");
-    const events = (await t.pool.query("SELECT event_type, payload->>'status' AS s FROM event WHERE reference_id = ANY($1) ORDER BY id", [[id, o.orderId]])).rows;
+    const events = (await t.pool.query("SELECT event_type, payload->>'status' AS s FROM event WHERE reference_id = ANY($1) ORDER BY id", [[id, o.orderId]]))
+      .rows;
     expect(events.map((e) => `${e.event_type}:${e.s}`)).toEqual(["provision.status:pending", "provision.status:completed", "order.status:completed"]);
     await new Promise((r) => setTimeout(r, 100));
     // the payload is the order id only: nothing a listener of another tenant may not see (issue 10)
@@ -91,19 +94,26 @@ describe("status rollup through SQL", () => {
     expect(rows).toEqual([a, b, c, done].sort().map((id) => ({ job_id: id, completed: id !== done })));
 
     const orders = (await t.pool.query("SELECT id, status, items_completed FROM v_order WHERE id = ANY ($1)", [[o.orderId, other.orderId]])).rows;
-    expect(orders).toEqual(expect.arrayContaining([
-      { id: o.orderId, status: "completed", items_completed: "2" },
-      { id: other.orderId, status: "completed", items_completed: "1" },
-    ]));
+    expect(orders).toEqual(
+      expect.arrayContaining([
+        { id: o.orderId, status: "completed", items_completed: "2" },
+        { id: other.orderId, status: "completed", items_completed: "1" },
+      ]),
+    );
     const domains = (await t.pool.query("SELECT name, ry_expiry_date FROM domain WHERE name LIKE 'batch-%' ORDER BY name")).rows;
     expect(domains.map((d) => d.name)).toEqual(["batch-a.example", "batch-b.example", "batch-c.example"]);
     expect(domains.every((d) => d.ry_expiry_date.toISOString().startsWith("2028-01-01"))).toBe(true);
     // one "completed" event per provision and one per order
-    const ev = (await t.pool.query(
-      `SELECT event_type, count(*)::int AS n FROM event WHERE payload->>'status' = 'completed' AND reference_id = ANY ($1) GROUP BY 1 ORDER BY 1`,
-      [[o.orderId, other.orderId, ...(await t.pool.query("SELECT reference_id FROM job WHERE id = ANY ($1)", [[a, b, c]])).rows.map((r) => r.reference_id)]],
-    )).rows;
-    expect(ev).toEqual([{ event_type: "order.status", n: 2 }, { event_type: "provision.status", n: 3 }]);
+    const ev = (
+      await t.pool.query(
+        `SELECT event_type, count(*)::int AS n FROM event WHERE payload->>'status' = 'completed' AND reference_id = ANY ($1) GROUP BY 1 ORDER BY 1`,
+        [[o.orderId, other.orderId, ...(await t.pool.query("SELECT reference_id FROM job WHERE id = ANY ($1)", [[a, b, c]])).rows.map((r) => r.reference_id)]],
+      )
+    ).rows;
+    expect(ev).toEqual([
+      { event_type: "order.status", n: 2 },
+      { event_type: "provision.status", n: 3 },
+    ]);
     // the failed job stays failed
     expect((await t.pool.query("SELECT status FROM v_provision WHERE job_id = $1", [done])).rows[0].status).toBe("failed");
   });
@@ -111,17 +121,26 @@ describe("status rollup through SQL", () => {
   it("an UPDATE that sets a status to the value it has rolls nothing up and writes no event", async () => {
     // the rollup triggers fire on UPDATE OF status_id and test for a change themselves (no WHEN clause)
     const o = await createOrder(t.pool, acc.tenantId);
-    const before = (await t.pool.query(`SELECT (SELECT count(*) FROM event)::int AS events, (SELECT completed_date FROM "order" WHERE id = $1) AS done`, [o.orderId])).rows[0];
+    const before = (
+      await t.pool.query(`SELECT (SELECT count(*) FROM event)::int AS events, (SELECT completed_date FROM "order" WHERE id = $1) AS done`, [o.orderId])
+    ).rows[0];
     await t.pool.query("UPDATE order_item_plan SET status_id = status_id WHERE id = $1", [o.planId]);
     await t.pool.query("UPDATE order_item SET status_id = status_id WHERE id = $1", [o.itemId]);
     await t.pool.query(`UPDATE "order" SET status_id = status_id WHERE id = $1`, [o.orderId]);
-    const after = (await t.pool.query(`SELECT (SELECT count(*) FROM event)::int AS events, (SELECT completed_date FROM "order" WHERE id = $1) AS done`, [o.orderId])).rows[0];
+    const after = (
+      await t.pool.query(`SELECT (SELECT count(*) FROM event)::int AS events, (SELECT completed_date FROM "order" WHERE id = $1) AS done`, [o.orderId])
+    ).rows[0];
     expect(after).toEqual(before);
     // and a real change still rolls up: the plan fails, so do the item and the order, with one order event
     await t.pool.query("UPDATE order_item_plan SET status_id = 4 WHERE id = $1", [o.planId]);
-    const r = (await t.pool.query(`SELECT i.status_id AS item, o.status_id AS "order", o.completed_date IS NOT NULL AS done,
+    const r = (
+      await t.pool.query(
+        `SELECT i.status_id AS item, o.status_id AS "order", o.completed_date IS NOT NULL AS done,
                                           (SELECT count(*)::int FROM event WHERE reference_id = o.id) AS events
-                                   FROM order_item i JOIN "order" o ON o.id = i.order_id WHERE i.id = $1`, [o.itemId])).rows[0];
+                                   FROM order_item i JOIN "order" o ON o.id = i.order_id WHERE i.id = $1`,
+        [o.itemId],
+      )
+    ).rows[0];
     expect(r).toEqual({ item: 4, order: 4, done: true, events: 1 });
   });
 
@@ -146,15 +165,21 @@ describe("status rollup through SQL", () => {
     const jobs = (await t.pool.query("SELECT id FROM job WHERE tenant_customer_id = $1", [acc2.tenantId])).rows.map((r) => r.id as string);
     expect(jobs).toHaveLength(n);
     await t.pool.query("SELECT count(*) FROM job_start_many($1)", [jobs]);
-    const items = jobs.map((id) => ({ job_id: id, result_data: { roid: `R-${id.slice(-6)}`, crDate: "2026-01-01T00:00:00Z", exDate: "2027-01-01T00:00:00Z" }, result_message: null }));
+    const items = jobs.map((id) => ({
+      job_id: id,
+      result_data: { roid: `R-${id.slice(-6)}`, crDate: "2026-01-01T00:00:00Z", exDate: "2027-01-01T00:00:00Z" },
+      result_message: null,
+    }));
     const done = (await t.pool.query("SELECT count(*) FILTER (WHERE completed)::int AS n FROM job_complete_many($1)", [JSON.stringify(items)])).rows[0].n;
     expect(done).toBe(n);
-    const r = (await t.pool.query(
-      `SELECT (SELECT count(*)::int FROM v_order WHERE tenant_customer_id = $1 AND status = 'completed') AS orders,
+    const r = (
+      await t.pool.query(
+        `SELECT (SELECT count(*)::int FROM v_order WHERE tenant_customer_id = $1 AND status = 'completed') AS orders,
               (SELECT count(*)::int FROM domain WHERE tenant_customer_id = $1) AS domains,
               (SELECT count(*)::int FROM event e JOIN "order" o ON o.id = e.reference_id WHERE o.tenant_customer_id = $1) AS order_events`,
-      [acc2.tenantId],
-    )).rows[0];
+        [acc2.tenantId],
+      )
+    ).rows[0];
     expect(r).toEqual({ orders: n, domains: n, order_events: n });
   });
 

@@ -70,7 +70,12 @@ async function notOwnedBy(db: string, owner: string): Promise<string[]> {
 /** Whether each runtime role may use the schema public. */
 async function publicUsage(db: string): Promise<{ r: string; usage: boolean }[]> {
   return admin(
-    async (c) => (await c.query("SELECT r, has_schema_privilege(r, 'public', 'USAGE') AS usage FROM unnest(ARRAY['provisio_worker', 'provisio_order', 'provisio_reader']) r")).rows,
+    async (c) =>
+      (
+        await c.query(
+          "SELECT r, has_schema_privilege(r, 'public', 'USAGE') AS usage FROM unnest(ARRAY['provisio_worker', 'provisio_order', 'provisio_reader']) r",
+        )
+      ).rows,
     db,
   );
 }
@@ -153,7 +158,8 @@ describe("provisio migrate as provisio_owner", () => {
     expect(err?.message).toBe(`cannot hand relation class.stray (owned by ${outsider}) to provisio_owner: ${b} is not a member of ${outsider}`);
     expect(err?.hint).toBe(`run provisio migrate once as ${outsider} or as a superuser`);
     const owners = await admin(
-      async (c) => (await c.query("SELECT relname, relowner::regrole::text AS owner FROM pg_class WHERE relname IN ('accreditation', 'stray') ORDER BY 1")).rows,
+      async (c) =>
+        (await c.query("SELECT relname, relowner::regrole::text AS owner FROM pg_class WHERE relname IN ('accreditation', 'stray') ORDER BY 1")).rows,
       db,
     );
     expect(owners).toEqual([

@@ -14,7 +14,6 @@ let b: Account;
 const clients = tenantClients();
 const connect = clients.connect;
 
-
 async function sqlstate(p: Promise<unknown>): Promise<string | undefined> {
   try {
     await p;
@@ -36,9 +35,15 @@ beforeAll(async () => {
   readerUrl = await loginAs(t, "provisio_reader");
   workerUrl = await loginAs(t, "provisio_worker");
   // tenant B already has a provision and a domain in its inventory
-  await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'b-secret-plans.example')`, [b.tenantId, b.accreditationId]);
-  await t.pool.query(`INSERT INTO domain (tenant_customer_id, accreditation_id, accreditation_tld_id, name, roid, pw, ry_created_date, ry_expiry_date)
-     SELECT $1, $2, id, 'b-owned.example', 'B1-EX', 'authinfo-b', now(), now() + interval '1 year' FROM accreditation_tld WHERE accreditation_id = $2 AND tld = 'example'`, [b.tenantId, b.accreditationId]);
+  await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'b-secret-plans.example')`, [
+    b.tenantId,
+    b.accreditationId,
+  ]);
+  await t.pool.query(
+    `INSERT INTO domain (tenant_customer_id, accreditation_id, accreditation_tld_id, name, roid, pw, ry_created_date, ry_expiry_date)
+     SELECT $1, $2, id, 'b-owned.example', 'B1-EX', 'authinfo-b', now(), now() + interval '1 year' FROM accreditation_tld WHERE accreditation_id = $2 AND tld = 'example'`,
+    [b.tenantId, b.accreditationId],
+  );
 });
 afterAll(async () => {
   await clients.endAll();
@@ -64,7 +69,14 @@ describe("provisio_order", () => {
 
   it("still gets PV104 for a name another tenant holds (validation sees every tenant), without seeing that tenant's rows", async () => {
     const c = await connect(orderUrl, a.tenantId);
-    expect(await sqlstate(c.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'b-owned.example')`, [a.tenantId, a.accreditationId]))).toBe("PV104");
+    expect(
+      await sqlstate(
+        c.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'b-owned.example')`, [
+          a.tenantId,
+          a.accreditationId,
+        ]),
+      ),
+    ).toBe("PV104");
     expect((await c.query("SELECT count(*)::int AS n FROM domain")).rows[0].n).toBe(0);
   });
 
@@ -77,7 +89,11 @@ describe("provisio_order", () => {
     expect((await c.query("SELECT count(*)::int AS n FROM class.provision WHERE tenant_customer_id = $1", [b.tenantId])).rows[0].n).toBe(0);
     expect((await c.query("SELECT count(*)::int AS n FROM v_provision WHERE tenant_customer_id = $1", [b.tenantId])).rows[0].n).toBe(0);
     expect((await c.query("SELECT count(*)::int AS n FROM tenant_customer")).rows[0].n).toBe(1);
-    expect(await sqlstate(c.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'into-b.example')`, [b.tenantId, b.accreditationId]))).toBe("42501");
+    expect(
+      await sqlstate(
+        c.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'into-b.example')`, [b.tenantId, b.accreditationId]),
+      ),
+    ).toBe("42501");
     expect(await sqlstate(c.query(`INSERT INTO "order" (tenant_customer_id) VALUES ($1)`, [b.tenantId]))).toBe("42501");
     // no job internals, no secrets-bearing config, no graphile_worker, no direct job functions
     for (const sql of [
@@ -113,8 +129,14 @@ describe("provisio_reader", () => {
     const c = await connect(readerUrl, b.tenantId);
     expect((await c.query("SELECT object_name FROM v_provision")).rows).toEqual([{ object_name: "b-secret-plans.example" }]);
     expect((await c.query("SELECT count(*)::int AS n FROM v_order")).rows[0].n).toBe(0);
-    for (const sql of ["SELECT * FROM provision_domain", "SELECT * FROM class.provision", "SELECT * FROM \"order\"", "SELECT * FROM domain", "SELECT * FROM v_job",
-      `INSERT INTO "order" (tenant_customer_id) VALUES ('${b.tenantId}')`]) {
+    for (const sql of [
+      "SELECT * FROM provision_domain",
+      "SELECT * FROM class.provision",
+      'SELECT * FROM "order"',
+      "SELECT * FROM domain",
+      "SELECT * FROM v_job",
+      `INSERT INTO "order" (tenant_customer_id) VALUES ('${b.tenantId}')`,
+    ]) {
       expect([sql, await sqlstate(c.query(sql))]).toEqual([sql, "42501"]);
     }
   });
@@ -124,19 +146,35 @@ describe("provisio_worker", () => {
   it("runs jobs to completion with only its own privileges", async () => {
     const c = await connect(orderUrl, a.tenantId);
     const { planId } = await createOrder(t.pool, a.tenantId);
-    await c.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'by-worker-role.example', $3)`, [a.tenantId, a.accreditationId, [planId]]);
+    await c.query(
+      `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'by-worker-role.example', $3)`,
+      [a.tenantId, a.accreditationId, [planId]],
+    );
     const worker = await startWorker({ connectionString: workerUrl, concurrency: 2, pollInterval: 100 });
     try {
-      await waitFor("completed", async () => (await t.pool.query("SELECT status FROM v_provision WHERE object_name = 'by-worker-role.example'")).rows[0]?.status === "completed", 20_000);
-      expect((await t.pool.query("SELECT status FROM v_order o JOIN order_item i ON i.order_id = o.id JOIN order_item_plan p ON p.order_item_id = i.id WHERE p.id = $1", [planId])).rows[0].status).toBe("completed");
+      await waitFor(
+        "completed",
+        async () => (await t.pool.query("SELECT status FROM v_provision WHERE object_name = 'by-worker-role.example'")).rows[0]?.status === "completed",
+        20_000,
+      );
+      expect(
+        (
+          await t.pool.query(
+            "SELECT status FROM v_order o JOIN order_item i ON i.order_id = o.id JOIN order_item_plan p ON p.order_item_id = i.id WHERE p.id = $1",
+            [planId],
+          )
+        ).rows[0].status,
+      ).toBe("completed");
       // who did it: the login, also for what provisio's SECURITY DEFINER triggers wrote (migrations/0006)
-      const by = (await t.pool.query(
-        `SELECT p.created_by, p.updated_by, d.created_by AS domain_created_by, o.updated_by AS order_updated_by,
+      const by = (
+        await t.pool.query(
+          `SELECT p.created_by, p.updated_by, d.created_by AS domain_created_by, o.updated_by AS order_updated_by,
                 (SELECT array_agg(changed_by ORDER BY id) FROM audit_trail_log WHERE object_id = p.id) AS audit
          FROM provision_domain p JOIN domain d ON d.name = p.name
          JOIN order_item_plan pl ON pl.id = p.order_item_plan_ids[1] JOIN order_item i ON i.id = pl.order_item_id JOIN "order" o ON o.id = i.order_id
          WHERE p.name = 'by-worker-role.example'`,
-      )).rows[0];
+        )
+      ).rows[0];
       expect(by).toEqual({
         created_by: "provisio_order_test_login",
         updated_by: "provisio_worker_test_login",

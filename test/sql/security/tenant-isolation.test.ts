@@ -23,7 +23,6 @@ const connect = clients.connect;
 const SECRET = "SECRETB";
 let bOrderId: string;
 
-
 async function failure(p: Promise<unknown>): Promise<{ code?: string; message: string; detail?: string; column?: string } | undefined> {
   try {
     await p;
@@ -41,9 +40,15 @@ beforeAll(async () => {
   readerUrl = await loginAs(t, "provisio_reader");
   // tenant B: an order whose provision completed (roid, result_data, reference all carry the marker), a
   // domain in its inventory, a contact
-  const o = await t.pool.query<{ id: string }>(`INSERT INTO "order" (tenant_customer_id, reference) VALUES ($1, $2) RETURNING id`, [b.tenantId, `${SECRET}-order-ref`]);
+  const o = await t.pool.query<{ id: string }>(`INSERT INTO "order" (tenant_customer_id, reference) VALUES ($1, $2) RETURNING id`, [
+    b.tenantId,
+    `${SECRET}-order-ref`,
+  ]);
   bOrderId = o.rows[0]!.id;
-  const i = await t.pool.query<{ id: string }>(`INSERT INTO order_item (order_id, object_type, descr) VALUES ($1, 'domain', $2) RETURNING id`, [bOrderId, `${SECRET}-item`]);
+  const i = await t.pool.query<{ id: string }>(`INSERT INTO order_item (order_id, object_type, descr) VALUES ($1, 'domain', $2) RETURNING id`, [
+    bOrderId,
+    `${SECRET}-item`,
+  ]);
   const pl = await t.pool.query<{ id: string }>(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'create') RETURNING id`, [i.rows[0]!.id]);
   const p = await t.pool.query<{ job_id: string }>(
     `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, $3, $4) RETURNING job_id`,
@@ -59,17 +64,19 @@ beforeAll(async () => {
     `INSERT INTO contact (tenant_customer_id, accreditation_id, contact_id, roid, email, pw) VALUES ($1, $2, 'b-contact', $3, 'b@b.example', $4)`,
     [b.tenantId, b.accreditationId, `${SECRET}-C-ROID`, `${SECRET}-pw`],
   );
-  await t.pool.query(`INSERT INTO host (tenant_customer_id, accreditation_id, name, roid, addrs_v4) VALUES ($1, $2, 'ns1.b-held.example', $3, '{192.0.2.66}')`, [
-    b.tenantId, b.accreditationId, `${SECRET}-H-ROID`,
-  ]);
+  await t.pool.query(
+    `INSERT INTO host (tenant_customer_id, accreditation_id, name, roid, addrs_v4) VALUES ($1, $2, 'ns1.b-held.example', $3, '{192.0.2.66}')`,
+    [b.tenantId, b.accreditationId, `${SECRET}-H-ROID`],
+  );
   // tenant A: an order and a pending provision whose roid and reference are NULL / numeric, so that a
   // cast in WHERE can fail only on another tenant's value
   const ao = await t.pool.query<{ id: string }>(`INSERT INTO "order" (tenant_customer_id, reference) VALUES ($1, '42') RETURNING id`, [a.tenantId]);
   const ai = await t.pool.query<{ id: string }>(`INSERT INTO order_item (order_id, object_type) VALUES ($1, 'domain') RETURNING id`, [ao.rows[0]!.id]);
   const ap = await t.pool.query<{ id: string }>(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'create') RETURNING id`, [ai.rows[0]!.id]);
-  await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'a-pending.example', $3)`, [
-    a.tenantId, a.accreditationId, [ap.rows[0]!.id],
-  ]);
+  await t.pool.query(
+    `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'a-pending.example', $3)`,
+    [a.tenantId, a.accreditationId, [ap.rows[0]!.id]],
+  );
 });
 afterAll(async () => {
   await clients.endAll();
@@ -99,7 +106,13 @@ describe("item 1: no caller's WHERE sees another tenant's row", () => {
       await c.query(`CREATE OR REPLACE FUNCTION pg_temp.leak(v text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$
         BEGIN RAISE NOTICE 'leak: %', v; RETURN true; END $$`);
       const relations = await readable(role);
-      expect(relations.map((r) => r.rel)).toEqual(expect.arrayContaining(role === "provisio_reader" ? ["public.v_order", "public.v_provision"] : ["public.v_order", "public.v_provision", "public.provision_domain", "public.domain", "public.host", "public.provision_host"]));
+      expect(relations.map((r) => r.rel)).toEqual(
+        expect.arrayContaining(
+          role === "provisio_reader"
+            ? ["public.v_order", "public.v_provision"]
+            : ["public.v_order", "public.v_provision", "public.provision_domain", "public.domain", "public.host", "public.provision_host"],
+        ),
+      );
       for (const { rel, columns } of relations) {
         for (const col of columns) {
           await c.query(`SELECT 1 FROM ${rel} WHERE pg_temp.leak(${col}::text)`);
@@ -129,7 +142,9 @@ describe("item 2: a row for another tenant is refused with 42501 before any rule
   it("on every provision table, whatever else is wrong with the row", async () => {
     const c = await connect(orderUrl, a.tenantId);
     const before = await writeCounts(t.pool);
-    const tables = (await t.pool.query<{ t: string }>("SELECT inhrelid::regclass::text AS t FROM pg_inherits WHERE inhparent = 'class.provision'::regclass ORDER BY 1")).rows.map((r) => r.t);
+    const tables = (
+      await t.pool.query<{ t: string }>("SELECT inhrelid::regclass::text AS t FROM pg_inherits WHERE inhparent = 'class.provision'::regclass ORDER BY 1")
+    ).rows.map((r) => r.t);
     expect(tables.length).toBeGreaterThanOrEqual(4);
     for (const table of tables) {
       // tenant B's ids and nothing else: every table-specific rule would fail too, and must not be reached
@@ -173,10 +188,15 @@ describe("item 2: a row for another tenant is refused with 42501 before any rule
     const bItem = (await t.pool.query("SELECT id FROM order_item WHERE order_id = $1", [bOrderId])).rows[0].id;
     const bPlan = (await t.pool.query("SELECT id FROM order_item_plan WHERE order_item_id = $1", [bItem])).rows[0].id;
     expect((await failure(c.query(`INSERT INTO "order" (tenant_customer_id) VALUES ($1)`, [b.tenantId])))?.code).toBe("42501");
-    expect((await failure(c.query(`INSERT INTO order_item (order_id, object_type, tenant_customer_id) VALUES ($1, 'domain', $2)`, [bOrderId, b.tenantId])))?.code).toBe("42501");
+    expect(
+      (await failure(c.query(`INSERT INTO order_item (order_id, object_type, tenant_customer_id) VALUES ($1, 'domain', $2)`, [bOrderId, b.tenantId])))?.code,
+    ).toBe("42501");
     // without a tenant (omitted or NULL) the item is the session's, and the composite key refuses B's order
     // without naming B's tenant
-    for (const sql of [`INSERT INTO order_item (order_id, object_type) VALUES ($1, 'domain')`, `INSERT INTO order_item (order_id, object_type, tenant_customer_id) VALUES ($1, 'domain', NULL)`]) {
+    for (const sql of [
+      `INSERT INTO order_item (order_id, object_type) VALUES ($1, 'domain')`,
+      `INSERT INTO order_item (order_id, object_type, tenant_customer_id) VALUES ($1, 'domain', NULL)`,
+    ]) {
       const item = await failure(c.query(sql, [bOrderId]));
       expect([sql, item?.code]).toEqual([sql, "23503"]);
       expect(`${item?.message} ${item?.detail}`).not.toContain(b.tenantId);
@@ -185,7 +205,13 @@ describe("item 2: a row for another tenant is refused with 42501 before any rule
     expect(nullPlan?.code).toBe("23503");
     expect(`${nullPlan?.message} ${nullPlan?.detail}`).not.toContain(b.tenantId);
     expect((await failure(c.query(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'create')`, [bItem])))?.code).toBe("23503");
-    const plan = await failure(c.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'p.example', $3)`, [a.tenantId, a.accreditationId, [bPlan]]));
+    const plan = await failure(
+      c.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'p.example', $3)`, [
+        a.tenantId,
+        a.accreditationId,
+        [bPlan],
+      ]),
+    );
     expect(plan?.code).toBe("PV113");
     expect(await writeCounts(t.pool)).toEqual(before);
   });
@@ -223,7 +249,11 @@ const CALLER_COLUMNS: Record<string, string[]> = {
 };
 const PROVISION_CALLER_COLUMNS = ["id", "tenant_customer_id", "accreditation_id", "order_item_plan_ids"];
 /** Columns provisio derives in validation from the row (whatever the caller gave is replaced). */
-const DERIVED: Record<string, string[]> = { provision_domain: ["accreditation_tld_id"], provision_domain_renew: ["domain_id"], provision_domain_delete: ["domain_id"] };
+const DERIVED: Record<string, string[]> = {
+  provision_domain: ["accreditation_tld_id"],
+  provision_domain_renew: ["domain_id"],
+  provision_domain_delete: ["domain_id"],
+};
 
 describe("item 4: the engine's columns are not the order role's to set", () => {
   let held = 0;
@@ -243,7 +273,10 @@ describe("item 4: the engine's columns are not the order role's to set", () => {
       case "provision_domain":
         return { columns: ["tenant_customer_id", "accreditation_id", "name"], values: [a.tenantId, a.accreditationId, `eng-${id}.example`] };
       case "provision_contact":
-        return { columns: ["tenant_customer_id", "accreditation_id", "contact_id", "name", "city", "cc", "email"], values: [a.tenantId, a.accreditationId, `c-${id}`, "Ada", "London", "GB", "ada@example.com"] };
+        return {
+          columns: ["tenant_customer_id", "accreditation_id", "contact_id", "name", "city", "cc", "email"],
+          values: [a.tenantId, a.accreditationId, `c-${id}`, "Ada", "London", "GB", "ada@example.com"],
+        };
       case "provision_domain_renew":
       case "provision_domain_delete": {
         const name = `held-${id}-${++held}.example`;
@@ -263,23 +296,33 @@ describe("item 4: the engine's columns are not the order role's to set", () => {
     }
   }
   const sample: Record<string, unknown> = {
-    text: "spoofed", uuid: "00000000-0000-4000-8000-000000000000", "timestamp with time zone": "2001-02-03T04:05:06Z",
-    integer: 99, smallint: 3, jsonb: { spoofed: true }, date: "2001-02-03", numeric: 7,
+    text: "spoofed",
+    uuid: "00000000-0000-4000-8000-000000000000",
+    "timestamp with time zone": "2001-02-03T04:05:06Z",
+    integer: 99,
+    smallint: 3,
+    jsonb: { spoofed: true },
+    date: "2001-02-03",
+    numeric: 7,
   };
 
   it("every column of every table the order role may INSERT into is the caller's, derived, or refused (42501/PV115) leaving nothing", async () => {
     const c = await connect(orderUrl, a.tenantId);
-    const tables = (await t.pool.query<{ t: string }>(
-      `SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    const tables = (
+      await t.pool.query<{ t: string }>(
+        `SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = 'public' AND c.relkind = 'r' AND has_table_privilege('provisio_order', c.oid, 'INSERT') ORDER BY 1`,
-    )).rows.map((r) => r.t);
+      )
+    ).rows.map((r) => r.t);
     expect(tables.sort()).toEqual(Object.keys(CALLER_COLUMNS).sort());
     const checked: string[] = [];
     for (const table of tables) {
-      const cols = (await t.pool.query<{ name: string; type: string }>(
-        `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-        [`"${table}"`],
-      )).rows;
+      const cols = (
+        await t.pool.query<{ name: string; type: string }>(
+          `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+          [`"${table}"`],
+        )
+      ).rows;
       const callers = [...CALLER_COLUMNS[table]!, ...(table.startsWith("provision_") ? PROVISION_CALLER_COLUMNS : [])];
       for (const col of cols) {
         if (callers.includes(col.name)) continue;
@@ -301,13 +344,29 @@ describe("item 4: the engine's columns are not the order role's to set", () => {
       }
     }
     // the columns the issue names are among those checked
-    expect(checked).toEqual(expect.arrayContaining([
-      "order.created_by", "order.created_date", "order.status_id", "order.completed_date",
-      "order_item.status_id", "order_item.created_by", "order_item_plan.status_id", "order_item_plan.result_message",
-      "provision_domain.roid", "provision_domain.attempt_count", "provision_domain.status_id", "provision_domain.result_data",
-      "provision_domain.result_message", "provision_domain.job_id", "provision_domain.provisioned_date", "provision_domain.ry_expiry_date",
-      "provision_contact.roid", "provision_domain_renew.attempt_count", "provision_domain_delete.created_by",
-    ]));
+    expect(checked).toEqual(
+      expect.arrayContaining([
+        "order.created_by",
+        "order.created_date",
+        "order.status_id",
+        "order.completed_date",
+        "order_item.status_id",
+        "order_item.created_by",
+        "order_item_plan.status_id",
+        "order_item_plan.result_message",
+        "provision_domain.roid",
+        "provision_domain.attempt_count",
+        "provision_domain.status_id",
+        "provision_domain.result_data",
+        "provision_domain.result_message",
+        "provision_domain.job_id",
+        "provision_domain.provisioned_date",
+        "provision_domain.ry_expiry_date",
+        "provision_contact.roid",
+        "provision_domain_renew.attempt_count",
+        "provision_domain_delete.created_by",
+      ]),
+    );
   });
 });
 
@@ -329,10 +388,21 @@ describe("item 5: a login may be bound to its tenants", () => {
       expect([sql, (await failure(other.query(sql)))?.code]).toEqual([sql, "42501"]);
     }
     expect((await failure(other.query(`INSERT INTO "order" (tenant_customer_id) VALUES ($1)`, [b.tenantId])))?.code).toBe("42501");
-    expect((await failure(other.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'bound.example')`, [b.tenantId, b.accreditationId])))?.code).toBe("42501");
+    expect(
+      (
+        await failure(
+          other.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'bound.example')`, [
+            b.tenantId,
+            b.accreditationId,
+          ]),
+        )
+      )?.code,
+    ).toBe("42501");
     expect(await writeCounts(t.pool)).toEqual(before);
     // a binding names a role that exists (regrole): a typo is refused instead of leaving the login unbound
-    expect((await failure(t.pool.query("INSERT INTO tenant_login (login, tenant_customer_id) VALUES ('no_such_login_x', $1)", [a.tenantId])))?.code).toBe("42704");
+    expect((await failure(t.pool.query("INSERT INTO tenant_login (login, tenant_customer_id) VALUES ('no_such_login_x', $1)", [a.tenantId])))?.code).toBe(
+      "42704",
+    );
     // the login cannot read or change its bindings
     expect((await failure(own.query("SELECT * FROM tenant_login")))?.code).toBe("42501");
     expect((await failure(own.query("INSERT INTO tenant_login (login, tenant_customer_id) VALUES ($1, $2)", [login, b.tenantId])))?.code).toBe("42501");

@@ -29,23 +29,37 @@ interface PgError {
 
 async function rejected(sql: string, params: unknown[]): Promise<PgError> {
   const before = await writeCounts(t.pool);
-  const err = await t.pool.query(sql, params).then(() => undefined, (e: PgError) => e);
+  const err = await t.pool.query(sql, params).then(
+    () => undefined,
+    (e: PgError) => e,
+  );
   expect(err, `should be rejected: ${JSON.stringify(params).slice(0, 200)}`).toBeDefined();
   expect(await writeCounts(t.pool)).toEqual(before);
   return err!;
 }
 
 const domain = (name: string, extra: { nameservers?: string[]; period?: unknown } = {}) =>
-  rejected(
-    `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, nameservers, registration_period) VALUES ($1, $2, $3, $4, $5)`,
-    [acc.tenantId, acc.accreditationId, name, extra.nameservers ?? [], extra.period ?? 1],
-  );
+  rejected(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, nameservers, registration_period) VALUES ($1, $2, $3, $4, $5)`, [
+    acc.tenantId,
+    acc.accreditationId,
+    name,
+    extra.nameservers ?? [],
+    extra.period ?? 1,
+  ]);
 
 const contactColumns = ["contact_id", "name", "org", "street", "city", "sp", "pc", "cc", "email", "pw"] as const;
 type ContactRow = Partial<Record<(typeof contactColumns)[number], unknown>>;
 let contactSeq = 0;
 function contactParams(row: ContactRow): unknown[] {
-  const base: ContactRow = { contact_id: `bad-${++contactSeq}`, name: "Ada Lovelace", city: "London", cc: "GB", email: "ada@example.com", street: [], pw: "Pv-default-pw1" };
+  const base: ContactRow = {
+    contact_id: `bad-${++contactSeq}`,
+    name: "Ada Lovelace",
+    city: "London",
+    cc: "GB",
+    email: "ada@example.com",
+    street: [],
+    pw: "Pv-default-pw1",
+  };
   const r = { ...base, ...row };
   return [acc.tenantId, acc.accreditationId, ...contactColumns.map((c) => r[c] ?? null)];
 }
@@ -54,14 +68,21 @@ const contactSql = `INSERT INTO provision_contact (tenant_customer_id, accredita
 const contact = (row: ContactRow) => rejected(contactSql, contactParams(row));
 
 describe("item 10: bad rows that got through", () => {
-  it.each(["xn--zz.example", "xn--a.example", "xn--abc-def.example", "xn--123.example", "xn--99999999.example", "xn--bcher-kva9999.example", "xn---kva.example", "xn---bcher-kva.example", "xn--kva.example"])(
-    "an A-label that is not valid Punycode or not an IDN: %s → PV101",
-    async (name) => {
-      const err = await domain(name);
-      expect([err.code, err.column]).toEqual(["PV101", "name"]);
-      expect(err.message).toMatch(/Punycode|ASCII only|Bidi|DISALLOWED|upper-case|hyphen|combining mark/);
-    },
-  );
+  it.each([
+    "xn--zz.example",
+    "xn--a.example",
+    "xn--abc-def.example",
+    "xn--123.example",
+    "xn--99999999.example",
+    "xn--bcher-kva9999.example",
+    "xn---kva.example",
+    "xn---bcher-kva.example",
+    "xn--kva.example",
+  ])("an A-label that is not valid Punycode or not an IDN: %s → PV101", async (name) => {
+    const err = await domain(name);
+    expect([err.code, err.column]).toEqual(["PV101", "name"]);
+    expect(err.message).toMatch(/Punycode|ASCII only|Bidi|DISALLOWED|upper-case|hyphen|combining mark/);
+  });
 
   it.each(["example\u212a.com", "\u0130x.example", "exampl\u00e9.com"])("a name that is not ASCII before lower-casing (%j) → PV101", async (name) => {
     const err = await domain(name);
@@ -71,7 +92,11 @@ describe("item 10: bad rows that got through", () => {
 
   it("accepts valid A-labels (bücher, münchen, 日本語, مثال) and refuses the same in a nameserver", async () => {
     for (const name of ["xn--bcher-kva.example", "xn--mnchen-3ya.example", "xn--wgv71a119e.example", "xn--mgbh0fb.example"]) {
-      const r = await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, $3) RETURNING name`, [acc.tenantId, acc.accreditationId, name]);
+      const r = await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, $3) RETURNING name`, [
+        acc.tenantId,
+        acc.accreditationId,
+        name,
+      ]);
       expect(r.rows[0].name).toBe(name);
     }
     const err = await domain("ns-host.example", { nameservers: ["ns1.xn--zz.example"] });
@@ -80,7 +105,16 @@ describe("item 10: bad rows that got through", () => {
 
   it.each([
     ["a nested street array", { street: [["a"], ["b"]] }, "street"],
-    ["a nested street array of more lines", { street: [["a", "b"], ["c", "d"]] }, "street"],
+    [
+      "a nested street array of more lines",
+      {
+        street: [
+          ["a", "b"],
+          ["c", "d"],
+        ],
+      },
+      "street",
+    ],
     ["a name of ideographic spaces (U+3000)", { name: "\u3000\u3000" }, "name"],
     ["a name of no-break and em spaces", { name: " \u00a0\u2003 " }, "name"],
     ["a city of a zero-width space", { city: "\u200b" }, "city"],
@@ -114,20 +148,20 @@ describe("item 10: bad rows that got through", () => {
     expect(r.rows[0].email).toBe("ada.king-noel+x@example.com");
   });
 
-  it.each([
-    [["ns1.example.com", "NS1.example.com."]],
-    [["ns1.example.com", "ns1.example.com"]],
-    [["ns1.example.com.", "ns2.example.com", "Ns1.Example.Com"]],
-  ])("nameservers that are the same after normalising (%j) → PV101", async (nameservers) => {
-    const err = await domain("dup-ns.example", { nameservers });
-    expect([err.code, err.column]).toEqual(["PV101", "nameservers"]);
-    expect(err.message).toContain("ns1.example.com");
-  });
+  it.each([[["ns1.example.com", "NS1.example.com."]], [["ns1.example.com", "ns1.example.com"]], [["ns1.example.com.", "ns2.example.com", "Ns1.Example.Com"]]])(
+    "nameservers that are the same after normalising (%j) → PV101",
+    async (nameservers) => {
+      const err = await domain("dup-ns.example", { nameservers });
+      expect([err.code, err.column]).toEqual(["PV101", "nameservers"]);
+      expect(err.message).toContain("ns1.example.com");
+    },
+  );
 
   it("stores nameservers normalised: lower case, no trailing dot", async () => {
-    const r = await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, nameservers) VALUES ($1, $2, 'ns-norm.example', $3) RETURNING nameservers`, [
-      acc.tenantId, acc.accreditationId, ["NS1.Example.COM.", "ns2.example.com"],
-    ]);
+    const r = await t.pool.query(
+      `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, nameservers) VALUES ($1, $2, 'ns-norm.example', $3) RETURNING nameservers`,
+      [acc.tenantId, acc.accreditationId, ["NS1.Example.COM.", "ns2.example.com"]],
+    );
     expect(r.rows[0].nameservers).toEqual(["ns1.example.com", "ns2.example.com"]);
   });
 
@@ -137,7 +171,10 @@ describe("item 10: bad rows that got through", () => {
   });
 
   it("a literal 1.5 in the SQL text is refused too (PostgreSQL used to round it to 2 before any trigger)", async () => {
-    const err = await rejected(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, registration_period) VALUES ($1, $2, 'lit.example', 1.5)`, [acc.tenantId, acc.accreditationId]);
+    const err = await rejected(
+      `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, registration_period) VALUES ($1, $2, 'lit.example', 1.5)`,
+      [acc.tenantId, acc.accreditationId],
+    );
     expect(err.code).toBe("PV103");
     const renew = await rejected(
       `INSERT INTO provision_domain_renew (tenant_customer_id, accreditation_id, name, period, current_expiry_date) VALUES ($1, $2, 'mine.example', 2.5, '2030-04-04')`,
@@ -163,7 +200,10 @@ describe("item 11: errors that misled", () => {
     );
     expect(renew.rows[0].name).toBe("mine.example");
     await t.pool.query("SELECT job_fail($1, 'test: let the delete in')", [renew.rows[0].job_id]);
-    const del = await t.pool.query(`INSERT INTO provision_domain_delete (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'mine.example.') RETURNING name`, [acc.tenantId, acc.accreditationId]);
+    const del = await t.pool.query(
+      `INSERT INTO provision_domain_delete (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'mine.example.') RETURNING name`,
+      [acc.tenantId, acc.accreditationId],
+    );
     expect(del.rows[0].name).toBe("mine.example");
   });
 
@@ -188,16 +228,22 @@ describe("item 7: a provision cannot join a plan that is already final", () => {
     const job = await jobOf(t.pool, await provisionDomain(t.pool, acc, "late-1.example", { planId: done.planId }));
     await t.pool.query("SELECT job_complete($1, $2)", [job, { roid: "L1", crDate: "2026-01-01T00:00:00Z", exDate: "2027-01-01T00:00:00Z" }]);
     expect((await t.pool.query("SELECT status FROM v_order WHERE id = $1", [done.orderId])).rows[0].status).toBe("completed");
-    const late = await rejected(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'late-2.example', $3)`, [
-      acc.tenantId, acc.accreditationId, [done.planId],
-    ]);
+    const late = await rejected(
+      `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'late-2.example', $3)`,
+      [acc.tenantId, acc.accreditationId, [done.planId]],
+    );
     expect([late.code, late.column]).toEqual(["PV119", "order_item_plan_ids"]);
 
     const failed = await createOrder(t.pool, acc.tenantId);
     await t.pool.query("SELECT job_fail($1, 'no')", [await jobOf(t.pool, await provisionDomain(t.pool, acc, "late-3.example", { planId: failed.planId }))]);
-    expect((await rejected(`INSERT INTO provision_contact (tenant_customer_id, accreditation_id, contact_id, name, city, cc, email, order_item_plan_ids) VALUES ($1, $2, 'late-c', 'A', 'B', 'GB', 'a@example.com', $3)`, [
-      acc.tenantId, acc.accreditationId, [failed.planId],
-    ])).code).toBe("PV119");
+    expect(
+      (
+        await rejected(
+          `INSERT INTO provision_contact (tenant_customer_id, accreditation_id, contact_id, name, city, cc, email, order_item_plan_ids) VALUES ($1, $2, 'late-c', 'A', 'B', 'GB', 'a@example.com', $3)`,
+          [acc.tenantId, acc.accreditationId, [failed.planId]],
+        )
+      ).code,
+    ).toBe("PV119");
 
     const open = await createOrder(t.pool, acc.tenantId);
     await provisionDomain(t.pool, acc, "open-1.example", { planId: open.planId });
@@ -209,33 +255,48 @@ describe("item 7: a provision cannot join a plan that is already final", () => {
     // and an order completed by the first stayed completed when the second failed
     const o = await createOrder(t.pool, acc.tenantId);
     const first = await jobOf(t.pool, await provisionDomain(t.pool, acc, "served-1.example", { planId: o.planId }));
-    const second = await rejected(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'served-2.example', $3)`, [
-      acc.tenantId, acc.accreditationId, [o.planId],
-    ]);
+    const second = await rejected(
+      `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'served-2.example', $3)`,
+      [acc.tenantId, acc.accreditationId, [o.planId]],
+    );
     expect([second.code, second.column]).toEqual(["PV119", "order_item_plan_ids"]);
     // once the first has failed the plan is final, and still refused
     await t.pool.query("SELECT job_fail($1, 'no')", [first]);
-    expect((await rejected(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'served-3.example', $3)`, [
-      acc.tenantId, acc.accreditationId, [o.planId],
-    ])).code).toBe("PV119");
+    expect(
+      (
+        await rejected(
+          `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'served-3.example', $3)`,
+          [acc.tenantId, acc.accreditationId, [o.planId]],
+        )
+      ).code,
+    ).toBe("PV119");
     expect((await t.pool.query("SELECT status FROM v_order WHERE id = $1", [o.orderId])).rows[0].status).toBe("failed");
   });
 
   it("a provision that serves several plans of one order is accepted (one provision, many plans)", async () => {
     const o = await createOrder(t.pool, acc.tenantId);
     const p2 = await t.pool.query(`INSERT INTO order_item_plan (order_item_id, action) VALUES ($1, 'create') RETURNING id`, [o.itemId]);
-    const id = await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'multi-plan.example', $3) RETURNING id`, [
-      acc.tenantId, acc.accreditationId, [o.planId, p2.rows[0].id],
-    ]);
+    const id = await t.pool.query(
+      `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, order_item_plan_ids) VALUES ($1, $2, 'multi-plan.example', $3) RETURNING id`,
+      [acc.tenantId, acc.accreditationId, [o.planId, p2.rows[0].id]],
+    );
     expect(id.rowCount).toBe(1);
   });
 });
 
 describe("an id already in the table", () => {
   it("is refused (23505), also by INSERT ... ON CONFLICT DO NOTHING, which would have skipped the row but kept its job and claims", async () => {
-    const id = (await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'first.example') RETURNING id`, [acc.tenantId, acc.accreditationId])).rows[0].id;
+    const id = (
+      await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'first.example') RETURNING id`, [
+        acc.tenantId,
+        acc.accreditationId,
+      ])
+    ).rows[0].id;
     for (const suffix of ["", " ON CONFLICT DO NOTHING", " ON CONFLICT (id) DO NOTHING"]) {
-      const err = await rejected(`INSERT INTO provision_domain (id, tenant_customer_id, accreditation_id, name) VALUES ($1, $2, $3, 'ghost.example')${suffix}`, [id, acc.tenantId, acc.accreditationId]);
+      const err = await rejected(
+        `INSERT INTO provision_domain (id, tenant_customer_id, accreditation_id, name) VALUES ($1, $2, $3, 'ghost.example')${suffix}`,
+        [id, acc.tenantId, acc.accreditationId],
+      );
       expect([suffix, err.code, err.column]).toEqual([suffix, "23505", "id"]);
     }
     expect((await t.pool.query("SELECT count(*)::int AS n FROM job WHERE data ->> 'name' = 'ghost.example'")).rows[0].n).toBe(0);
@@ -245,6 +306,9 @@ describe("an id already in the table", () => {
 describe("item 12: v_provision.object_name", () => {
   it("of a contact is its contact_id, not its postal name", async () => {
     const r = await t.pool.query(`${contactSql} RETURNING id`, contactParams({ contact_id: "ada-42", name: "Ada Lovelace" }));
-    expect((await t.pool.query("SELECT provision_type, object_name FROM v_provision WHERE id = $1", [r.rows[0].id])).rows[0]).toEqual({ provision_type: "contact", object_name: "ada-42" });
+    expect((await t.pool.query("SELECT provision_type, object_name FROM v_provision WHERE id = $1", [r.rows[0].id])).rows[0]).toEqual({
+      provision_type: "contact",
+      object_name: "ada-42",
+    });
   });
 });

@@ -27,11 +27,20 @@ function insertOf(op: Op, name: string): [string, unknown[]] {
     case "create":
       return ["INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, $3)", [acc.tenantId, acc.accreditationId, name]];
     case "renew":
-      return ["INSERT INTO provision_domain_renew (tenant_customer_id, accreditation_id, name, current_expiry_date) VALUES ($1, $2, $3, '2030-03-03')", [acc.tenantId, acc.accreditationId, name]];
+      return [
+        "INSERT INTO provision_domain_renew (tenant_customer_id, accreditation_id, name, current_expiry_date) VALUES ($1, $2, $3, '2030-03-03')",
+        [acc.tenantId, acc.accreditationId, name],
+      ];
     case "delete":
-      return ["INSERT INTO provision_domain_delete (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, $3)", [acc.tenantId, acc.accreditationId, name]];
+      return [
+        "INSERT INTO provision_domain_delete (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, $3)",
+        [acc.tenantId, acc.accreditationId, name],
+      ];
     case "contact":
-      return ["INSERT INTO provision_contact (tenant_customer_id, accreditation_id, contact_id, name, city, cc, email) VALUES ($1, $2, $3, 'Ada', 'London', 'GB', 'ada@example.com')", [acc.tenantId, acc.accreditationId, name]];
+      return [
+        "INSERT INTO provision_contact (tenant_customer_id, accreditation_id, contact_id, name, city, cc, email) VALUES ($1, $2, $3, 'Ada', 'London', 'GB', 'ada@example.com')",
+        [acc.tenantId, acc.accreditationId, name],
+      ];
   }
 }
 
@@ -51,7 +60,14 @@ async function objectFor(first: Op): Promise<string> {
 }
 
 const IN_FLIGHT: Record<Op, string> = { create: "PV104", renew: "PV116", delete: "PV116", contact: "PV114" };
-const PAIRS: [Op, Op][] = [["create", "create"], ["renew", "renew"], ["delete", "delete"], ["renew", "delete"], ["delete", "renew"], ["contact", "contact"]];
+const PAIRS: [Op, Op][] = [
+  ["create", "create"],
+  ["renew", "renew"],
+  ["delete", "delete"],
+  ["renew", "delete"],
+  ["delete", "renew"],
+  ["contact", "contact"],
+];
 
 async function client(): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: t.url });
@@ -70,10 +86,17 @@ async function race(first: Op, second: Op, end: "COMMIT" | "ROLLBACK"): Promise<
     await c1.query(sql1, p1);
     const pid2 = (await c2.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
     const [sql2, p2] = insertOf(second, name);
-    const outcome = c2.query(sql2, p2).then(() => "accepted", (e: { code: string }) => e.code);
+    const outcome = c2.query(sql2, p2).then(
+      () => "accepted",
+      (e: { code: string }) => e.code,
+    );
     // the second INSERT waits for the first transaction (it must not decide on what it cannot see yet)
-    await waitFor("the second INSERT to wait for the first", async () =>
-      (await t.pool.query("SELECT wait_event_type = 'Lock' AS waiting FROM pg_stat_activity WHERE pid = $1", [pid2])).rows[0]?.waiting, 10_000, 20);
+    await waitFor(
+      "the second INSERT to wait for the first",
+      async () => (await t.pool.query("SELECT wait_event_type = 'Lock' AS waiting FROM pg_stat_activity WHERE pid = $1", [pid2])).rows[0]?.waiting,
+      10_000,
+      20,
+    );
     await c1.query(end);
     return await outcome;
   } finally {
@@ -102,7 +125,12 @@ describe("two open transactions operating on one object", () => {
       [held, acc.tenantId, acc.accreditationId],
     );
     await t.pool.query("SELECT job_fail($1, 'final')", [twin.rows[0].job_id]);
-    expect(await t.pool.query(...insertOf("delete", name)).then(() => "accepted", (e: { code: string }) => e.code)).toBe("PV116");
+    expect(
+      await t.pool.query(...insertOf("delete", name)).then(
+        () => "accepted",
+        (e: { code: string }) => e.code,
+      ),
+    ).toBe("PV116");
   });
 
   it("a provision deleted by an operator releases its claim", async () => {
@@ -111,15 +139,30 @@ describe("two open transactions operating on one object", () => {
     const r = await t.pool.query(`${sql} RETURNING id, job_id`, p);
     await t.pool.query("DELETE FROM provision_domain_renew WHERE id = $1", [r.rows[0].id]);
     await t.pool.query("UPDATE job SET status_id = 4 WHERE id = $1", [r.rows[0].job_id]);
-    expect(await t.pool.query(...insertOf("delete", name)).then(() => "accepted", (e: { code: string }) => e.code)).toBe("accepted");
+    expect(
+      await t.pool.query(...insertOf("delete", name)).then(
+        () => "accepted",
+        (e: { code: string }) => e.code,
+      ),
+    ).toBe("accepted");
   });
 
   it("an operation may follow once the one in flight is final", async () => {
     const name = await objectFor("renew");
     const [sql, p] = insertOf("renew", name);
     const r = await t.pool.query(`${sql} RETURNING job_id`, p);
-    expect(await t.pool.query(...insertOf("delete", name)).then(() => "accepted", (e: { code: string }) => e.code)).toBe("PV116");
+    expect(
+      await t.pool.query(...insertOf("delete", name)).then(
+        () => "accepted",
+        (e: { code: string }) => e.code,
+      ),
+    ).toBe("PV116");
     await t.pool.query("SELECT job_fail($1, 'registry said no')", [r.rows[0].job_id]);
-    expect(await t.pool.query(...insertOf("delete", name)).then(() => "accepted", (e: { code: string }) => e.code)).toBe("accepted");
+    expect(
+      await t.pool.query(...insertOf("delete", name)).then(
+        () => "accepted",
+        (e: { code: string }) => e.code,
+      ),
+    ).toBe("accepted");
   });
 });

@@ -10,7 +10,16 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const good = { contact_id: "sh8013", name: "John Doe", city: "Dulles", cc: "US", email: "jdoe@example.com", voice: "+1.7035555555", fax: null as string | null, street: ["123 Example Dr."] };
+const good = {
+  contact_id: "sh8013",
+  name: "John Doe",
+  city: "Dulles",
+  cc: "US",
+  email: "jdoe@example.com",
+  voice: "+1.7035555555",
+  fax: null as string | null,
+  street: ["123 Example Dr."],
+};
 const insert = (c: typeof good) =>
   t.pool.query(
     `INSERT INTO provision_contact (tenant_customer_id, accreditation_id, contact_id, name, city, cc, email, voice, fax, street)
@@ -33,7 +42,10 @@ describe("provision_contact validation (RFC 5733)", () => {
     ["four street lines", { street: ["a", "b", "c", "d"] }, "PV117", "street"],
   ])("rejects %s", async (_label, change, code, column) => {
     const before = await writeCounts(t.pool);
-    const err = await insert({ ...good, ...change }).then(() => undefined, (e: { code: string; column: string }) => e);
+    const err = await insert({ ...good, ...change }).then(
+      () => undefined,
+      (e: { code: string; column: string }) => e,
+    );
     expect(err?.code).toBe(code);
     expect(err?.column).toBe(column);
     expect(await writeCounts(t.pool)).toEqual(before);
@@ -41,7 +53,10 @@ describe("provision_contact validation (RFC 5733)", () => {
 
   it("accepts a valid contact and refuses the same id while its create is in flight (PV114)", async () => {
     await insert(good);
-    const err = await insert(good).then(() => undefined, (e: { code: string }) => e);
+    const err = await insert(good).then(
+      () => undefined,
+      (e: { code: string }) => e,
+    );
     expect(err?.code).toBe("PV114");
   });
 });

@@ -104,10 +104,11 @@ describe("provision_domain validation", () => {
   });
 
   it("rejects a malformed registrant contact id with PV109", async () => {
-    const err = await rejected(
-      `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, registrant) VALUES ($1, $2, 'c.example', $3)`,
-      [acc.tenantId, acc.accreditationId, "x"],
-    );
+    const err = await rejected(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, registrant) VALUES ($1, $2, 'c.example', $3)`, [
+      acc.tenantId,
+      acc.accreditationId,
+      "x",
+    ]);
     expect(err.code).toBe("PV109");
     expect(err.column).toBe("registrant");
   });
@@ -119,10 +120,10 @@ describe("provision_domain validation", () => {
       [acc.tenantId, acc.accreditationId, [theirs.planId]],
     );
     expect(err.code).toBe("PV113");
-    const err2 = await rejected(
-      `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, status_id) VALUES ($1, $2, 's.example', 3)`,
-      [acc.tenantId, acc.accreditationId],
-    );
+    const err2 = await rejected(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, status_id) VALUES ($1, $2, 's.example', 3)`, [
+      acc.tenantId,
+      acc.accreditationId,
+    ]);
     expect(err2.code).toBe("PV115");
   });
 

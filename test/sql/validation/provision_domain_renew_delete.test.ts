@@ -21,7 +21,10 @@ afterAll(() => t.close());
 
 async function rejectedCode(sql: string, params: unknown[]): Promise<string> {
   const before = await writeCounts(t.pool);
-  const code = await t.pool.query(sql, params).then(() => "accepted", (e: { code: string }) => e.code);
+  const code = await t.pool.query(sql, params).then(
+    () => "accepted",
+    (e: { code: string }) => e.code,
+  );
   expect(await writeCounts(t.pool)).toEqual(before);
   return code;
 }

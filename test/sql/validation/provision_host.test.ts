@@ -68,9 +68,17 @@ describe("provision_host: rejected with the documented code, nothing written", (
 
   it("PV120: an address of the other IP version, a network, a duplicate, a NULL, more than 13", async () => {
     await expectRejected(t.pool, INSERT, host(`${fresh()}.example`, ["2001:db8::1"]), { code: "PV120", column: "addrs_v4", message: /not an IPv4 address/ });
-    await expectRejected(t.pool, INSERT, host(`${fresh()}.example`, null, ["192.0.2.1"]), { code: "PV120", column: "addrs_v6", message: /not an IPv6 address/ });
+    await expectRejected(t.pool, INSERT, host(`${fresh()}.example`, null, ["192.0.2.1"]), {
+      code: "PV120",
+      column: "addrs_v6",
+      message: /not an IPv6 address/,
+    });
     await expectRejected(t.pool, INSERT, host(`${fresh()}.example`, ["192.0.2.0/24"]), { code: "PV120", column: "addrs_v4", message: /network/ });
-    await expectRejected(t.pool, INSERT, host(`${fresh()}.example`, ["192.0.2.1", "192.0.2.1/32"]), { code: "PV120", column: "addrs_v4", message: /more than once/ });
+    await expectRejected(t.pool, INSERT, host(`${fresh()}.example`, ["192.0.2.1", "192.0.2.1/32"]), {
+      code: "PV120",
+      column: "addrs_v4",
+      message: /more than once/,
+    });
     await expectRejected(t.pool, INSERT, host(`${fresh()}.example`, ["192.0.2.1", null]), { code: "PV120", column: "addrs_v4", message: /NULL/ });
     const many = Array.from({ length: 14 }, (_, i) => `192.0.2.${i + 1}`);
     await expectRejected(t.pool, INSERT, host(`${fresh()}.example`, many), { code: "PV120", column: "addrs_v4", message: /at most 13/ });
@@ -90,7 +98,11 @@ describe("provision_host: rejected with the documented code, nothing written", (
     await t.pool.query(INSERT, host(name, ["192.0.2.1"]));
     await expectRejected(t.pool, INSERT, host(name.toUpperCase(), ["192.0.2.2"]), { code: "PV122", column: "name", message: /in flight/ });
     const held = `${fresh()}.example`;
-    await t.pool.query("INSERT INTO host (tenant_customer_id, accreditation_id, name, roid) VALUES ($1, $2, $3, 'H1-SIM')", [acc.tenantId, acc.accreditationId, held]);
+    await t.pool.query("INSERT INTO host (tenant_customer_id, accreditation_id, name, roid) VALUES ($1, $2, $3, 'H1-SIM')", [
+      acc.tenantId,
+      acc.accreditationId,
+      held,
+    ]);
     await expectRejected(t.pool, INSERT, host(held, ["192.0.2.1"]), { code: "PV122", column: "name", message: /already exists/ });
   });
 

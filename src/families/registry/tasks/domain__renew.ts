@@ -27,7 +27,14 @@ export const domainRenew = defineRegistryTask({
     } catch (err) {
       if (!(err instanceof EppCommandError && err.result.code === EPP_RESULT.PARAMETER_VALUE_POLICY_ERROR && job.attempts > 1)) throw err;
       const info = await connector.domainInfo(acc, { name: data.name }, followUp("reconcile")).catch(() => undefined);
-      if (!info?.ours || info.exDate?.slice(0, 10) !== addYears(new Date(`${data.current_expiry_date}T00:00:00Z`), data.period).toISOString().slice(0, 10)) throw err;
+      if (
+        !info?.ours ||
+        info.exDate?.slice(0, 10) !==
+          addYears(new Date(`${data.current_expiry_date}T00:00:00Z`), data.period)
+            .toISOString()
+            .slice(0, 10)
+      )
+        throw err;
       log.info({ exDate: info.exDate }, "2306 on renew retry, but the expiry already moved: an earlier attempt renewed it");
       return { resultData: { exDate: info.exDate, reconciled: true, ...registryResultData(info.result) }, message: "renewed (reconciled)" };
     }

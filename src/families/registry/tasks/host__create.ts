@@ -29,7 +29,10 @@ export const hostCreate = defineRegistryTask({
   capability: "host",
   data: hostCreateData,
   async run({ data, acc, connector, cmd, followUp, log }) {
-    const addrs: HostAddr[] = [...(data.addrs_v4 ?? []).map((addr) => ({ ip: "v4" as const, addr })), ...(data.addrs_v6 ?? []).map((addr) => ({ ip: "v6" as const, addr }))];
+    const addrs: HostAddr[] = [
+      ...(data.addrs_v4 ?? []).map((addr) => ({ ip: "v4" as const, addr })),
+      ...(data.addrs_v6 ?? []).map((addr) => ({ ip: "v6" as const, addr })),
+    ];
     let created;
     try {
       created = await connector.hostCreate(acc, { name: data.name, addrs }, cmd);
