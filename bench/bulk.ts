@@ -22,10 +22,10 @@ export async function bulkInsertRate(o: BenchOptions, pool: pg.Pool, acc: Accoun
   ]);
   await pool.query(`SET session_replication_role = replica`);
   await pool.query(
-    `UPDATE job SET status_id = 4, end_date = now(), result_message = 'bench: not run' WHERE id IN (SELECT job_id FROM provision_domain WHERE name LIKE 'bulk-' || $1 || '-%')`,
+    `UPDATE job SET status_id = job_status_failed(), end_date = now(), result_message = 'bench: not run' WHERE id IN (SELECT job_id FROM provision_domain WHERE name LIKE 'bulk-' || $1 || '-%')`,
     [RUN],
   );
-  await pool.query(`UPDATE provision_domain SET status_id = 4 WHERE name LIKE 'bulk-' || $1 || '-%'`, [RUN]);
+  await pool.query(`UPDATE provision_domain SET status_id = status_failed() WHERE name LIKE 'bulk-' || $1 || '-%'`, [RUN]);
   await pool.query(`SET session_replication_role = origin`);
   return BULK / secs;
 }

@@ -26,10 +26,10 @@ export async function writeHistory(o: BenchOptions, url: string, acc: Account): 
               j AS (INSERT INTO job (id, tenant_customer_id, type_id, reference_table, reference_id, data, status_id, attempts, max_attempts,
                                      created_date, start_date, end_date, result_data, result_message)
                     SELECT jid, $4, (SELECT id FROM job_type WHERE name = 'domain_create'), 'provision_domain', pid,
-                           jsonb_build_object('name', 'hist-' || $6 || '-' || n || '.test', 'accreditation_id', $5::uuid), 3, 1, 5, t, t, t,
+                           jsonb_build_object('name', 'hist-' || $6 || '-' || n || '.test', 'accreditation_id', $5::uuid), job_status_completed(), 1, 5, t, t, t,
                            jsonb_build_object('code', 1000, 'roid', 'H' || n || '-SIM'), 'Command completed successfully' FROM g),
               p AS (INSERT INTO provision_domain (id, tenant_customer_id, accreditation_id, name, status_id, job_id, roid, provisioned_date, attempt_count, created_date)
-                    SELECT pid, $4, $5, 'hist-' || $6 || '-' || n || '.test', 3, jid, 'H' || n || '-SIM', t, 1, t FROM g),
+                    SELECT pid, $4, $5, 'hist-' || $6 || '-' || n || '.test', status_completed(), jid, 'H' || n || '-SIM', t, 1, t FROM g),
               d AS (INSERT INTO domain (tenant_customer_id, accreditation_id, accreditation_tld_id, name, roid, pw, ry_created_date, ry_expiry_date)
                     SELECT $4, $5, (SELECT id FROM accreditation_tld WHERE accreditation_id = $5 LIMIT 1), 'hist-' || $6 || '-' || n || '.test', 'H' || n || '-SIM', 'historyPw1!', t, t + interval '1 year' FROM g),
               e AS (INSERT INTO event (tenant_customer_id, event_type, reference_table, reference_id, payload, created_date, published_date)

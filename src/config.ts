@@ -117,7 +117,7 @@ export const secretRefSchema = z
 export type SecretRef = z.infer<typeof secretRefSchema>;
 
 /**
- * Resolve a secret at use time (issue 3: secrets are never stored in a table, a log line or a payload).
+ * Resolve a secret at use time (secrets are never stored in a table, a log line or a payload).
  * A variable's value is used as it is. A file is read as UTF-8 and used as it is but for one trailing line
  * ending (`\n` or `\r\n`, as `echo` and editors leave it): spaces, tabs, U+00A0, U+FEFF and any further
  * line ending are part of the secret (a password may hold them; trimming them logs in with another one).

@@ -11,7 +11,7 @@ let root: Logger | undefined;
 
 /**
  * Keys whose values never reach a log line, at the top level or one level down (pino's redact): a
- * connector secret is resolved at use time and must not be logged even by mistake (issue 3).
+ * connector secret is resolved at use time and must not be logged even by mistake.
  */
 export const REDACTED_KEYS = ["password", "pw", "passwd", "secret", "authInfo", "newPW"];
 

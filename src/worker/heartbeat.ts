@@ -1,5 +1,5 @@
 /**
- * Heartbeat and crash recovery for one worker process (issue 3, "Crash recovery in seconds").
+ * Heartbeat and crash recovery for one worker process.
  *
  * Every `intervalMs` the process upserts its row in table `worker` (id = graphile-worker pool id, which
  * graphile-worker writes into `locked_by`) through worker_heartbeat(), then runs worker_recover():

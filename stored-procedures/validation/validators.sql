@@ -287,6 +287,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION postal_text_error(text, integer) IS 'NULL if p_value is NULL or 1..p_max characters, not blank, XML-safe; else the broken rule. Raises nothing.';
 
--- callable by the worker and order roles (granted since issue 3, "functions every role may call")
+-- callable by the worker and order roles
 GRANT EXECUTE ON FUNCTION fqdn_error(text), alabel_error(text), punycode_decode(text), contact_id_error(text), email_error(text), e164_error(text)
   TO provisio_worker, provisio_order;

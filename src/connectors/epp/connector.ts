@@ -6,7 +6,7 @@
  *     "password_env": "VAR" | "password_file": "/path",            // the login secret, by reference
  *     "tls": { "ca_file": "/path/ca.pem", "reject_unauthorized": true, "servername": "..." } }
  *
- * What is cached, and for how long (issue 10 item 9: a running worker follows accreditation changes):
+ * What is cached, and for how long (a running worker follows accreditation changes):
  * - per accreditation id, one current session pool (src/connectors/epp/session-pool.ts) for one set of
  *   settings, identified by a fingerprint: hex SHA-256 of the parsed config above (the secret's *name*,
  *   never its value) and max_sessions. It lives as long as the connector. A call whose Accreditation has

@@ -8,7 +8,7 @@
  * token (RFC 5730 eppcom:pwAuthInfoType, clIDType, ...) drops it, and entity and character references
  * are replaced (§4.6, §4.1). Every other character is kept: U+00A0, U+2000..U+200A, U+3000, U+FEFF and
  * the rest of what JavaScript's String.prototype.trim would remove are ordinary characters in XML, so an
- * authInfo stored with them is sent, stored at the registry and read back exactly (issue 10, item 8).
+ * authInfo stored with them is sent, stored at the registry and read back exactly.
  */
 import { XMLBuilder, XMLParser, XMLValidator } from "fast-xml-parser";
 import { ProvisioError } from "../../errors.js";

@@ -1,4 +1,4 @@
--- One operation in flight per object, across provision tables (issue 10; table provision_claim,
+-- One operation in flight per object, across provision tables (table provision_claim,
 -- migrations/0007). A family's validation trigger names the object with a key ('domain:<name>',
 -- 'contact:<accreditation id>:<contact id>') and claims it for the row being inserted:
 --   * no claim yet, or the provision holding it is final: the claim is taken (returns true);

@@ -1,4 +1,4 @@
--- Tenant of the session for row-level security, the status views and validation (issue 3, issue 10).
+-- Tenant of the session for row-level security, the status views and validation (docs/decisions/0005).
 -- Roles: migrations/0004_roles.sql; privileges and policies: stored-procedures/engine/security/roles.sql;
 -- login binding: table tenant_login (migrations/0007).
 --

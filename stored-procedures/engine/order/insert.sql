@@ -1,4 +1,4 @@
--- What an INSERT into "order", order_item or order_item_plan may set (issue 10). _100_validate, BEFORE
+-- What an INSERT into "order", order_item or order_item_plan may set (docs/decisions/0005). _100_validate, BEFORE
 -- INSERT on the three tables:
 --   * a tenant session may write rows of its app.tenant_id only (42501, before anything else; a row that
 --     names no tenant is the session's);

@@ -46,15 +46,35 @@ GRANT SELECT ON provision_status, order_status, order_item_status, order_item_pl
 GRANT SELECT ON tenant_customer, accreditation_tld, class.provision TO provisio_order;
 -- inventory tables (contact, domain, host, ...): inventory_attach() in attach/tables.sql
 GRANT SELECT (id, tenant_customer_id, name, provider, connector_type, max_sessions) ON accreditation TO provisio_order;
-GRANT SELECT, INSERT ON "order", order_item, order_item_plan TO provisio_order;
 GRANT SELECT ON v_provision, v_order TO provisio_order;
+-- INSERT with column lists: the order role may write the columns a caller gives, never the engine's
+-- (statuses, job, results, the registry's ry_* values, updated_*). A column the list leaves out is
+-- refused by privilege (42501) before any trigger runs; the validation triggers' PV115 stays for what a
+-- privilege cannot say (created_by other than the login, created_date other than now) and for roles
+-- with full rights. The lists are derived from the tables, so a new provision table or column is
+-- covered without an edit here; REVOKE first, so that a table-wide INSERT granted by an earlier version
+-- is gone. provision_writable_columns() names the rule.
+CREATE OR REPLACE FUNCTION provision_writable_columns(p_table regclass) RETURNS text
+LANGUAGE sql STABLE AS $f$
+  SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+  FROM pg_attribute a
+  WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
+    AND a.attname NOT IN ('status_id', 'job_id', 'provisioned_date', 'result_data', 'result_message', 'roid',
+                          'attempt_count', 'last_attempt_date', 'completed_date', 'updated_by', 'updated_date')
+    AND a.attname NOT LIKE 'ry\_%'
+$f$;
+COMMENT ON FUNCTION provision_writable_columns(regclass) IS
+  'The columns of p_table (a provision or order table) the order role may INSERT, as a quoted list: all but the engine''s. Raises nothing.';
+REVOKE EXECUTE ON FUNCTION provision_writable_columns(regclass) FROM PUBLIC;
+
 DO $$
 DECLARE
   t regclass;
 BEGIN
-  FOR t IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'class.provision'::regclass LOOP
-    EXECUTE format('GRANT SELECT, INSERT ON %s TO provisio_order', t);
-    EXECUTE format('GRANT SELECT, UPDATE ON %s TO provisio_worker', t);
+  FOR t IN SELECT x::regclass FROM unnest(ARRAY['"order"', 'order_item', 'order_item_plan']) x
+           UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'class.provision'::regclass LOOP
+    EXECUTE format('REVOKE INSERT, UPDATE ON %s FROM provisio_order, provisio_worker', t);
+    EXECUTE format('GRANT SELECT, INSERT (%s) ON %s TO provisio_order', provision_writable_columns(t), t);
   END LOOP;
 END
 $$;
@@ -62,7 +82,10 @@ $$;
 -- provisio_worker: the job lifecycle, accreditations, heartbeats and graphile_worker
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO provisio_worker;
 GRANT SELECT ON ALL TABLES IN SCHEMA class TO provisio_worker;
-GRANT UPDATE ON job, class.provision TO provisio_worker;
+-- the job_* functions run as the worker and update these columns of job; the provision, its plan, item
+-- and order follow through triggers, which run as the owner: the worker writes no provision row itself
+REVOKE UPDATE ON job, class.provision FROM provisio_worker;
+GRANT UPDATE (status_id, attempts, start_date, retry_date, end_date, result_data, result_message) ON job TO provisio_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON worker TO provisio_worker;
 -- the event relay (src/events/relay.ts, run by the worker or `provisio relay`): mark published, prune published
 GRANT UPDATE (published_date), DELETE ON event TO provisio_worker;

@@ -1,4 +1,4 @@
--- Worker heartbeats and crash recovery (issue 3). A worker process calls worker_heartbeat() every few
+-- Worker heartbeats and crash recovery (docs/decisions/0002). A worker process calls worker_heartbeat() every few
 -- seconds and worker_recover() after it; worker_stop() on a graceful shutdown. See migrations/0003.
 -- (worker.status is the worker row's own text status, 'alive', 'stopped' or 'dead', not a lookup id.)
 

@@ -190,3 +190,36 @@ describe("provisio_worker", () => {
     }
   });
 });
+
+describe("column-list grants", () => {
+  it("the order role may INSERT only the caller's columns of provision and order tables; the worker updates no provision row", async () => {
+    const r = await t.pool.query<{ rel: string; col: string; order_insert: boolean; worker_update: boolean }>(
+      `SELECT c.oid::regclass::text AS rel, a.attname AS col,
+              has_column_privilege('provisio_order', c.oid, a.attnum, 'INSERT') AS order_insert,
+              has_column_privilege('provisio_worker', c.oid, a.attnum, 'UPDATE') AS worker_update
+       FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+       WHERE c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'class.provision'::regclass)
+          OR c.oid IN ('class.provision'::regclass, '"order"'::regclass, 'order_item'::regclass, 'order_item_plan'::regclass)`,
+    );
+    const engine = /^(status_id|job_id|provisioned_date|result_data|result_message|roid|attempt_count|last_attempt_date|completed_date|updated_by|updated_date|ry_.*)$/;
+    const granted = r.rows.filter((x) => x.order_insert && engine.test(x.col)).map((x) => `${x.rel}.${x.col}`);
+    expect(granted).toEqual([]);
+    expect(r.rows.filter((x) => x.order_insert && x.col === "name").map((x) => x.rel)).toEqual(expect.arrayContaining(["provision_domain", "provision_host"]));
+    expect(r.rows.filter((x) => x.worker_update).map((x) => `${x.rel}.${x.col}`)).toEqual([]);
+    const job = await t.pool.query<{ col: string }>(
+      `SELECT attname AS col FROM pg_attribute WHERE attrelid = 'job'::regclass AND attnum > 0 AND NOT attisdropped
+         AND has_column_privilege('provisio_worker', 'job'::regclass, attnum, 'UPDATE') ORDER BY attname`,
+    );
+    expect(job.rows.map((x) => x.col)).toEqual(["attempts", "end_date", "result_data", "result_message", "retry_date", "start_date", "status_id"]);
+  });
+
+  it("an engine column in an order role's INSERT is refused by privilege, and nothing is written", async () => {
+    const c = await connect(orderUrl, a.tenantId);
+    const before = await writeCounts(t.pool);
+    const code = await sqlstate(
+      c.query("INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, roid) VALUES ($1, $2, 'grant-roid.example', 'X')", [a.tenantId, a.accreditationId]),
+    );
+    expect(code).toBe("42501");
+    expect(await writeCounts(t.pool)).toEqual(before);
+  });
+});

@@ -311,7 +311,7 @@ describe("item 4: the engine's columns are not the order role's to set", () => {
     const tables = (
       await t.pool.query<{ t: string }>(
         `SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE n.nspname = 'public' AND c.relkind = 'r' AND has_table_privilege('provisio_order', c.oid, 'INSERT') ORDER BY 1`,
+       WHERE n.nspname = 'public' AND c.relkind = 'r' AND has_any_column_privilege('provisio_order', c.oid, 'INSERT') ORDER BY 1`,
       )
     ).rows.map((r) => r.t);
     expect(tables.sort()).toEqual(Object.keys(CALLER_COLUMNS).sort());
