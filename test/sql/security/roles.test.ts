@@ -201,7 +201,8 @@ describe("column-list grants", () => {
        WHERE c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'class.provision'::regclass)
           OR c.oid IN ('class.provision'::regclass, '"order"'::regclass, 'order_item'::regclass, 'order_item_plan'::regclass)`,
     );
-    const engine = /^(status_id|job_id|provisioned_date|result_data|result_message|roid|attempt_count|last_attempt_date|completed_date|updated_by|updated_date|ry_.*)$/;
+    const engine =
+      /^(status_id|job_id|provisioned_date|result_data|result_message|roid|attempt_count|last_attempt_date|completed_date|updated_by|updated_date|ry_.*)$/;
     const granted = r.rows.filter((x) => x.order_insert && engine.test(x.col)).map((x) => `${x.rel}.${x.col}`);
     expect(granted).toEqual([]);
     expect(r.rows.filter((x) => x.order_insert && x.col === "name").map((x) => x.rel)).toEqual(expect.arrayContaining(["provision_domain", "provision_host"]));
@@ -217,7 +218,10 @@ describe("column-list grants", () => {
     const c = await connect(orderUrl, a.tenantId);
     const before = await writeCounts(t.pool);
     const code = await sqlstate(
-      c.query("INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, roid) VALUES ($1, $2, 'grant-roid.example', 'X')", [a.tenantId, a.accreditationId]),
+      c.query("INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name, roid) VALUES ($1, $2, 'grant-roid.example', 'X')", [
+        a.tenantId,
+        a.accreditationId,
+      ]),
     );
     expect(code).toBe("42501");
     expect(await writeCounts(t.pool)).toEqual(before);
