@@ -13,3 +13,18 @@ SELECT provision_attach_triggers('provision_host', 'host_create');
 SELECT inventory_attach('contact');
 SELECT inventory_attach('domain');
 SELECT inventory_attach('host');
+
+-- The access family (seed 002)
+SELECT provision_attach_triggers('provision_access_grant', 'access_grant');
+SELECT provision_attach_triggers('provision_access_revoke', 'access_revoke');
+SELECT inventory_attach('identity');
+SELECT inventory_attach('role');
+SELECT inventory_attach('identity_role');
+SELECT inventory_attach('application');
+SELECT inventory_attach('mapping_config');
+SELECT inventory_attach('entitlement');
+SELECT inventory_attach('role_entitlement');
+SELECT inventory_attach('account');
+SELECT inventory_attach('connector_config');
+-- Tenants' sessions read these (their own rows); the definitions are written by the owner (an admin
+-- tool, migrations of the deployment) until the access family's write path for tenants is built.

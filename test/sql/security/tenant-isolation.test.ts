@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAccessFixture } from "../../helpers/access.js";
 import { createTestDatabase, ensureLogin, loginAs, loginUrl, tenantClients, type TestDatabase } from "../../helpers/db.js";
 import { createAccount, createOrder, writeCounts, type Account } from "../../helpers/fixtures.js";
 
@@ -246,6 +247,8 @@ const CALLER_COLUMNS: Record<string, string[]> = {
   provision_domain_delete: ["name"],
   provision_contact: ["contact_id", "name", "org", "street", "city", "sp", "pc", "cc", "voice", "fax", "email", "pw"],
   provision_host: ["name", "addrs_v4", "addrs_v6"],
+  provision_access_grant: ["identity_id", "application_id", "dry_run"],
+  provision_access_revoke: ["identity_id", "entitlement_ids", "deactivate", "dry_run"],
 };
 const PROVISION_CALLER_COLUMNS = ["id", "tenant_customer_id", "accreditation_id", "order_item_plan_ids"];
 /** Columns provisio derives in validation from the row (whatever the caller gave is replaced). */
@@ -253,6 +256,8 @@ const DERIVED: Record<string, string[]> = {
   provision_domain: ["accreditation_tld_id"],
   provision_domain_renew: ["domain_id"],
   provision_domain_delete: ["domain_id"],
+  provision_access_grant: ["username"],
+  provision_access_revoke: ["username"],
 };
 
 describe("item 4: the engine's columns are not the order role's to set", () => {
@@ -288,6 +293,14 @@ describe("item 4: the engine's columns are not the order role's to set", () => {
         return table === "provision_domain_renew"
           ? { columns: ["tenant_customer_id", "accreditation_id", "name", "current_expiry_date"], values: [a.tenantId, a.accreditationId, name, "2030-05-05"] }
           : { columns: ["tenant_customer_id", "accreditation_id", "name"], values: [a.tenantId, a.accreditationId, name] };
+      }
+      case "provision_access_grant": {
+        const f = await createAccessFixture(t.pool, a.tenantId);
+        return { columns: ["tenant_customer_id", "identity_id"], values: [a.tenantId, f.identityId] };
+      }
+      case "provision_access_revoke": {
+        const f = await createAccessFixture(t.pool, a.tenantId);
+        return { columns: ["tenant_customer_id", "identity_id", "entitlement_ids"], values: [a.tenantId, f.identityId, Object.values(f.entitlements)] };
       }
       case "provision_host":
         return { columns: ["tenant_customer_id", "accreditation_id", "name"], values: [a.tenantId, a.accreditationId, `ns-${id}.external.net`] };

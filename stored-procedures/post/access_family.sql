@@ -1,0 +1,38 @@
+-- Success side effects of the access family: the accounts each application reported are recorded
+-- (table account) from result_data.applications[] = { application_id, user_id_in_app, native_id,
+-- disabled, success, operations } written by src/families/access/task.ts. A dry run records nothing.
+
+CREATE OR REPLACE FUNCTION access_record_accounts(p_tenant uuid, p_identity_id uuid, p_result jsonb) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  INSERT INTO account AS a (tenant_customer_id, identity_id, application_id, user_id_in_app, native_id, link_state, last_seen_date)
+  SELECT p_tenant, p_identity_id, (x ->> 'application_id')::uuid, x ->> 'user_id_in_app', x ->> 'native_id',
+         CASE WHEN (x ->> 'disabled')::boolean THEN 'disabled' ELSE 'linked' END, now()
+  FROM jsonb_array_elements(coalesce(p_result -> 'applications', '[]')) x
+  WHERE (x ->> 'success')::boolean AND x ->> 'user_id_in_app' IS NOT NULL
+    AND EXISTS (SELECT 1 FROM application ap WHERE ap.id = (x ->> 'application_id')::uuid AND ap.tenant_customer_id = p_tenant)
+  ON CONFLICT (identity_id, application_id) DO UPDATE
+    SET user_id_in_app = EXCLUDED.user_id_in_app, native_id = coalesce(EXCLUDED.native_id, a.native_id),
+        link_state = EXCLUDED.link_state, last_seen_date = now(), updated_date = now(), updated_by = session_user;
+END
+$$;
+COMMENT ON FUNCTION access_record_accounts(uuid, uuid, jsonb) IS
+  'Upserts the account rows a grant or revoke reported as consistent (result_data.applications[]). Raises nothing of its own.';
+
+CREATE OR REPLACE FUNCTION tg_provision_access_grant__complete() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF NOT NEW.dry_run THEN PERFORM access_record_accounts(NEW.tenant_customer_id, NEW.identity_id, NEW.result_data); END IF;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tg_provision_access_grant__complete() IS 'BEFORE UPDATE to completed on provision_access_grant: records the accounts. Raises nothing.';
+
+CREATE OR REPLACE FUNCTION tg_provision_access_revoke__complete() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF NOT NEW.dry_run THEN PERFORM access_record_accounts(NEW.tenant_customer_id, NEW.identity_id, NEW.result_data); END IF;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tg_provision_access_revoke__complete() IS 'BEFORE UPDATE to completed on provision_access_revoke: records the accounts. Raises nothing.';
