@@ -1,12 +1,14 @@
 /**
  * The families the worker serves. A family brings tasks (written against src/engine/lifecycle.ts) and
  * the connector types they use (registered with src/connectors/registry.ts when this module loads).
- * Adding a family is one entry here.
+ * Adding a family is one entry here. The access family's connector types (sql, ldap, scim) are
+ * registered here once their adapters exist.
  */
 import type { TaskList } from "graphile-worker";
 import { registerConnectorType } from "../connectors/registry.js";
 import type { ConnectorType } from "../connectors/types.js";
 import type { DefinedTask } from "../engine/lifecycle.js";
+import { accessTasks } from "./access/task.js";
 import { registryConnectorTypes, registryTasks } from "./registry/index.js";
 
 export interface Family {
@@ -15,7 +17,10 @@ export interface Family {
   connectorTypes: ConnectorType[];
 }
 
-export const families: Family[] = [{ name: "registry", tasks: registryTasks, connectorTypes: registryConnectorTypes }];
+export const families: Family[] = [
+  { name: "registry", tasks: registryTasks, connectorTypes: registryConnectorTypes },
+  { name: "access", tasks: accessTasks, connectorTypes: [] },
+];
 
 for (const f of families) for (const t of f.connectorTypes) registerConnectorType(t);
 

@@ -1,0 +1,277 @@
+/**
+ * The access family's tasks (seed 002 processProvisioningTask, on the engine's lifecycle):
+ * access__grant and access__revoke. One job per provision; its applications are provisioned one after
+ * the other, each through the adapter of its connector_config (getConnector(type, "account")):
+ *
+ *  1. load the identity; grant: the entitlements its roles give (in one application, or in all),
+ *     revoke: the listed entitlements; group them by application;
+ *  2. per application, read its connector_config and mapping_config now (a change is seen by the next
+ *     job, not after a restart), derive the user's id in the application (user_id_template, lower_case),
+ *     and call the adapter's applyDesiredState (plan, then apply only the difference; dry_run: plan only);
+ *  3. collect each application's result: `result_data.applications[] = { application_id, application,
+ *     user_id_in_app, native_id, disabled, success, operations[], error_code?, error? }`.
+ *
+ * Per-application retry (docs/decisions/0007): an application that fails transiently (adapter threw a
+ * TransientError: server down, 429/503, timeout) makes the job retry with the job type's backoff; the
+ * results of the applications that succeeded are kept in the job's result_data, and the next attempt
+ * skips them, so they are not applied again. An application that fails permanently (bad credentials, an
+ * invalid config, an operation the target refused) fails the job with that application's error; the
+ * others stay applied and recorded. The job completes only when every application is consistent.
+ */
+import type { InferResult } from "kysely";
+import { z } from "zod";
+import type { AccountDesiredState, AccountResult } from "../../connectors/capabilities/account.js";
+import { getConnector } from "../../connectors/registry.js";
+import { queryBuilder } from "../../db/kysely.js";
+import { defineTask, noFamily, type DefinedTask, type FamilyPlugin, type TaskContext, type TaskOutcome } from "../../engine/lifecycle.js";
+import { query } from "../../engine/sql/query.js";
+import { ProvisioError, fromPgError } from "../../errors.js";
+
+/** One application's outcome, as stored in result_data.applications[]. */
+export interface ApplicationResult {
+  application_id: string;
+  application: string;
+  user_id_in_app?: string;
+  native_id?: string;
+  /** true when the account ended disabled (revoke with deactivate) */
+  disabled?: boolean;
+  success: boolean;
+  operations: AccountResult["operations"];
+  error_code?: string;
+  error?: string;
+}
+
+/**
+ * Some applications are not consistent yet. Retryable when every failure was transient; result_data
+ * carries every application's result, so the applications already consistent are kept.
+ */
+export class AccessApplicationsError extends ProvisioError {
+  override readonly retryable: boolean;
+  constructor(
+    readonly applications: ApplicationResult[],
+    retryable: boolean,
+  ) {
+    const failed = applications.filter((a) => !a.success);
+    super(
+      retryable ? "PV_ACCESS_RETRY" : (failed.find((a) => a.error_code)?.error_code ?? "PV_ACCESS_FAILED"),
+      `${failed.length} of ${applications.length} application(s) not consistent: ${failed.map((a) => `${a.application}: ${a.error ?? "an operation failed"}`).join("; ")}`,
+    );
+    this.retryable = retryable;
+  }
+
+  override resultData(): Record<string, unknown> {
+    return { ...super.resultData(), applications: this.applications };
+  }
+}
+
+const grantData = z.object({
+  id: z.string().uuid(),
+  tenant_customer_id: z.string().uuid(),
+  identity_id: z.string().uuid(),
+  application_id: z.string().uuid().nullish(),
+  dry_run: z.boolean().default(false),
+});
+const revokeData = z.object({
+  id: z.string().uuid(),
+  tenant_customer_id: z.string().uuid(),
+  identity_id: z.string().uuid(),
+  entitlement_ids: z.array(z.string().uuid()).min(1),
+  deactivate: z.boolean().default(false),
+  dry_run: z.boolean().default(false),
+});
+
+type Ctx = TaskContext<unknown>;
+type GrantData = z.infer<typeof grantData>;
+type RevokeData = z.infer<typeof revokeData>;
+/** The access family needs nothing per attempt besides the lifecycle's context: it reads its configuration per application. */
+const accessFamily = noFamily as FamilyPlugin<never, object>;
+
+async function run<R>(ctx: Ctx, compiled: { sql: string; parameters: readonly unknown[] }): Promise<R[]> {
+  return query<R & Record<string, unknown>>(ctx.helpers, compiled.sql, [...compiled.parameters]);
+}
+
+/** The identity's attributes (the row's tenant only). @throws ProvisioError PV_ACCESS_IDENTITY when it is gone */
+async function loadIdentity(ctx: Ctx, tenant: string, identityId: string) {
+  const q = queryBuilder
+    .selectFrom("identity")
+    .select(["username", "email", "display_name", "is_active"])
+    .where("id", "=", identityId)
+    .where("tenant_customer_id", "=", tenant)
+    .compile();
+  const row = (await run<InferResult<typeof q>[number]>(ctx, q))[0];
+  if (!row) throw new ProvisioError("PV_ACCESS_IDENTITY", `identity ${identityId} no longer exists`);
+  return row;
+}
+
+/** Native keys by application: the entitlements with these ids, or those the identity's roles give. */
+async function entitlementsByApplication(ctx: Ctx, tenant: string, filter: { identityId: string; applicationId?: string | null } | { ids: string[] }) {
+  let q = queryBuilder
+    .selectFrom("entitlement as e")
+    .innerJoin("application as a", "a.id", "e.application_id")
+    .select(["e.application_id", "a.name as application", "e.native_key"])
+    .where("e.tenant_customer_id", "=", tenant)
+    .distinct();
+  if ("ids" in filter) q = q.where("e.id", "in", filter.ids);
+  else {
+    const { identityId, applicationId } = filter;
+    q = q
+      .innerJoin("role_entitlement as re", "re.entitlement_id", "e.id")
+      .innerJoin("identity_role as ir", "ir.role_id", "re.role_id")
+      .where("ir.identity_id", "=", identityId);
+    if (applicationId) q = q.where("e.application_id", "=", applicationId);
+  }
+  const rows = await run<{ application_id: string; application: string; native_key: string }>(ctx, q.orderBy("a.name").orderBy("e.native_key").compile());
+  const apps = new Map<string, { name: string; keys: string[] }>();
+  for (const r of rows) {
+    const app = apps.get(r.application_id) ?? { name: r.application, keys: [] };
+    app.keys.push(r.native_key);
+    apps.set(r.application_id, app);
+  }
+  return apps;
+}
+
+/** The application's connector and mapping configuration, read now. */
+async function loadApplication(ctx: Ctx, applicationId: string) {
+  const q = queryBuilder
+    .selectFrom("connector_config as c")
+    .innerJoin("mapping_config as m", "m.application_id", "c.application_id")
+    .innerJoin("application as a", "a.id", "c.application_id")
+    .select(["a.name", "c.connector_type", "c.configuration", "m.user_id_template", "m.lower_case"])
+    .where("c.application_id", "=", applicationId)
+    .compile();
+  const row = (await run<InferResult<typeof q>[number]>(ctx, q))[0];
+  if (!row) throw new ProvisioError("PV_CONFIG", `application ${applicationId} has no connector_config or mapping_config`);
+  return row;
+}
+
+/** seed 002 "derive the user's id in the app": the template with {username} and {email}, lower-cased when asked. */
+export function userIdInApp(template: string, identity: { username: string; email: string | null }, lowerCase: boolean): string {
+  const id = template.replaceAll("{username}", identity.username).replaceAll("{email}", identity.email ?? "");
+  return lowerCase ? id.toLowerCase() : id;
+}
+
+/** Results of an earlier attempt of this job: applications already consistent are not provisioned again. */
+async function earlierSuccesses(ctx: Ctx): Promise<Map<string, ApplicationResult>> {
+  const rows = await query<{ result_data: { applications?: ApplicationResult[] } | null }>(ctx.helpers, "SELECT result_data FROM job WHERE id = $1", [
+    ctx.job.id,
+  ]);
+  const done = new Map<string, ApplicationResult>();
+  for (const a of rows[0]?.result_data?.applications ?? []) if (a.success) done.set(a.application_id, a);
+  return done;
+}
+
+async function provision(
+  ctx: Ctx,
+  apps: Map<string, { name: string; keys: string[] }>,
+  desiredOf: (keys: string[], userId: string) => AccountDesiredState,
+  identity: { username: string; email: string | null },
+  dryRun: boolean,
+): Promise<TaskOutcome> {
+  const done = dryRun ? new Map<string, ApplicationResult>() : await earlierSuccesses(ctx);
+  const results: ApplicationResult[] = [];
+  let transient = false;
+  let permanent = false;
+  for (const [applicationId, app] of apps) {
+    const earlier = done.get(applicationId);
+    if (earlier) {
+      results.push(earlier);
+      continue;
+    }
+    const log = ctx.log.child({ application: app.name });
+    let userId: string | undefined;
+    try {
+      const cfg = await loadApplication(ctx, applicationId);
+      userId = userIdInApp(cfg.user_id_template, identity, cfg.lower_case);
+      const connector = getConnector(cfg.connector_type, "account");
+      const r = await connector.applyDesiredState(cfg.configuration, desiredOf(app.keys, userId), { ...ctx.cmd, step: applicationId, log, dryRun });
+      const disabled = r.operations.some((o) => o.op === "disable_account" && (o.outcome === "applied" || o.outcome === "already"));
+      results.push({
+        application_id: applicationId,
+        application: app.name,
+        user_id_in_app: userId,
+        native_id: r.nativeId,
+        disabled,
+        success: r.success,
+        operations: r.operations,
+      });
+      if (!r.success) permanent = true;
+    } catch (raw) {
+      const err = fromPgError(raw);
+      log.warn({ code: err.code, err: err.message, retryable: err.retryable }, "application not provisioned");
+      results.push({
+        application_id: applicationId,
+        application: app.name,
+        user_id_in_app: userId,
+        success: false,
+        operations: [],
+        error_code: err.code,
+        error: err.message,
+      });
+      if (err.retryable) transient = true;
+      else permanent = true;
+    }
+  }
+  if (permanent || transient) throw new AccessApplicationsError(results, !permanent);
+  const changed = results.reduce((n, a) => n + a.operations.filter((o) => o.outcome === "applied").length, 0);
+  return {
+    resultData: { applications: results, dry_run: dryRun },
+    message: dryRun ? `dry run: ${results.length} application(s) planned` : `${results.length} application(s) consistent, ${changed} change(s) applied`,
+  };
+}
+
+export const accessGrant: DefinedTask = defineTask<GrantData, object>(accessFamily, {
+  identifier: "access__grant",
+  data: grantData,
+  async run(ctx: TaskContext<GrantData>) {
+    const { data } = ctx;
+    const identity = await loadIdentity(ctx, data.tenant_customer_id, data.identity_id);
+    const apps = await entitlementsByApplication(ctx, data.tenant_customer_id, { identityId: data.identity_id, applicationId: data.application_id });
+    if (data.application_id && !apps.has(data.application_id)) {
+      // the named application with nothing to grant: the account is still made to exist and be enabled
+      const cfg = await loadApplication(ctx, data.application_id);
+      apps.set(data.application_id, { name: cfg.name, keys: [] });
+    }
+    const attributes = { userName: identity.username, email: identity.email, displayName: identity.display_name };
+    return provision(
+      ctx,
+      apps,
+      (keys, userId) => ({
+        userIdInApp: userId,
+        attributes,
+        ensureAccount: true,
+        entitlementsToGrant: keys,
+        entitlementsToRevoke: [],
+        deactivateWhenEmpty: false,
+      }),
+      identity,
+      data.dry_run,
+    );
+  },
+});
+
+export const accessRevoke: DefinedTask = defineTask<RevokeData, object>(accessFamily, {
+  identifier: "access__revoke",
+  data: revokeData,
+  async run(ctx: TaskContext<RevokeData>) {
+    const { data } = ctx;
+    const identity = await loadIdentity(ctx, data.tenant_customer_id, data.identity_id);
+    const apps = await entitlementsByApplication(ctx, data.tenant_customer_id, { ids: data.entitlement_ids });
+    const attributes = { userName: identity.username, email: identity.email, displayName: identity.display_name };
+    return provision(
+      ctx,
+      apps,
+      (keys, userId) => ({
+        userIdInApp: userId,
+        attributes,
+        ensureAccount: false,
+        entitlementsToGrant: [],
+        entitlementsToRevoke: keys,
+        deactivateWhenEmpty: data.deactivate,
+      }),
+      identity,
+      data.dry_run,
+    );
+  },
+});
+
+export const accessTasks: DefinedTask[] = [accessGrant, accessRevoke];
