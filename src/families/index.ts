@@ -1,13 +1,13 @@
 /**
  * The families the worker serves. A family brings tasks (written against src/engine/lifecycle.ts) and
  * the connector types they use (registered with src/connectors/registry.ts when this module loads).
- * Adding a family is one entry here. The access family's connector types (sql, ldap, scim) are
- * registered here once their adapters exist.
+ * Adding a family is one entry here.
  */
 import type { TaskList } from "graphile-worker";
 import { registerConnectorType } from "../connectors/registry.js";
 import type { ConnectorType } from "../connectors/types.js";
 import type { DefinedTask } from "../engine/lifecycle.js";
+import { ScimConnector } from "../connectors/scim/connector.js";
 import { accessTasks } from "./access/task.js";
 import { registryConnectorTypes, registryTasks } from "./registry/index.js";
 
@@ -19,7 +19,11 @@ export interface Family {
 
 export const families: Family[] = [
   { name: "registry", tasks: registryTasks, connectorTypes: registryConnectorTypes },
-  { name: "access", tasks: accessTasks, connectorTypes: [] },
+  {
+    name: "access",
+    tasks: accessTasks,
+    connectorTypes: [{ type: "scim", capabilities: ["account"], create: () => new ScimConnector() }],
+  },
 ];
 
 for (const f of families) for (const t of f.connectorTypes) registerConnectorType(t);
