@@ -7,6 +7,7 @@ import type { TaskList } from "graphile-worker";
 import { registerConnectorType } from "../connectors/registry.js";
 import type { ConnectorType } from "../connectors/types.js";
 import type { DefinedTask } from "../engine/lifecycle.js";
+import { LdapConnector } from "../connectors/ldap/connector.js";
 import { ScimConnector } from "../connectors/scim/connector.js";
 import { accessTasks } from "./access/task.js";
 import { registryConnectorTypes, registryTasks } from "./registry/index.js";
@@ -22,7 +23,10 @@ export const families: Family[] = [
   {
     name: "access",
     tasks: accessTasks,
-    connectorTypes: [{ type: "scim", capabilities: ["account"], create: () => new ScimConnector() }],
+    connectorTypes: [
+      { type: "ldap", capabilities: ["account"], create: () => new LdapConnector() },
+      { type: "scim", capabilities: ["account"], create: () => new ScimConnector() },
+    ],
   },
 ];
 
