@@ -9,6 +9,7 @@ import type { ConnectorType } from "../connectors/types.js";
 import type { DefinedTask } from "../engine/lifecycle.js";
 import { LdapConnector } from "../connectors/ldap/connector.js";
 import { ScimConnector } from "../connectors/scim/connector.js";
+import { SqlConnector } from "../connectors/sql/connector.js";
 import { accessTasks } from "./access/task.js";
 import { registryConnectorTypes, registryTasks } from "./registry/index.js";
 
@@ -26,6 +27,7 @@ export const families: Family[] = [
     connectorTypes: [
       { type: "ldap", capabilities: ["account"], create: () => new LdapConnector() },
       { type: "scim", capabilities: ["account"], create: () => new ScimConnector() },
+      { type: "sql", capabilities: ["account"], create: () => new SqlConnector() },
     ],
   },
 ];

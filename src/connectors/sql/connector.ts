@@ -1,0 +1,95 @@
+/**
+ * The sql connector (connector type "sql", capability "account"): an application's accounts and
+ * entitlements in a PostgreSQL or MariaDB database, for the access family (seed 002 "Provisioning
+ * Connector Adapters"; issue 12 "sql"). Two modes (config.ts for the configuration):
+ * - "roles": users are database logins and entitlements database roles (roles.ts);
+ * - "tables": rows in the application's own user and role tables, through the config's parameterised
+ *   statements (tables.ts, statements.ts).
+ * Each call plans then applies (plan.ts): reads the account and what it holds, runs only what changes
+ * something, checks the result; `dryRun` reads only. One connection per call, from a pool per
+ * connection settings (pools.ts); identifiers are quoted with the driver's functions, values bound.
+ * Errors (errors.ts): transient ones (connection refused, timeouts, too many connections, deadlock,
+ * serialization failure) are thrown as TransientError, a session that cannot be opened with these
+ * settings (bad credentials, unknown database, TLS) as PermanentError with configSuspect, a bad config
+ * or missing secret as ConfigurationError; a refused operation (an unknown role) is recorded on that
+ * operation with its SQLSTATE / errno and the others go on.
+ * Secrets are resolved by reference (password_env / password_file) on every call, never logged or
+ * returned; a rotated secret replaces the pool.
+ */
+import { resolveSecret } from "../../config.js";
+import { PermanentError } from "../../errors.js";
+import type { AccountDesiredState, AccountOperations, AccountResult } from "../capabilities/account.js";
+import type { Capability, CommandContext, Connector } from "../types.js";
+import { compileStatements, describeTarget, parseSqlConfig } from "./config.js";
+import { reconcile, type AccountBackend } from "./plan.js";
+import { SqlPools } from "./pools.js";
+import { mariadbRoles, postgresRoles } from "./roles.js";
+import { tablesBackend } from "./tables.js";
+
+export { sqlConnectorConfigSchema, parseSqlConfig, type SqlConnectorConfig } from "./config.js";
+
+/** Options of a {@link SqlConnector}. */
+export interface SqlConnectorOptions {
+  /** where password_env is looked up (default process.env) */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The sql connector (see the module doc). One instance per process (src/connectors/registry.ts);
+ * {@link SqlConnector.close} ends its pools.
+ */
+export class SqlConnector implements Connector, AccountOperations {
+  readonly type = "sql";
+  readonly capabilities: readonly Capability[] = ["account"];
+  private readonly pools = new SqlPools();
+
+  constructor(private readonly options: SqlConnectorOptions = {}) {}
+
+  /**
+   * Bring the account of `desired.userIdInApp` to the desired state (src/connectors/capabilities/account.ts).
+   * @param config the application's connector configuration, parsed with sqlConnectorConfigSchema
+   * @returns every operation with its outcome; nativeId is the login name (roles) or the id find_account
+   *   returned (tables), when the account exists
+   * @throws ConfigurationError (PV_CONFIG: invalid config, secret not set or unreadable, tls.ca_file
+   *   unreadable, a tables-mode statement the change needs and the config lacks); TransientError
+   *   (retry); PermanentError (bad credentials or unknown database: configSuspect; PV_SQL_NAME: the
+   *   account name cannot be a role; PV_SQL_ACCOUNT_AMBIGUOUS: find_account returned several rows)
+   */
+  async applyDesiredState(config: unknown, desired: AccountDesiredState, ctx: CommandContext & { dryRun?: boolean }): Promise<AccountResult> {
+    const c = parseSqlConfig(config);
+    if (typeof desired.userIdInApp !== "string" || desired.userIdInApp.length === 0) {
+      throw new PermanentError("PV_SQL_NAME", `${describeTarget(c)}: userIdInApp is empty`);
+    }
+    const secret = resolveSecret({ password_env: c.password_env, password_file: c.password_file }, this.options.env);
+    const dryRun = ctx.dryRun === true;
+    const log = ctx.log.child({ connector: "sql", target: describeTarget(c), mode: c.mode, userIdInApp: desired.userIdInApp });
+    const session = await this.pools.session(c, secret, log);
+    let failed = true;
+    try {
+      let backend: AccountBackend;
+      if (c.mode === "tables") backend = tablesBackend(session, compileStatements(c), desired.userIdInApp, desired.attributes);
+      else if (c.dialect === "postgresql") backend = postgresRoles(session, desired.userIdInApp);
+      else backend = mariadbRoles(session, desired.userIdInApp, c.user_host);
+      const result = await reconcile(backend, desired, dryRun);
+      failed = false;
+      const changed = result.operations.filter((o) => o.outcome === "applied" || o.outcome === "failed");
+      log[changed.length > 0 ? "info" : "debug"](
+        {
+          dryRun,
+          success: result.success,
+          operations: result.operations.map((o) => `${o.op}:${o.target}:${o.outcome}${o.native_code !== undefined ? `:${o.native_code}` : ""}`),
+        },
+        dryRun ? "sql account planned" : "sql account applied",
+      );
+      return result;
+    } finally {
+      // after an error the connection may be broken or mid-statement: close it rather than reuse it
+      session.release(failed);
+    }
+  }
+
+  /** End every pool (sessions lent are ended when released) and refuse further calls (PV_SQL_CLOSED). */
+  async close(): Promise<void> {
+    await this.pools.close();
+  }
+}
