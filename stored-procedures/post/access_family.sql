@@ -5,15 +5,20 @@
 CREATE OR REPLACE FUNCTION access_record_accounts(p_tenant uuid, p_identity_id uuid, p_result jsonb) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
+  -- an application's result records its account only when the account exists there (the adapter gives
+  -- its native id exactly then); link_state changes only when the run disabled or enabled it
   INSERT INTO account AS a (tenant_customer_id, identity_id, application_id, user_id_in_app, native_id, link_state, last_seen_date)
   SELECT p_tenant, p_identity_id, (x ->> 'application_id')::uuid, x ->> 'user_id_in_app', x ->> 'native_id',
          CASE WHEN (x ->> 'disabled')::boolean THEN 'disabled' ELSE 'linked' END, now()
   FROM jsonb_array_elements(coalesce(p_result -> 'applications', '[]')) x
-  WHERE (x ->> 'success')::boolean AND x ->> 'user_id_in_app' IS NOT NULL
+  WHERE (x ->> 'success')::boolean AND x ->> 'user_id_in_app' IS NOT NULL AND x ->> 'native_id' IS NOT NULL
     AND EXISTS (SELECT 1 FROM application ap WHERE ap.id = (x ->> 'application_id')::uuid AND ap.tenant_customer_id = p_tenant)
   ON CONFLICT (identity_id, application_id) DO UPDATE
-    SET user_id_in_app = EXCLUDED.user_id_in_app, native_id = coalesce(EXCLUDED.native_id, a.native_id),
-        link_state = EXCLUDED.link_state, last_seen_date = now(), updated_date = now(), updated_by = session_user;
+    SET user_id_in_app = EXCLUDED.user_id_in_app, native_id = EXCLUDED.native_id,
+        link_state = CASE (SELECT (y ->> 'disabled')::boolean FROM jsonb_array_elements(p_result -> 'applications') y
+                           WHERE (y ->> 'application_id')::uuid = a.application_id LIMIT 1)
+                       WHEN true THEN 'disabled' WHEN false THEN 'linked' ELSE a.link_state END,
+        last_seen_date = now(), updated_date = now(), updated_by = session_user;
 END
 $$;
 COMMENT ON FUNCTION access_record_accounts(uuid, uuid, jsonb) IS

@@ -22,12 +22,16 @@ BEGIN
     RAISE EXCEPTION 'entitlement % is not an entitlement of tenant %', v_bad, NEW.tenant_customer_id
       USING ERRCODE = 'PV203', COLUMN = 'entitlement_ids';
   END IF;
+  -- held: a role of the identity gives it, or the identity has an account in its application (access a
+  -- role gave before it was removed from identity_role); neither means there is nothing to revoke
   SELECT x INTO v_bad FROM unnest(NEW.entitlement_ids) x
   WHERE NOT EXISTS (SELECT 1 FROM identity_role ir JOIN role_entitlement re ON re.role_id = ir.role_id
-                    WHERE ir.identity_id = NEW.identity_id AND re.entitlement_id = x) LIMIT 1;
+                    WHERE ir.identity_id = NEW.identity_id AND re.entitlement_id = x)
+    AND NOT EXISTS (SELECT 1 FROM entitlement e JOIN account ac ON ac.application_id = e.application_id
+                    WHERE e.id = x AND ac.identity_id = NEW.identity_id) LIMIT 1;
   IF FOUND THEN
-    RAISE EXCEPTION 'identity % ("%") does not hold entitlement % (no role of it gives it)', NEW.identity_id, NEW.username, v_bad
-      USING ERRCODE = 'PV204', COLUMN = 'entitlement_ids', HINT = 'revoke removes what the identity''s roles give; remove the role from identity_role first';
+    RAISE EXCEPTION 'identity % ("%") does not hold entitlement %: no role of it gives it and it has no account in its application', NEW.identity_id, NEW.username, v_bad
+      USING ERRCODE = 'PV204', COLUMN = 'entitlement_ids', HINT = 'SELECT * FROM account WHERE identity_id = ...';
   END IF;
   IF NEW.deactivate IS NULL THEN NEW.deactivate := false; END IF;
   IF NEW.dry_run IS NULL THEN NEW.dry_run := false; END IF;

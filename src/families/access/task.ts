@@ -14,10 +14,12 @@
  * Per-application retry (docs/decisions/0007): an application that fails transiently (adapter threw a
  * TransientError: server down, 429/503, timeout) makes the job retry with the job type's backoff; the
  * results of the applications that succeeded are kept in the job's result_data, and the next attempt
- * skips them, so they are not applied again. An application that fails permanently (bad credentials, an
+ * reuses them when nothing they were computed for changed (configuration, mapping, user id, entitlements:
+ * a fingerprint), so they are not called again; a changed one is planned again. An application that fails permanently (bad credentials, an
  * invalid config, an operation the target refused) fails the job with that application's error; the
  * others stay applied and recorded. The job completes only when every application is consistent.
  */
+import { createHash } from "node:crypto";
 import type { InferResult } from "kysely";
 import { z } from "zod";
 import type { AccountDesiredState, AccountResult } from "../../connectors/capabilities/account.js";
@@ -25,7 +27,7 @@ import { getConnector } from "../../connectors/registry.js";
 import { queryBuilder } from "../../db/kysely.js";
 import { defineTask, noFamily, type DefinedTask, type FamilyPlugin, type TaskContext, type TaskOutcome } from "../../engine/lifecycle.js";
 import { query } from "../../engine/sql/query.js";
-import { ProvisioError, fromPgError } from "../../errors.js";
+import { PermanentError, ProvisioError, fromPgError } from "../../errors.js";
 
 /** One application's outcome, as stored in result_data.applications[]. */
 export interface ApplicationResult {
@@ -33,8 +35,10 @@ export interface ApplicationResult {
   application: string;
   user_id_in_app?: string;
   native_id?: string;
-  /** true when the account ended disabled (revoke with deactivate) */
+  /** true when this run disabled the account (or found it disabled), false when it created or enabled it; absent otherwise */
   disabled?: boolean;
+  /** what the result was computed for (configuration, mapping, user id, entitlements): an earlier attempt's success is reused only for the same */
+  fingerprint?: string;
   success: boolean;
   operations: AccountResult["operations"];
   error_code?: string;
@@ -131,22 +135,33 @@ async function entitlementsByApplication(ctx: Ctx, tenant: string, filter: { ide
 }
 
 /** The application's connector and mapping configuration, read now. */
-async function loadApplication(ctx: Ctx, applicationId: string) {
+async function loadApplication(ctx: Ctx, applicationId: string, tenant = (ctx.data as { tenant_customer_id: string }).tenant_customer_id) {
   const q = queryBuilder
     .selectFrom("connector_config as c")
     .innerJoin("mapping_config as m", "m.application_id", "c.application_id")
     .innerJoin("application as a", "a.id", "c.application_id")
     .select(["a.name", "c.connector_type", "c.configuration", "m.user_id_template", "m.lower_case"])
     .where("c.application_id", "=", applicationId)
+    .where("c.tenant_customer_id", "=", tenant)
+    .where("m.tenant_customer_id", "=", tenant)
     .compile();
   const row = (await run<InferResult<typeof q>[number]>(ctx, q))[0];
   if (!row) throw new ProvisioError("PV_CONFIG", `application ${applicationId} has no connector_config or mapping_config`);
   return row;
 }
 
-/** seed 002 "derive the user's id in the app": the template with {username} and {email}, lower-cased when asked. */
+/**
+ * seed 002 "derive the user's id in the app": the template with {username} and {email} substituted in one
+ * pass (a username containing "{email}" stays as it is), lower-cased when asked.
+ * @throws PermanentError PV_ACCESS_USER_ID when the template needs an email the identity lacks, or the id is empty
+ */
 export function userIdInApp(template: string, identity: { username: string; email: string | null }, lowerCase: boolean): string {
-  const id = template.replaceAll("{username}", identity.username).replaceAll("{email}", identity.email ?? "");
+  const id = template.replace(/\{(username|email)\}/g, (_, key: string) => {
+    const value = key === "username" ? identity.username : identity.email;
+    if (!value) throw new PermanentError("PV_ACCESS_USER_ID", `the mapping's user_id_template "${template}" needs the identity's ${key}, which is empty`);
+    return value;
+  });
+  if (!id.trim()) throw new PermanentError("PV_ACCESS_USER_ID", `the mapping's user_id_template "${template}" gives an empty user id`);
   return lowerCase ? id.toLowerCase() : id;
 }
 
@@ -172,25 +187,31 @@ async function provision(
   let transient = false;
   let permanent = false;
   for (const [applicationId, app] of apps) {
-    const earlier = done.get(applicationId);
-    if (earlier) {
-      results.push(earlier);
-      continue;
-    }
     const log = ctx.log.child({ application: app.name });
     let userId: string | undefined;
     try {
       const cfg = await loadApplication(ctx, applicationId);
       userId = userIdInApp(cfg.user_id_template, identity, cfg.lower_case);
+      const desired = desiredOf(app.keys, userId);
+      const fingerprint = createHash("sha256")
+        .update(JSON.stringify([cfg.connector_type, cfg.configuration, cfg.user_id_template, cfg.lower_case, desired]))
+        .digest("hex");
+      const earlier = done.get(applicationId);
+      if (earlier && earlier.fingerprint === fingerprint) {
+        results.push(earlier);
+        continue;
+      }
       const connector = getConnector(cfg.connector_type, "account");
-      const r = await connector.applyDesiredState(cfg.configuration, desiredOf(app.keys, userId), { ...ctx.cmd, step: applicationId, log, dryRun });
-      const disabled = r.operations.some((o) => o.op === "disable_account" && (o.outcome === "applied" || o.outcome === "already"));
+      const r = await connector.applyDesiredState(cfg.configuration, desired, { ...ctx.cmd, step: applicationId, log, dryRun });
+      const settled = (op: string) => r.operations.some((o) => o.op === op && (o.outcome === "applied" || o.outcome === "already"));
+      const disabled = settled("disable_account") ? true : settled("enable_account") || settled("create_account") ? false : undefined;
       results.push({
         application_id: applicationId,
         application: app.name,
         user_id_in_app: userId,
         native_id: r.nativeId,
-        disabled,
+        ...(disabled === undefined ? {} : { disabled }),
+        fingerprint,
         success: r.success,
         operations: r.operations,
       });
@@ -225,6 +246,10 @@ export const accessGrant: DefinedTask = defineTask<GrantData, object>(accessFami
   async run(ctx: TaskContext<GrantData>) {
     const { data } = ctx;
     const identity = await loadIdentity(ctx, data.tenant_customer_id, data.identity_id);
+    if (!identity.is_active) {
+      // deactivated after the grant was accepted (PV205 is checked at INSERT): give no access
+      throw new PermanentError("PV_ACCESS_INACTIVE", `identity ${data.identity_id} ("${identity.username}") is no longer active`);
+    }
     const apps = await entitlementsByApplication(ctx, data.tenant_customer_id, { identityId: data.identity_id, applicationId: data.application_id });
     if (data.application_id && !apps.has(data.application_id)) {
       // the named application with nothing to grant: the account is still made to exist and be enabled

@@ -182,6 +182,52 @@ describe("access__grant and access__revoke through the worker", () => {
     expect((await t.pool.query("SELECT link_state FROM account WHERE identity_id = $1", [f.identityId])).rows[0].link_state).toBe("disabled");
   });
 
+  it("gives no access to an identity deactivated after the grant was accepted", async () => {
+    const f = await createAccessFixture(t.pool, acc.tenantId, { connectorType: "memory", configuration: { app: "four" } });
+    // accepted while active, deactivated in the same transaction before the job can start
+    const c = await t.pool.connect();
+    try {
+      await c.query("BEGIN");
+      const id = (
+        await c.query<{ id: string }>("INSERT INTO provision_access_grant (tenant_customer_id, identity_id) VALUES ($1, $2) RETURNING id", [
+          acc.tenantId,
+          f.identityId,
+        ])
+      ).rows[0]!.id;
+      await c.query("UPDATE identity SET is_active = false WHERE id = $1", [f.identityId]);
+      await c.query("COMMIT");
+      const p = await finalProvision(t.pool, id);
+      expect(p.status).toBe("failed");
+      expect(p.result_data.error_code).toBe("PV_ACCESS_INACTIVE");
+      expect(app.accounts.has(`four/${f.username.toLowerCase()}`)).toBe(false);
+    } finally {
+      c.release();
+    }
+  });
+
+  it("a revoke without deactivate keeps a disabled account recorded as disabled; a missing account is not recorded", async () => {
+    const f = await createAccessFixture(t.pool, acc.tenantId, { connectorType: "memory", configuration: { app: "five" } });
+    const [k1, k2] = Object.values(f.entitlements);
+    const revoke = async (ids: string[], deactivate: boolean) =>
+      finalProvision(
+        t.pool,
+        (
+          await t.pool.query<{ id: string }>(
+            "INSERT INTO provision_access_revoke (tenant_customer_id, identity_id, entitlement_ids, deactivate) VALUES ($1, $2, $3, $4) RETURNING id",
+            [acc.tenantId, f.identityId, ids, deactivate],
+          )
+        ).rows[0]!.id,
+      );
+    // never granted: the application has no account, so nothing is recorded
+    expect((await revoke([k1!], true)).status).toBe("completed");
+    expect((await t.pool.query("SELECT count(*)::int AS n FROM account WHERE identity_id = $1", [f.identityId])).rows[0].n).toBe(0);
+    expect((await finalProvision(t.pool, await grant(f.identityId))).status).toBe("completed");
+    expect((await revoke([k1!, k2!], true)).status).toBe("completed");
+    expect((await t.pool.query("SELECT link_state FROM account WHERE identity_id = $1", [f.identityId])).rows[0].link_state).toBe("disabled");
+    expect((await revoke([k1!], false)).status).toBe("completed");
+    expect((await t.pool.query("SELECT link_state FROM account WHERE identity_id = $1", [f.identityId])).rows[0].link_state).toBe("disabled");
+  });
+
   it("fails with PV_CONFIG naming the capability when the application's connector type offers no account capability", async () => {
     const f = await createAccessFixture(t.pool, acc.tenantId, { connectorType: "noop", configuration: {} });
     const p = await finalProvision(t.pool, await grant(f.identityId));

@@ -111,6 +111,20 @@ describe("provision_access_revoke", () => {
     await expectRejected(t.pool, REVOKE, [a.tenantId, f.identityId, Object.values(g.entitlements), null], { code: "PV204", column: "entitlement_ids" });
   });
 
+  it("accepts a revoke after the role was removed when the identity has an account in the application", async () => {
+    const f = await createAccessFixture(t.pool, a.tenantId);
+    await t.pool.query("DELETE FROM identity_role WHERE identity_id = $1", [f.identityId]);
+    await expectRejected(t.pool, REVOKE, [a.tenantId, f.identityId, Object.values(f.entitlements), null], { code: "PV204" });
+    await t.pool.query("INSERT INTO account (tenant_customer_id, identity_id, application_id, user_id_in_app, native_id) VALUES ($1, $2, $3, $4, 'n-1')", [
+      a.tenantId,
+      f.identityId,
+      f.applicationId,
+      f.username,
+    ]);
+    const r = (await t.pool.query(REVOKE, [a.tenantId, f.identityId, Object.values(f.entitlements), null])).rows[0];
+    expect(r.entitlement_ids).toHaveLength(2);
+  });
+
   it("23502: no entitlement_ids", async () => {
     const f = await createAccessFixture(t.pool, a.tenantId);
     await expectRejected(t.pool, REVOKE, [a.tenantId, f.identityId, null, null], { code: "23502" });
