@@ -165,6 +165,21 @@ export function userIdInApp(template: string, identity: { username: string; emai
   return lowerCase ? id.toLowerCase() : id;
 }
 
+/**
+ * One person per account: refuse a user id that provisio recorded for another identity in this
+ * application (two mappings giving the same id would share, and strip, one account).
+ * @throws PermanentError PV_ACCESS_ACCOUNT_TAKEN
+ */
+async function assertAccountNotTaken(ctx: Ctx, applicationId: string, userId: string): Promise<void> {
+  const { identity_id: identityId } = ctx.data as { identity_id: string };
+  const rows = await query<{ identity_id: string }>(
+    ctx.helpers,
+    "SELECT identity_id FROM account WHERE application_id = $1 AND lower(user_id_in_app) = lower($2) AND identity_id <> $3 LIMIT 1",
+    [applicationId, userId, identityId],
+  );
+  if (rows[0]) throw new PermanentError("PV_ACCESS_ACCOUNT_TAKEN", `the user id "${userId}" is another identity's account in this application`);
+}
+
 /** Results of an earlier attempt of this job: applications already consistent are not provisioned again. */
 async function earlierSuccesses(ctx: Ctx): Promise<Map<string, ApplicationResult>> {
   const rows = await query<{ result_data: { applications?: ApplicationResult[] } | null }>(ctx.helpers, "SELECT result_data FROM job WHERE id = $1", [
@@ -196,6 +211,7 @@ async function provision(
       const fingerprint = createHash("sha256")
         .update(JSON.stringify([cfg.connector_type, cfg.configuration, cfg.user_id_template, cfg.lower_case, desired]))
         .digest("hex");
+      await assertAccountNotTaken(ctx, applicationId, userId);
       const earlier = done.get(applicationId);
       if (earlier && earlier.fingerprint === fingerprint) {
         results.push(earlier);

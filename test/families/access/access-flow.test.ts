@@ -228,6 +228,27 @@ describe("access__grant and access__revoke through the worker", () => {
     expect((await t.pool.query("SELECT link_state FROM account WHERE identity_id = $1", [f.identityId])).rows[0].link_state).toBe("disabled");
   });
 
+  it("refuses to give a second identity the account another identity holds in the application", async () => {
+    // the application names accounts by email; two people share one address
+    const first = await createAccessFixture(t.pool, acc.tenantId, { connectorType: "memory", configuration: { app: "six" }, userIdTemplate: "{email}" });
+    expect((await finalProvision(t.pool, await grant(first.identityId))).status).toBe("completed");
+    const second = await t.pool.query<{ id: string }>("INSERT INTO identity (tenant_customer_id, username, email) VALUES ($1, $2, $3) RETURNING id", [
+      acc.tenantId,
+      `${first.username}-twin`,
+      `${first.username.toUpperCase()}@example.com`,
+    ]);
+    await t.pool.query("INSERT INTO identity_role (identity_id, role_id, tenant_customer_id) VALUES ($1, $2, $3)", [
+      second.rows[0]!.id,
+      first.roleId,
+      acc.tenantId,
+    ]);
+    const before = app.applied;
+    const p = await finalProvision(t.pool, await grant(second.rows[0]!.id));
+    expect(p.status).toBe("failed");
+    expect(p.result_data.applications[0]).toMatchObject({ success: false, error_code: "PV_ACCESS_ACCOUNT_TAKEN" });
+    expect(app.applied).toBe(before);
+  });
+
   it("fails with PV_CONFIG naming the capability when the application's connector type offers no account capability", async () => {
     const f = await createAccessFixture(t.pool, acc.tenantId, { connectorType: "noop", configuration: {} });
     const p = await finalProvision(t.pool, await grant(f.identityId));
