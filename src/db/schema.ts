@@ -286,6 +286,7 @@ export const SCHEMA_COLUMNS = {
     ...PROVISION,
     identity_id: req("uuid"),
     entitlement_ids: req("uuid[]"),
+    entitlement_keys: opt("jsonb"),
     deactivate: def("boolean"),
     dry_run: def("boolean"),
     username: opt("text"),

@@ -36,10 +36,13 @@ BEGIN
   IF NEW.deactivate IS NULL THEN NEW.deactivate := false; END IF;
   IF NEW.dry_run IS NULL THEN NEW.dry_run := false; END IF;
   SELECT array_agg(DISTINCT e.application_id) INTO v_apps FROM entitlement e WHERE e.id = ANY (NEW.entitlement_ids);
+  -- what is revoked: each entitlement's application and native key as they are now
+  SELECT jsonb_agg(jsonb_build_object('entitlement_id', e.id, 'application_id', e.application_id, 'native_key', e.native_key) ORDER BY e.id)
+  INTO NEW.entitlement_keys FROM entitlement e WHERE e.id = ANY (NEW.entitlement_ids);
   PERFORM access_applications_assert(v_apps);
   PERFORM access_claim_or_raise(NEW.identity_id, TG_RELID::regclass, NEW.id);
   RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION tg_provision_access_revoke__validate() IS
-  'BEFORE INSERT on provision_access_revoke (_110_validate): sets username, sorts and de-duplicates entitlement_ids. Raises 23502, PV201, PV203, PV204, PV206, PV207.';
+  'BEFORE INSERT on provision_access_revoke (_110_validate): sets username and entitlement_keys, sorts and de-duplicates entitlement_ids. Raises 23502, PV201, PV203, PV204, PV206, PV207.';

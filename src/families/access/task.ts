@@ -80,6 +80,8 @@ const revokeData = z.object({
   tenant_customer_id: z.string().uuid(),
   identity_id: z.string().uuid(),
   entitlement_ids: z.array(z.string().uuid()).min(1),
+  /** each entitlement's application and native key when the revoke was accepted (validation) */
+  entitlement_keys: z.array(z.object({ entitlement_id: z.string().uuid(), application_id: z.string().uuid(), native_key: z.string() })).nullish(),
   deactivate: z.boolean().default(false),
   dry_run: z.boolean().default(false),
 });
@@ -296,7 +298,16 @@ export const accessRevoke: DefinedTask = defineTask<RevokeData, object>(accessFa
   async run(ctx: TaskContext<RevokeData>) {
     const { data } = ctx;
     const identity = await loadIdentity(ctx, data.tenant_customer_id, data.identity_id);
-    const apps = await entitlementsByApplication(ctx, data.tenant_customer_id, { ids: data.entitlement_ids });
+    // the keys captured at INSERT (an entitlement deleted or re-keyed since is still revoked as the account holds it)
+    let apps: Map<string, { name: string; keys: string[] }>;
+    if (data.entitlement_keys?.length) {
+      apps = new Map();
+      for (const k of data.entitlement_keys) {
+        const app = apps.get(k.application_id) ?? { name: (await loadApplication(ctx, k.application_id)).name, keys: [] };
+        app.keys.push(k.native_key);
+        apps.set(k.application_id, app);
+      }
+    } else apps = await entitlementsByApplication(ctx, data.tenant_customer_id, { ids: data.entitlement_ids });
     const attributes = { userName: identity.username, email: identity.email, displayName: identity.display_name };
     return provision(
       ctx,

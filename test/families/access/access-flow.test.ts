@@ -249,6 +249,27 @@ describe("access__grant and access__revoke through the worker", () => {
     expect(app.applied).toBe(before);
   });
 
+  it("revokes the native key the entitlement had when the revoke was accepted, even if it was deleted since", async () => {
+    const f = await createAccessFixture(t.pool, acc.tenantId, { connectorType: "memory", configuration: { app: "seven" } });
+    expect((await finalProvision(t.pool, await grant(f.identityId))).status).toBe("completed");
+    const [key, id] = Object.entries(f.entitlements)[0]!;
+    const c = await t.pool.connect();
+    try {
+      await c.query("BEGIN");
+      const r = await c.query<{ id: string }>(
+        "INSERT INTO provision_access_revoke (tenant_customer_id, identity_id, entitlement_ids) VALUES ($1, $2, $3) RETURNING id",
+        [acc.tenantId, f.identityId, [id]],
+      );
+      await c.query("DELETE FROM entitlement WHERE id = $1", [id]);
+      await c.query("COMMIT");
+      const p = await finalProvision(t.pool, r.rows[0]!.id);
+      expect(p.status).toBe("completed");
+      expect(app.accounts.get(`seven/${f.username.toLowerCase()}`)?.entitlements.has(key)).toBe(false);
+    } finally {
+      c.release();
+    }
+  });
+
   it("fails with PV_CONFIG naming the capability when the application's connector type offers no account capability", async () => {
     const f = await createAccessFixture(t.pool, acc.tenantId, { connectorType: "noop", configuration: {} });
     const p = await finalProvision(t.pool, await grant(f.identityId));

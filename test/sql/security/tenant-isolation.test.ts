@@ -257,7 +257,7 @@ const DERIVED: Record<string, string[]> = {
   provision_domain_renew: ["domain_id"],
   provision_domain_delete: ["domain_id"],
   provision_access_grant: ["username"],
-  provision_access_revoke: ["username"],
+  provision_access_revoke: ["username", "entitlement_keys"],
 };
 
 describe("item 4: the engine's columns are not the order role's to set", () => {
