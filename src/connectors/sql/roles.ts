@@ -73,13 +73,24 @@ export function postgresRoles(session: SqlSession, user: string): AccountBackend
     async read(): Promise<AccountState> {
       const r = await session.query(
         `SELECT current_setting('max_identifier_length')::int AS max_length,
-                (SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname::text = $1) AS can_login`,
+                (SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname::text = $1) AS can_login,
+                (SELECT rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls OR rolname::text = current_user::text
+                   OR left(rolname::text, 3) = 'pg_'
+                   FROM pg_catalog.pg_roles WHERE rolname::text = $1) AS reserved`,
         [user],
       );
       const row = r.rows[0] ?? {};
       maxLength = Number(row.max_length) || 63;
       const invalid = badName(user);
       if (invalid) throw new PermanentError("PV_SQL_NAME", `${session.where}: the account name cannot be a PostgreSQL role: ${invalid}`);
+      // never manage the connector's own login, a superuser or another administrative role: a person's
+      // mapping that happens to name one must not grant, revoke or disable it
+      if (row.reserved === true) {
+        throw new PermanentError(
+          "PV_SQL_RESERVED",
+          `${session.where}: "${user}" is the connector's own login or an administrative role; provisio does not manage it`,
+        );
+      }
       const exists = row.can_login !== null && row.can_login !== undefined;
       return { exists, active: row.can_login === true, nativeId: exists ? user : undefined, entitlements: exists ? await entitlements() : new Set() };
     },
@@ -146,6 +157,14 @@ export function mariadbRoles(session: SqlSession, user: string, host: string): A
     async read(): Promise<AccountState> {
       const invalid = badName(user);
       if (invalid) throw new PermanentError("PV_SQL_NAME", `${session.where}: the account name cannot be a MariaDB user: ${invalid}`);
+      // never manage the connector's own login or the server's built-in accounts
+      const self = await session.query("SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AS me", []);
+      if (String(self.rows[0]?.me) === user || ["root", "mariadb.sys", "mysql", "PUBLIC"].includes(user)) {
+        throw new PermanentError(
+          "PV_SQL_RESERVED",
+          `${session.where}: "${user}" is the connector's own login or a built-in account; provisio does not manage it`,
+        );
+      }
       const r = await session.query("SELECT JSON_VALUE(Priv, '$.account_locked') AS locked FROM mysql.global_priv WHERE User = ? AND Host = ?", [user, host]);
       const row = r.rows[0];
       if (!row) return { exists: false, active: false, entitlements: new Set() };

@@ -334,3 +334,11 @@ describe("sql connector, MariaDB, mode tables", () => {
     expect(revoke.nativeId).toBe(first.nativeId);
   });
 });
+
+describe("reserved accounts (MariaDB)", () => {
+  it("refuses to manage the connector's own login or a built-in account (PV_SQL_RESERVED)", async () => {
+    for (const user of [ADMIN, "root", "mariadb.sys"]) {
+      await expect(connector.applyDesiredState(config(), want(user, { deactivateWhenEmpty: true }), ctx)).rejects.toMatchObject({ code: "PV_SQL_RESERVED" });
+    }
+  });
+});

@@ -534,3 +534,11 @@ describe("sql connector, PostgreSQL, mode tables", () => {
     expect(() => parseSqlConfig(config({ mode: "tables" }))).toThrow(/mode tables needs statements/);
   });
 });
+
+describe("reserved accounts", () => {
+  it("refuses to manage the connector's own login, a superuser or a pg_ role (PV_SQL_RESERVED)", async () => {
+    for (const user of ["postgres", "pg_monitor"]) {
+      await expect(connector.applyDesiredState(config(), want(user, { deactivateWhenEmpty: true }), ctx)).rejects.toMatchObject({ code: "PV_SQL_RESERVED" });
+    }
+  });
+});
