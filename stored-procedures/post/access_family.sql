@@ -41,3 +41,23 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tg_provision_access_revoke__complete() IS 'BEFORE UPDATE to completed on provision_access_revoke: records the accounts. Raises nothing.';
+
+-- A failed grant or revoke still records the accounts of the applications that succeeded (their results
+-- are in result_data.applications[], success true); the failed ones record nothing.
+CREATE OR REPLACE FUNCTION tg_provision_access_grant__fail() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF NOT NEW.dry_run THEN PERFORM access_record_accounts(NEW.tenant_customer_id, NEW.identity_id, NEW.result_data); END IF;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tg_provision_access_grant__fail() IS 'BEFORE UPDATE to failed on provision_access_grant: records the accounts of the applications that succeeded. Raises nothing.';
+
+CREATE OR REPLACE FUNCTION tg_provision_access_revoke__fail() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF NOT NEW.dry_run THEN PERFORM access_record_accounts(NEW.tenant_customer_id, NEW.identity_id, NEW.result_data); END IF;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tg_provision_access_revoke__fail() IS 'BEFORE UPDATE to failed on provision_access_revoke: records the accounts of the applications that succeeded. Raises nothing.';

@@ -9,6 +9,7 @@
 --   AFTER  INSERT  _510_enqueue_jobs      per statement: one graphile_worker.add_jobs for all its rows
 --   BEFORE UPDATE  _050_set_updated       updated_date/updated_by
 --   BEFORE UPDATE  _200_complete          the table's success side effects: tg_<table>__complete() (the family's post/)
+--   BEFORE UPDATE  _210_fail              the table's failure side effects, optional: tg_<table>__fail() (the family's post/)
 --   AFTER  INS/UPD _900_rollup            event outbox row + order_item_plan status (engine/order/rollup.sql)
 --   AFTER  all     _950_audit_trail       audit_trail_log
 --   AFTER  DELETE  _960_release_claims    per statement: the provision_claim rows the deleted rows held (engine/common/claim.sql)
@@ -41,6 +42,12 @@ BEGIN
     EXECUTE format('CREATE OR REPLACE TRIGGER _200_complete BEFORE UPDATE OF status_id ON %s
                     FOR EACH ROW WHEN (NEW.status_id = status_completed() AND OLD.status_id <> NEW.status_id)
                     EXECUTE FUNCTION %I()', p_table, 'tg_' || v_table || '__complete');
+  END IF;
+  -- the table's side effects of a failure (e.g. recording what did succeed), when its family has them
+  IF to_regproc(format('tg_%s__fail', v_table)) IS NOT NULL THEN
+    EXECUTE format('CREATE OR REPLACE TRIGGER _210_fail BEFORE UPDATE OF status_id ON %s
+                    FOR EACH ROW WHEN (NEW.status_id = status_failed() AND OLD.status_id <> NEW.status_id)
+                    EXECUTE FUNCTION %I()', p_table, 'tg_' || v_table || '__fail');
   END IF;
   EXECUTE format('CREATE OR REPLACE TRIGGER _900_rollup AFTER INSERT OR UPDATE OF status_id ON %s
                   FOR EACH ROW EXECUTE FUNCTION tg_provision__rollup()', p_table);

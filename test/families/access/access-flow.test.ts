@@ -143,6 +143,9 @@ describe("access__grant and access__revoke through the worker", () => {
       [true, null],
     ]);
     expect(p.result_data.error_code).toBe("X401");
+    // the application that succeeded has its account recorded although the provision failed
+    const recorded = await t.pool.query("SELECT count(*)::int AS n FROM account WHERE identity_id = $1", [f.identityId]);
+    expect(recorded.rows[0].n).toBe(1);
     expect(p.result_message).toMatch(/1 of 2 application\(s\) not consistent: app-.*: bad credentials/);
   });
 
