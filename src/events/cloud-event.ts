@@ -55,15 +55,17 @@ const payloadSchema = z.looseObject({
 });
 
 /**
- * The routing key of an event: the aggregate (the part of `event_type` before its first dot: `provision`,
- * `order`) and the status name of the payload, e.g. `provision.completed`, `order.failed`. A payload
- * without a usable status (not written by today's triggers) is sent with its `event_type` unchanged.
+ * The routing key of an event: the aggregate (the word of `event_type` before its last dot: `provision`
+ * in `provision.status`, `order`, and `task` in seed 002's `provisioning.task.status`) and the status name
+ * of the payload, e.g. `provision.completed`, `order.failed`, `task.completed`. A payload without a usable
+ * status is sent with its `event_type` unchanged.
  */
 export function routingKey(row: Pick<EventRow, "event_type" | "payload">): string {
   const parsed = payloadSchema.safeParse(row.payload);
   const status = parsed.success ? parsed.data.status : undefined;
   if (!status) return row.event_type;
-  return `${row.event_type.split(".")[0]}.${status}`;
+  const words = row.event_type.split(".");
+  return `${words[Math.max(0, words.length - 2)]}.${status}`;
 }
 
 /** The CloudEvent published for an outbox row (see {@link ProvisioCloudEvent} for each field). */

@@ -25,20 +25,20 @@ COMMENT ON FUNCTION access_record_accounts(uuid, uuid, jsonb) IS
   'Upserts the account rows a grant or revoke reported as consistent (result_data.applications[]). Raises nothing of its own.';
 
 -- seed 002's provisioning.task.status: one outbox event per finished grant or revoke, with every
--- application's result; event_type task.status, so the relay publishes it as task.completed / task.failed.
+-- application's result; the relay publishes it as task.completed / task.failed.
 CREATE OR REPLACE FUNCTION access_emit_task_status(p_table regclass, p_row jsonb, p_status text) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_id bigint;
 BEGIN
-  v_id := event_emit((p_row ->> 'tenant_customer_id')::uuid, 'task.status', p_table::text, (p_row ->> 'id')::uuid,
+  v_id := event_emit((p_row ->> 'tenant_customer_id')::uuid, 'provisioning.task.status', p_table::text, (p_row ->> 'id')::uuid,
     jsonb_build_object('status', p_status, 'provision_id', p_row -> 'id', 'identity_id', p_row -> 'identity_id',
                        'username', p_row -> 'username', 'dry_run', p_row -> 'dry_run',
                        'applications', coalesce(p_row -> 'result_data' -> 'applications', '[]')));
 END
 $$;
 COMMENT ON FUNCTION access_emit_task_status(regclass, jsonb, text) IS
-  'Writes the task.status outbox event (status completed or failed, the per-application results) of an access provision. Raises nothing of its own.';
+  'Writes the provisioning.task.status outbox event (status completed or failed, the per-application results) of an access provision. Raises nothing of its own.';
 
 CREATE OR REPLACE FUNCTION tg_provision_access_grant__complete() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$

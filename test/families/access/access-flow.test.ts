@@ -117,8 +117,8 @@ describe("access__grant and access__revoke through the worker", () => {
     expect(ops.length).toBeGreaterThan(0);
     expect(ops.every((o) => o.outcome === "already")).toBe(true);
     expect(app.applied).toBe(before);
-    // seed 002's provisioning.task.status: one task.status event per finished provision, with the results
-    const ev = await t.pool.query("SELECT payload FROM event WHERE event_type = 'task.status' AND reference_id = $1", [again.id]);
+    // seed 002's provisioning.task.status: one provisioning.task.status event per finished provision, with the results
+    const ev = await t.pool.query("SELECT payload FROM event WHERE event_type = 'provisioning.task.status' AND reference_id = $1", [again.id]);
     expect(ev.rows).toHaveLength(1);
     expect(ev.rows[0].payload).toMatchObject({ status: "completed", identity_id: f.identityId, username: f.username, dry_run: false });
     expect(ev.rows[0].payload.applications).toHaveLength(2);
@@ -151,7 +151,7 @@ describe("access__grant and access__revoke through the worker", () => {
     // the application that succeeded has its account recorded although the provision failed
     const recorded = await t.pool.query("SELECT count(*)::int AS n FROM account WHERE identity_id = $1", [f.identityId]);
     expect(recorded.rows[0].n).toBe(1);
-    const ev = await t.pool.query("SELECT payload FROM event WHERE event_type = 'task.status' AND reference_id = $1", [p.id]);
+    const ev = await t.pool.query("SELECT payload FROM event WHERE event_type = 'provisioning.task.status' AND reference_id = $1", [p.id]);
     expect(ev.rows.map((r) => r.payload.status)).toEqual(["failed"]);
     expect(p.result_message).toMatch(/1 of 2 application\(s\) not consistent: app-.*: bad credentials/);
   });
