@@ -136,6 +136,12 @@ async function entitlementsByApplication(ctx: Ctx, tenant: string, filter: { ide
   return apps;
 }
 
+/** The names of applications `ids` of the tenant, by id (one query). */
+async function applicationNames(ctx: Ctx, tenant: string, ids: string[]): Promise<Map<string, string>> {
+  const q = queryBuilder.selectFrom("application").select(["id", "name"]).where("tenant_customer_id", "=", tenant).where("id", "in", ids).compile();
+  return new Map((await run<InferResult<typeof q>[number]>(ctx, q)).map((r) => [r.id, r.name]));
+}
+
 /** The application's connector and mapping configuration, read now. */
 async function loadApplication(ctx: Ctx, applicationId: string, tenant = (ctx.data as { tenant_customer_id: string }).tenant_customer_id) {
   const q = queryBuilder
@@ -199,7 +205,8 @@ async function provision(
   identity: { username: string; email: string | null },
   dryRun: boolean,
 ): Promise<TaskOutcome> {
-  const done = dryRun ? new Map<string, ApplicationResult>() : await earlierSuccesses(ctx);
+  // a first attempt has no earlier results (job_start counts every attempt, a re-run after a crash too)
+  const done = dryRun || ctx.job.attempts <= 1 ? new Map<string, ApplicationResult>() : await earlierSuccesses(ctx);
   const results: ApplicationResult[] = [];
   let transient = false;
   let permanent = false;
@@ -271,8 +278,8 @@ export const accessGrant: DefinedTask = defineTask<GrantData, object>(accessFami
     const apps = await entitlementsByApplication(ctx, data.tenant_customer_id, { identityId: data.identity_id, applicationId: data.application_id });
     if (data.application_id && !apps.has(data.application_id)) {
       // the named application with nothing to grant: the account is still made to exist and be enabled
-      const cfg = await loadApplication(ctx, data.application_id);
-      apps.set(data.application_id, { name: cfg.name, keys: [] });
+      const names = await applicationNames(ctx, data.tenant_customer_id, [data.application_id]);
+      apps.set(data.application_id, { name: names.get(data.application_id) ?? data.application_id, keys: [] });
     }
     const attributes = { userName: identity.username, email: identity.email, displayName: identity.display_name };
     return provision(
@@ -301,9 +308,10 @@ export const accessRevoke: DefinedTask = defineTask<RevokeData, object>(accessFa
     // the keys captured at INSERT (an entitlement deleted or re-keyed since is still revoked as the account holds it)
     let apps: Map<string, { name: string; keys: string[] }>;
     if (data.entitlement_keys?.length) {
+      const names = await applicationNames(ctx, data.tenant_customer_id, [...new Set(data.entitlement_keys.map((k) => k.application_id))]);
       apps = new Map();
       for (const k of data.entitlement_keys) {
-        const app = apps.get(k.application_id) ?? { name: (await loadApplication(ctx, k.application_id)).name, keys: [] };
+        const app = apps.get(k.application_id) ?? { name: names.get(k.application_id) ?? k.application_id, keys: [] };
         app.keys.push(k.native_key);
         apps.set(k.application_id, app);
       }
