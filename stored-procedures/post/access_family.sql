@@ -24,60 +24,61 @@ $$;
 COMMENT ON FUNCTION access_record_accounts(uuid, uuid, jsonb) IS
   'Upserts the account rows a grant or revoke reported as consistent (result_data.applications[]). Raises nothing of its own.';
 
--- seed 002's provisioning.task.status: one outbox event per finished grant or revoke, with every
--- application's result; the relay publishes it as task.completed / task.failed.
-CREATE OR REPLACE FUNCTION access_emit_task_status(p_table regclass, p_row jsonb, p_status text) RETURNS void
+-- What a finished grant or revoke does, completed or failed: record the accounts that its result reports
+-- as consistent (a failed one: those of the applications that succeeded; a dry run: none), and write seed
+-- 002's provisioning.task.status outbox event with every application's result (the relay publishes it as
+-- task.completed / task.failed). p_row is the provision row as jsonb.
+CREATE OR REPLACE FUNCTION access_provision_finished(p_table regclass, p_row jsonb, p_status text) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_id bigint;
 BEGIN
+  IF NOT (p_row ->> 'dry_run')::boolean THEN
+    PERFORM access_record_accounts((p_row ->> 'tenant_customer_id')::uuid, (p_row ->> 'identity_id')::uuid, p_row -> 'result_data');
+  END IF;
   v_id := event_emit((p_row ->> 'tenant_customer_id')::uuid, 'provisioning.task.status', p_table::text, (p_row ->> 'id')::uuid,
     jsonb_build_object('status', p_status, 'provision_id', p_row -> 'id', 'identity_id', p_row -> 'identity_id',
                        'username', p_row -> 'username', 'dry_run', p_row -> 'dry_run',
                        'applications', coalesce(p_row -> 'result_data' -> 'applications', '[]')));
 END
 $$;
-COMMENT ON FUNCTION access_emit_task_status(regclass, jsonb, text) IS
-  'Writes the provisioning.task.status outbox event (status completed or failed, the per-application results) of an access provision. Raises nothing of its own.';
+COMMENT ON FUNCTION access_provision_finished(regclass, jsonb, text) IS
+  'Records the accounts a finished access provision reports (not for a dry run) and writes its provisioning.task.status event (p_status completed or failed). Raises nothing of its own.';
+DROP FUNCTION IF EXISTS access_emit_task_status(regclass, jsonb, text);
 
+-- The engine runs tg_<table>__complete / tg_<table>__fail by name (engine/provision/attach_triggers.sql).
 CREATE OR REPLACE FUNCTION tg_provision_access_grant__complete() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  IF NOT NEW.dry_run THEN PERFORM access_record_accounts(NEW.tenant_customer_id, NEW.identity_id, NEW.result_data); END IF;
-  PERFORM access_emit_task_status(TG_RELID::regclass, to_jsonb(NEW), 'completed');
+  PERFORM access_provision_finished(TG_RELID::regclass, to_jsonb(NEW), 'completed');
   RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION tg_provision_access_grant__complete() IS 'BEFORE UPDATE to completed on provision_access_grant: records the accounts. Raises nothing.';
+COMMENT ON FUNCTION tg_provision_access_grant__complete() IS 'BEFORE UPDATE to completed on provision_access_grant: access_provision_finished. Raises nothing.';
+
+CREATE OR REPLACE FUNCTION tg_provision_access_grant__fail() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  PERFORM access_provision_finished(TG_RELID::regclass, to_jsonb(NEW), 'failed');
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tg_provision_access_grant__fail() IS 'BEFORE UPDATE to failed on provision_access_grant: access_provision_finished. Raises nothing.';
 
 CREATE OR REPLACE FUNCTION tg_provision_access_revoke__complete() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  IF NOT NEW.dry_run THEN PERFORM access_record_accounts(NEW.tenant_customer_id, NEW.identity_id, NEW.result_data); END IF;
-  PERFORM access_emit_task_status(TG_RELID::regclass, to_jsonb(NEW), 'completed');
+  PERFORM access_provision_finished(TG_RELID::regclass, to_jsonb(NEW), 'completed');
   RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION tg_provision_access_revoke__complete() IS 'BEFORE UPDATE to completed on provision_access_revoke: records the accounts. Raises nothing.';
-
--- A failed grant or revoke still records the accounts of the applications that succeeded (their results
--- are in result_data.applications[], success true); the failed ones record nothing.
-CREATE OR REPLACE FUNCTION tg_provision_access_grant__fail() RETURNS trigger
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-  IF NOT NEW.dry_run THEN PERFORM access_record_accounts(NEW.tenant_customer_id, NEW.identity_id, NEW.result_data); END IF;
-  PERFORM access_emit_task_status(TG_RELID::regclass, to_jsonb(NEW), 'failed');
-  RETURN NEW;
-END
-$$;
-COMMENT ON FUNCTION tg_provision_access_grant__fail() IS 'BEFORE UPDATE to failed on provision_access_grant: records the accounts of the applications that succeeded. Raises nothing.';
+COMMENT ON FUNCTION tg_provision_access_revoke__complete() IS 'BEFORE UPDATE to completed on provision_access_revoke: access_provision_finished. Raises nothing.';
 
 CREATE OR REPLACE FUNCTION tg_provision_access_revoke__fail() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  IF NOT NEW.dry_run THEN PERFORM access_record_accounts(NEW.tenant_customer_id, NEW.identity_id, NEW.result_data); END IF;
-  PERFORM access_emit_task_status(TG_RELID::regclass, to_jsonb(NEW), 'failed');
+  PERFORM access_provision_finished(TG_RELID::regclass, to_jsonb(NEW), 'failed');
   RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION tg_provision_access_revoke__fail() IS 'BEFORE UPDATE to failed on provision_access_revoke: records the accounts of the applications that succeeded. Raises nothing.';
+COMMENT ON FUNCTION tg_provision_access_revoke__fail() IS 'BEFORE UPDATE to failed on provision_access_revoke: access_provision_finished. Raises nothing.';
