@@ -60,6 +60,22 @@ COMMENT ON FUNCTION provision_attach_triggers(regclass, text) IS
   'Attaches the standard provision triggers to p_table for job type p_job_type. Idempotent. '
   'Raises foreign_key_violation (unknown job type), wrong_object_type (not a class.provision child).';
 
+-- Row-level security of a tenant table, the same two policies everywhere (engine/security/roles.sql for
+-- the engine's tables, inventory_attach below for a family's): provisio_order and provisio_reader see
+-- and write the rows p_using admits (their tenant's), provisio_worker every row. Idempotent.
+CREATE OR REPLACE FUNCTION tenant_policies_attach(p_table regclass, p_using text) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', p_table);
+  EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', p_table);
+  EXECUTE format('CREATE POLICY tenant_isolation ON %s TO provisio_order, provisio_reader USING (%s) WITH CHECK (%s)', p_table, p_using, p_using);
+  EXECUTE format('DROP POLICY IF EXISTS engine ON %s', p_table);
+  EXECUTE format('CREATE POLICY engine ON %s TO provisio_worker USING (true) WITH CHECK (true)', p_table);
+END
+$$;
+COMMENT ON FUNCTION tenant_policies_attach(regclass, text) IS
+  'Enables row-level security on p_table with the tenant_isolation (p_using) and engine policies. Raises what CREATE POLICY raises for a bad p_using.';
+
 -- Giving an inventory table (a family's record of what each tenant holds at the provider: domain, contact,
 -- host) the engine's treatment is one call, as for a provision table:
 --   SELECT inventory_attach('host');
@@ -73,12 +89,7 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table AND attname = 'tenant_customer_id' AND NOT attisdropped) THEN
     RAISE EXCEPTION '% has no tenant_customer_id: an inventory table belongs to a tenant', p_table USING ERRCODE = 'wrong_object_type';
   END IF;
-  EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', p_table);
-  EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', p_table);
-  EXECUTE format('CREATE POLICY tenant_isolation ON %s TO provisio_order, provisio_reader
-                  USING (tenant_customer_id = (SELECT current_tenant_id())) WITH CHECK (tenant_customer_id = (SELECT current_tenant_id()))', p_table);
-  EXECUTE format('DROP POLICY IF EXISTS engine ON %s', p_table);
-  EXECUTE format('CREATE POLICY engine ON %s TO provisio_worker USING (true) WITH CHECK (true)', p_table);
+  PERFORM tenant_policies_attach(p_table, 'tenant_customer_id = (SELECT current_tenant_id())');
   EXECUTE format('GRANT SELECT ON %s TO provisio_order', p_table);
 END
 $$;

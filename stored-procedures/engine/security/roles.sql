@@ -139,11 +139,7 @@ BEGIN
     UNION ALL
     SELECT inhrelid::regclass, 'tenant_customer_id = (SELECT current_tenant_id())' FROM pg_inherits WHERE inhparent = 'class.provision'::regclass
   LOOP
-    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', t);
-    EXECUTE format('CREATE POLICY tenant_isolation ON %s TO provisio_order, provisio_reader USING (%s) WITH CHECK (%s)', t, v_using, v_using);
-    EXECUTE format('DROP POLICY IF EXISTS engine ON %s', t);
-    EXECUTE format('CREATE POLICY engine ON %s TO provisio_worker USING (true) WITH CHECK (true)', t);
+    PERFORM tenant_policies_attach(t, v_using);
   END LOOP;
 END
 $$;
