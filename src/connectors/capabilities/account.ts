@@ -63,6 +63,33 @@ export interface AccountResult {
   operations: AccountOperation[];
 }
 
+/**
+ * One account as a discovery pass saw it in the application (seed 002 "Discovery pipeline"): what is
+ * there, not what should be. Read-only: listing changes nothing in the application.
+ */
+export interface DiscoveredAccount {
+  /**
+   * the account's user id as applyDesiredState takes it (`AccountDesiredState.userIdInApp`): the SQL
+   * login or the key of the application's user row, the LDAP naming attribute's value (not the DN), the
+   * SCIM userName. Compared with the mapping's derived ids case-insensitively.
+   */
+  userIdInApp: string;
+  /** the account's id in the application (an entryUUID or DN, the SCIM id, the login) */
+  nativeId?: string;
+  /** false when the account is disabled the way applyDesiredState disables it (SCIM active false, ...) */
+  active: boolean;
+  /** of the request's entitlementKeys, those the account holds, spelled exactly as the request gave them */
+  entitlements: string[];
+}
+
+/** What a discovery pass asks of the adapter. */
+export interface DiscoveryRequest {
+  /** the native keys of the application's entitlements (table entitlement): membership is reported for these only */
+  entitlementKeys: string[];
+  /** accounts per page (the adapter's read size: SCIM count, LDAP paged results, SQL LIMIT); at least 1 */
+  pageSize: number;
+}
+
 export interface AccountOperations {
   /**
    * Bring the account of `desired.userIdInApp` to the desired state (see the module doc).
@@ -71,4 +98,16 @@ export interface AccountOperations {
    * @throws TransientError (retry the application), PermanentError / ConfigurationError (fail it)
    */
   applyDesiredState(config: unknown, desired: AccountDesiredState, ctx: CommandContext & { dryRun?: boolean }): Promise<AccountResult>;
+
+  /**
+   * List every account of the application with the entitlements it holds among
+   * `request.entitlementKeys`, one page (at most `request.pageSize` accounts) per iteration; each account
+   * appears once in the whole pass. Accounts the adapter never manages (SQL's reserved roles: the
+   * connector's own login, superusers, `pg_` roles, MariaDB's built-in accounts) are left out.
+   * The listing is complete only when the iterator finishes; an error thrown in between means it is
+   * partial, and the caller must not conclude that an account it did not see is gone.
+   * @throws TransientError (server down, 429/503, timeout: the pass is retried), PermanentError /
+   *   ConfigurationError (bad credentials, an invalid config)
+   */
+  discoverAccounts(config: unknown, request: DiscoveryRequest, ctx: CommandContext): AsyncIterable<DiscoveredAccount[]>;
 }
