@@ -81,6 +81,8 @@ export const configSchema = z.object({
   PROVISIO_EVENT_POLL_INTERVAL_MS: intFromEnv(500, 50, 60_000),
   /** Hours a published event is kept in table event before the relay deletes it (0: at its next pruning pass). Unpublished events are never deleted. */
   PROVISIO_EVENT_RETENTION_HOURS: intFromEnv(168, 0, 87_600),
+  /** on: the worker runs the families' recurring tasks (graphile-worker cron: the access family's discovery scheduler); off: it does not. */
+  PROVISIO_CRON: emptyIsUnset(z.enum(["on", "off"]).default("on")),
   /** Milliseconds a graceful shutdown waits for in-flight jobs before giving up. */
   PROVISIO_SHUTDOWN_TIMEOUT_MS: intFromEnv(30_000, 100, 600_000),
 });

@@ -7,6 +7,7 @@
  *   provisio simulator [--port]      the built-in EPP registry over TLS
  *   provisio status [--workers]      orders and provisions as tables
  *   provisio start                   demo (no DATABASE_URL) or production worker (DATABASE_URL set)
+ *   provisio access plan|discover|drift|approve   the access family (src/cli/access.ts)
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -20,7 +21,8 @@ import { RelayService, relayOptionsFromConfig } from "../events/relay.js";
 import { logger } from "../logger.js";
 import { startServices, stopOnSignals } from "../services.js";
 import { EppRegistrySimulator, SimulatorService } from "../simulators/epp-registry/server.js";
-import { positiveInt, uuidArg } from "./args.js";
+import { approveCommand, discoverCommand, driftCommand, planCommand } from "./access.js";
+import { isUuid, positiveInt, uuidArg } from "./args.js";
 import { errorLine } from "./error-line.js";
 import { renderStatus } from "./status.js";
 import { runDemo, workerServices } from "./start.js";
@@ -128,6 +130,56 @@ program
       await pool.end();
       await db.close();
     }
+  });
+
+/** Run `fn` with a pool on the resolved database (DATABASE_URL or the embedded one), then close both. */
+async function withPool<T>(fn: (pool: ReturnType<typeof createPool>) => Promise<T>): Promise<T> {
+  const db = await resolveDatabase();
+  const pool = createPool(db.url, 2);
+  try {
+    return await fn(pool);
+  } finally {
+    await pool.end();
+    await db.close();
+  }
+}
+const progress = (line: string) => console.error(line);
+
+const access = program
+  .command("access")
+  .description("the access family: identities, roles and entitlements made true in applications (README 'Access provisioning')");
+access
+  .command("plan <identity>")
+  .description("what a grant would change in each application, without changing it (a dry-run provision_access_grant; needs a running worker)")
+  .option("-a, --application <application>", "only this application (name or id)")
+  .option("-t, --tenant <uuid>", "the tenant, when several use the identity's username", uuidArg("--tenant"))
+  .option("--timeout <s>", "seconds to wait for the worker", positiveInt("--timeout"), 60)
+  .action(async (identity: string, opts: { application?: string; tenant?: string; timeout: number }) => {
+    console.log(await withPool((pool) => planCommand(pool, identity, { ...opts, progress })));
+  });
+access
+  .command("discover <application>")
+  .description("list the application's accounts now (a discovery pass; needs a running worker) and show the drift it found")
+  .option("-t, --tenant <uuid>", "the tenant, when several use the application's name", uuidArg("--tenant"))
+  .option("--timeout <s>", "seconds to wait for the pass", positiveInt("--timeout"), 300)
+  .action(async (application: string, opts: { tenant?: string; timeout: number }) => {
+    console.log(await withPool((pool) => discoverCommand(pool, application, { ...opts, progress })));
+  });
+access
+  .command("drift")
+  .description("drift against each application's last complete discovery pass (v_access_drift), the passes, and repairs held for approval")
+  .option("-a, --application <application>", "only this application (name or id)")
+  .option("-t, --tenant <uuid>", "only this tenant", uuidArg("--tenant"))
+  .option("-n, --limit <n>", "drift rows shown", positiveInt("--limit"), 200)
+  .action(async (opts: { application?: string; tenant?: string; limit: number }) => {
+    console.log(await withPool((pool) => driftCommand(pool, opts)));
+  });
+access
+  .command("approve <run>")
+  .description("release a repair held by the mass-deletion guard (access_repair_approve); <run> is the discovery pass id")
+  .action(async (run: string) => {
+    if (!isUuid(run)) throw new InvalidArgumentError(`<run> must be a discovery pass id (uuid), got "${run}"`);
+    console.log(await withPool((pool) => approveCommand(pool, run)));
   });
 
 program

@@ -26,7 +26,8 @@ export const PROCEDURES_DIR = path.join(PROJECT_ROOT, "stored-procedures");
  * Folders of stored-procedures/, in the order they are applied (docs/design.md "The SQL: engine and family
  * folders").
  * `engine/...`: what every provision type shares (statuses are named by migrations/0009's functions);
- * `validation/`, `post/`, `attach/`: the provision types' own (today the registry family). The order keeps
+ * `validation/`, `post/`, `operations/`, `attach/`: the families' own (validation and completion triggers of
+ * their provision types; their other functions and views, such as the access family's discovery). The order keeps
  * each object after what it needs when it is created: SQL-language bodies, views and triggers name
  * functions that must exist (PL/pgSQL bodies are resolved only when they run); `attach/` calls
  * provision_attach_triggers, which looks up each table's validate and complete functions; `engine/security`
@@ -42,6 +43,7 @@ export const PROCEDURE_FOLDERS = [
   "engine/views",
   "validation",
   "post",
+  "operations",
   "attach",
   "engine/security",
 ] as const;

@@ -10,6 +10,7 @@ import type { DefinedTask } from "../engine/lifecycle.js";
 import { LdapConnector } from "../connectors/ldap/connector.js";
 import { ScimConnector } from "../connectors/scim/connector.js";
 import { SqlConnector } from "../connectors/sql/connector.js";
+import { discoveryCrontab, discoveryTasks } from "./access/discovery.js";
 import { accessTasks } from "./access/task.js";
 import { registryConnectorTypes, registryTasks } from "./registry/index.js";
 
@@ -17,13 +18,16 @@ export interface Family {
   name: string;
   tasks: DefinedTask[];
   connectorTypes: ConnectorType[];
+  /** graphile-worker crontab lines of the family's recurring tasks (run when the worker's cron is on) */
+  crontab?: string[];
 }
 
 export const families: Family[] = [
   { name: "registry", tasks: registryTasks, connectorTypes: registryConnectorTypes },
   {
     name: "access",
-    tasks: accessTasks,
+    tasks: [...accessTasks, ...discoveryTasks],
+    crontab: discoveryCrontab,
     connectorTypes: [
       { type: "ldap", capabilities: ["account"], create: () => new LdapConnector() },
       { type: "scim", capabilities: ["account"], create: () => new ScimConnector() },
@@ -36,3 +40,6 @@ for (const f of families) for (const t of f.connectorTypes) registerConnectorTyp
 
 /** Every family's tasks, by task identifier (graphile-worker's task list). */
 export const taskList: TaskList = Object.fromEntries(families.flatMap((f) => f.tasks).map((t) => [t.identifier, t.task]));
+
+/** Every family's crontab lines, one per line (graphile-worker's crontab format). */
+export const crontab: string = families.flatMap((f) => f.crontab ?? []).join("\n");

@@ -15,7 +15,7 @@ import { loadConfig, type Config } from "../config.js";
 import { closeConnectors } from "../connectors/registry.js";
 import { createPool, retryWhileDatabaseUnavailable } from "../db/pool.js";
 import { logger, type Logger } from "../logger.js";
-import { taskList } from "../families/index.js";
+import { crontab, taskList } from "../families/index.js";
 import type { Service } from "../services.js";
 import { graphileLogger } from "./graphile-logger.js";
 import { startHeartbeat, type Heartbeat, type HeartbeatOptions } from "./heartbeat.js";
@@ -35,6 +35,13 @@ export interface WorkerOptions {
   completeBatchDelayMs?: number;
   /** ms to wait for a failed graphile-worker pool's in-flight jobs before releasing its locks (default 10 s) */
   replaceWaitMs?: number;
+  /**
+   * run the families' recurring tasks (graphile-worker cron: the access family's discovery scheduler).
+   * Default false here (tests and benchmarks start workers without it); `provisio worker` and
+   * `provisio start` turn it on unless PROVISIO_CRON=off. Any number of workers may run it: graphile-worker
+   * queues each tick once.
+   */
+  cron?: boolean;
 }
 
 export interface WorkerHandle {
@@ -80,6 +87,7 @@ export function workerOptionsFromConfig(cfg: Config, connectionString: string, o
     heartbeat: { intervalMs: cfg.PROVISIO_HEARTBEAT_INTERVAL_MS, timeoutMs: cfg.PROVISIO_WORKER_TIMEOUT_MS, stuckAfterMs: cfg.PROVISIO_STUCK_JOB_AFTER_MS },
     localQueueSize: cfg.PROVISIO_LOCAL_QUEUE_SIZE,
     completeBatchDelayMs: cfg.PROVISIO_COMPLETE_BATCH_DELAY_MS,
+    cron: cfg.PROVISIO_CRON === "on",
     ...overrides,
   };
 }
@@ -146,6 +154,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     const runner = await run({
       pgPool: pool,
       taskList,
+      crontab: opts.cron ? crontab : "",
       concurrency: opts.concurrency,
       pollInterval: opts.pollInterval,
       noHandleSignals: true,

@@ -26,5 +26,7 @@ SELECT inventory_attach('entitlement');
 SELECT inventory_attach('role_entitlement');
 SELECT inventory_attach('account');
 SELECT inventory_attach('connector_config');
+SELECT inventory_attach('access_discovery_run');
+SELECT inventory_attach('access_observation');
 -- Tenants' sessions read these (their own rows); the definitions are written by the owner (an admin
 -- tool, migrations of the deployment) until the access family's write path for tenants is built.

@@ -26,7 +26,7 @@ import type { AccountDesiredState, AccountResult } from "../../connectors/capabi
 import { getConnector } from "../../connectors/registry.js";
 import { queryBuilder } from "../../db/kysely.js";
 import { defineTask, noFamily, type DefinedTask, type FamilyPlugin, type TaskContext, type TaskOutcome } from "../../engine/lifecycle.js";
-import { query } from "../../engine/sql/query.js";
+import { query, type PgHelpers } from "../../engine/sql/query.js";
 import { PermanentError, ProvisioError, fromPgError } from "../../errors.js";
 
 /** One application's outcome, as stored in result_data.applications[]. */
@@ -142,8 +142,12 @@ async function applicationNames(ctx: Ctx, tenant: string, ids: string[]): Promis
   return new Map((await run<InferResult<typeof q>[number]>(ctx, q)).map((r) => [r.id, r.name]));
 }
 
-/** The application's connector and mapping configuration, read now. */
-async function loadApplication(ctx: Ctx, applicationId: string, tenant = (ctx.data as { tenant_customer_id: string }).tenant_customer_id) {
+/**
+ * The application's name, connector and mapping configuration, read now (a change to a config row is seen
+ * by the next job, not after a restart). Also used by discovery (./discovery.ts).
+ * @throws ProvisioError PV_CONFIG when the application has no connector_config or mapping_config
+ */
+export async function loadApplication(helpers: PgHelpers, applicationId: string, tenant: string) {
   const q = queryBuilder
     .selectFrom("connector_config as c")
     .innerJoin("mapping_config as m", "m.application_id", "c.application_id")
@@ -153,7 +157,7 @@ async function loadApplication(ctx: Ctx, applicationId: string, tenant = (ctx.da
     .where("c.tenant_customer_id", "=", tenant)
     .where("m.tenant_customer_id", "=", tenant)
     .compile();
-  const row = (await run<InferResult<typeof q>[number]>(ctx, q))[0];
+  const row = (await query<InferResult<typeof q>[number]>(helpers, q.sql, [...q.parameters]))[0];
   if (!row) throw new ProvisioError("PV_CONFIG", `application ${applicationId} has no connector_config or mapping_config`);
   return row;
 }
@@ -214,7 +218,7 @@ async function provision(
     const log = ctx.log.child({ application: app.name });
     let userId: string | undefined;
     try {
-      const cfg = await loadApplication(ctx, applicationId);
+      const cfg = await loadApplication(ctx.helpers, applicationId, (ctx.data as { tenant_customer_id: string }).tenant_customer_id);
       userId = userIdInApp(cfg.user_id_template, identity, cfg.lower_case);
       const desired = desiredOf(app.keys, userId);
       const fingerprint = createHash("sha256")

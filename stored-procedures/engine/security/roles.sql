@@ -40,6 +40,16 @@ GRANT EXECUTE ON FUNCTION uuid_generate_v7() TO provisio_worker, provisio_order;
 
 -- provisio_reader: the status views, nothing else
 GRANT SELECT ON v_provision, v_order TO provisio_reader;
+-- the access family's discovery (stored-procedures/operations/access_discovery.sql): its views for
+-- every role (each filters by tenant; the drift view derives user ids with access_user_id_in_app), its
+-- requests for tenants' sessions and the worker, the pass's steps for the worker only. The run tables
+-- are written only through these SECURITY DEFINER functions.
+GRANT SELECT ON v_access_drift, v_access_discovery_run TO provisio_reader, provisio_order, provisio_worker;
+GRANT EXECUTE ON FUNCTION access_user_id_in_app(text, text, text, boolean) TO provisio_reader, provisio_order, provisio_worker;
+GRANT EXECUTE ON FUNCTION access_discovery_request(uuid, text), access_repair_approve(uuid) TO provisio_order, provisio_worker;
+GRANT EXECUTE ON FUNCTION access_discovery_schedule(), access_discovery_start(uuid), access_discovery_record(uuid, jsonb),
+  access_discovery_fail(uuid, text, text), access_discovery_finish(uuid), access_repair_start(uuid), access_repair_finish(uuid, jsonb)
+  TO provisio_worker;
 
 -- provisio_order: its tenant's provisions and orders
 GRANT SELECT ON provision_status, order_status, order_item_status, order_item_plan_status, connector_type TO provisio_order;

@@ -7,50 +7,15 @@
  * The real adapters (sql, ldap, scim) are tested against their servers in test/connectors/.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { AccountDesiredState, AccountOperation, AccountOperations, AccountResult } from "../../../src/connectors/capabilities/account.js";
+import type { AccountOperation } from "../../../src/connectors/capabilities/account.js";
 import { registerConnectorType } from "../../../src/connectors/registry.js";
-import type { Capability, CommandContext, Connector } from "../../../src/connectors/types.js";
 import { PermanentError, TransientError } from "../../../src/errors.js";
 import { startWorker, type WorkerHandle } from "../../../src/worker/runner.js";
 import { createAccessFixture, type AccessFixture } from "../../helpers/access.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
+import { MemoryApp } from "../../helpers/memory-app.js";
 import { createAccount, finalProvision, type Account } from "../../helpers/fixtures.js";
 
-/** One application's accounts: user id → { active, entitlements }; plan then apply, like every adapter. */
-class MemoryApp implements Connector, AccountOperations {
-  readonly type = "memory";
-  readonly capabilities: readonly Capability[] = ["account"];
-  readonly accounts = new Map<string, { active: boolean; entitlements: Set<string> }>();
-  applied = 0;
-  /** errors to throw on the next calls (then it works) */
-  failures: Error[] = [];
-  async applyDesiredState(config: unknown, d: AccountDesiredState, ctx: CommandContext & { dryRun?: boolean }): Promise<AccountResult> {
-    const next = this.failures.shift();
-    if (next) throw next;
-    // each application (its configuration names it) keeps its own accounts
-    const key = `${(config as { app: string }).app}/${d.userIdInApp}`;
-    const ops: AccountOperation[] = [];
-    const act = (op: AccountOperation["op"], target: string, holds: boolean, apply: () => void) => {
-      if (holds) ops.push({ op, target, outcome: "already" });
-      else if (ctx.dryRun) ops.push({ op, target, outcome: "skipped" });
-      else {
-        apply();
-        this.applied++;
-        ops.push({ op, target, outcome: "applied" });
-      }
-    };
-    let acc = this.accounts.get(key);
-    if (d.ensureAccount) {
-      if (!acc) act("create_account", d.userIdInApp, false, () => this.accounts.set(key, (acc = { active: true, entitlements: new Set() })));
-      else act("enable_account", d.userIdInApp, acc.active, () => (acc!.active = true));
-    }
-    for (const e of d.entitlementsToGrant) act("grant", e, Boolean(acc?.entitlements.has(e)), () => acc!.entitlements.add(e));
-    for (const e of d.entitlementsToRevoke) act("revoke", e, !acc?.entitlements.has(e), () => acc!.entitlements.delete(e));
-    if (d.deactivateWhenEmpty && acc && acc.entitlements.size === 0) act("disable_account", d.userIdInApp, !acc.active, () => (acc!.active = false));
-    return { success: true, nativeId: acc ? `mem-${d.userIdInApp}` : undefined, operations: ops };
-  }
-  async close(): Promise<void> {}
-}
 const app = new MemoryApp();
 registerConnectorType({ type: "memory", capabilities: ["account"], create: () => app });
 
