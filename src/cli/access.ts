@@ -19,6 +19,38 @@ import { idTail } from "./status.js";
 const style = process.stdout.isTTY ? undefined : { head: [], border: [] };
 const short = (v: unknown) => (v === null || v === undefined ? "" : String(v));
 
+/** A row of v_access_discovery_run, as node-postgres returns it. */
+interface PassRow {
+  id: string;
+  tenant_customer_id: string;
+  application_id: string;
+  application: string;
+  reconcile_mode: string;
+  status: string;
+  pages: number;
+  accounts_seen: number;
+  error_code: string | null;
+  error: string | null;
+  finished_date: Date | null;
+  repair_status: string | null;
+  repair_accounts: number;
+  repair_revoking: string;
+  repair_max_revoke_share: string;
+}
+
+/** A row of v_provision, as far as plan reads it. */
+interface ProvisionRow {
+  status: string;
+  result_data: { applications?: PlannedApplication[] } | null;
+}
+interface PlannedApplication {
+  application: string;
+  user_id_in_app?: string;
+  success: boolean;
+  error?: string;
+  operations: { op: string; target: string; outcome: string; message?: string }[];
+}
+
 interface Named {
   id: string;
   name: string;
@@ -83,11 +115,11 @@ export async function discoverCommand(db: pg.Pool, ref: string, opts: WaitOption
   if (!(await workerAlive(db))) opts.progress?.(`no worker is running: pass ${runId} waits in the queue until one starts (provisio worker)`);
   let last = "";
   const run = await poll(
-    async () => (await db.query("SELECT * FROM v_access_discovery_run WHERE id = $1 AND status IN ('complete', 'failed')", [runId])).rows[0],
+    async () => (await db.query<PassRow>("SELECT * FROM v_access_discovery_run WHERE id = $1 AND status IN ('complete', 'failed')", [runId])).rows[0],
     opts.timeout,
     async () => {
-      const r = (await db.query("SELECT status, pages, accounts_seen FROM access_discovery_run WHERE id = $1", [runId])).rows[0];
-      const line = `pass ${idTail(runId)} of ${app.name}: ${r?.status} — ${r?.pages} page(s), ${r?.accounts_seen} account(s)`;
+      const r = (await db.query<PassRow>("SELECT status, pages, accounts_seen FROM access_discovery_run WHERE id = $1", [runId])).rows[0];
+      const line = `pass ${idTail(runId)} of ${app.name}: ${short(r?.status)} — ${short(r?.pages)} page(s), ${short(r?.accounts_seen)} account(s)`;
       if (line !== last) opts.progress?.((last = line));
     },
   );
@@ -104,7 +136,7 @@ export async function discoverCommand(db: pg.Pool, ref: string, opts: WaitOption
   return text;
 }
 
-function repairLine(run: Record<string, unknown>): string {
+function repairLine(run: PassRow): string {
   switch (run.repair_status) {
     case null:
     case undefined:
@@ -112,16 +144,16 @@ function repairLine(run: Record<string, unknown>): string {
     case "none":
       return "reconcile mode repair: nothing to repair";
     case "held":
-      return `repair HELD: it would revoke from ${String(run.repair_revoking)} of ${String(run.accounts_seen)} account(s), over the application's repair_max_revoke_share ${String(run.repair_max_revoke_share)}; release it with: provisio access approve ${String(run.id)}`;
+      return `repair HELD: it would revoke from ${run.repair_revoking} of ${run.accounts_seen} account(s), over the application's repair_max_revoke_share ${run.repair_max_revoke_share}; release it with: provisio access approve ${run.id}`;
     default:
-      return `repair ${String(run.repair_status)}: ${String(run.repair_accounts)} account(s) in the plan`;
+      return `repair ${run.repair_status}: ${run.repair_accounts} account(s) in the plan`;
   }
 }
 
 /** `provisio access drift`: the drift rows, each application's last pass, held repairs. */
 export async function driftCommand(db: pg.Pool, opts: { application?: string; tenant?: string; limit: number }): Promise<string> {
   const app = opts.application ? await resolveNamed(db, "application", opts.application, opts.tenant) : undefined;
-  const rows = await db.query(
+  const rows = await db.query<{ application: string; kind: string; username: string | null; user_id_in_app: string | null; native_key: string | null }>(
     `SELECT a.name AS application, d.kind, d.username, d.user_id_in_app, d.native_key
      FROM v_access_drift d JOIN application a ON a.id = d.application_id
      WHERE ($1::uuid IS NULL OR d.application_id = $1) AND ($2::uuid IS NULL OR a.tenant_customer_id = $2)
@@ -130,7 +162,7 @@ export async function driftCommand(db: pg.Pool, opts: { application?: string; te
   );
   const dt = new Table({ style, head: ["application", "kind", "identity", "user id in app", "entitlement"] });
   for (const r of rows.rows) dt.push([short(r.application), short(r.kind), short(r.username), short(r.user_id_in_app), short(r.native_key)]);
-  const passes = await db.query(
+  const passes = await db.query<PassRow>(
     `SELECT DISTINCT ON (application_id) * FROM v_access_discovery_run
      WHERE ($1::uuid IS NULL OR application_id = $1) AND ($2::uuid IS NULL OR tenant_customer_id = $2)
      ORDER BY application_id, created_date DESC`,
@@ -169,15 +201,9 @@ export async function planCommand(db: pg.Pool, ref: string, opts: WaitOptions & 
     )
   ).rows[0]!.id;
   if (!(await workerAlive(db))) opts.progress?.(`no worker is running: the dry run ${id} waits until one starts (provisio worker)`);
-  const p = await poll(async () => (await db.query("SELECT * FROM v_provision WHERE id = $1 AND is_final", [id])).rows[0], opts.timeout);
+  const p = await poll(async () => (await db.query<ProvisionRow>("SELECT * FROM v_provision WHERE id = $1 AND is_final", [id])).rows[0], opts.timeout);
   if (!p) throw new ConfigurationError(`the dry run ${id} is not final after ${opts.timeout} s (is a worker running?)`);
-  const apps = ((p.result_data as { applications?: unknown[] } | null)?.applications ?? []) as {
-    application: string;
-    user_id_in_app?: string;
-    success: boolean;
-    error?: string;
-    operations: { op: string; target: string; outcome: string; message?: string }[];
-  }[];
+  const apps = p.result_data?.applications ?? [];
   const t = new Table({ style, head: ["application", "user id in app", "operation", "target", "would"] });
   for (const a of apps) {
     if (a.error) t.push([a.application, short(a.user_id_in_app), "", "", `error: ${a.error}`]);

@@ -3,11 +3,15 @@
  * Without DATABASE_URL: embedded PostgreSQL under PROVISIO_HOME, migrate, the EPP simulator over TLS,
  * a demo tenant and accreditation, sample orders inserted with SQL, and the worker serving them. It
  * prints the connection string, that the orders were inserted, then each order's status as it changes
- * (read back through v_order: a notification is only a hint, ./order-watch.ts), then keeps serving.
+ * (read back through v_order: a notification is only a hint, ./order-watch.ts). Then the access family's
+ * demo (src/demo/access.ts): grants for three people into a SCIM simulator, a SQL application database
+ * on the embedded server and, when slapd is installed, an LDAP directory; one revoke; each shown
+ * completing. Then it keeps serving.
  * With DATABASE_URL: the production worker only (no demo data, no migration: run `provisio migrate`).
  * Either way, with AMQP_URL set the event relay runs too (src/events/relay.ts) and stops after the worker.
  * Both are a list of services (src/services.ts) started in order and stopped in reverse on SIGTERM/SIGINT:
- * demo: database, simulator, demo (seed + order watcher), relay, worker; production: database, relay, worker.
+ * demo: database, simulator, access targets, demo (seed + order watcher), relay, worker; production:
+ * database, relay, worker.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -19,6 +23,7 @@ import { createPool } from "../db/pool.js";
 import { DatabaseService } from "../db/resolve.js";
 import { redactUrl } from "../events/amqp-publisher.js";
 import { RelayService, relayOptionsFromConfig } from "../events/relay.js";
+import { AccessDemoTargets, insertDemoGrants, insertDemoRevoke, seedAccessDemo } from "../demo/access.js";
 import { DEMO_CLID, DEMO_PASSWORD_ENV, DEMO_TLDS, insertSampleOrders, seedDemoAccount } from "../demo/seed.js";
 import { logger } from "../logger.js";
 import { startServices, stopOnSignals, type Service } from "../services.js";
@@ -98,10 +103,13 @@ export async function runDemo(opts: { samples: number }): Promise<void> {
   process.env[DEMO_PASSWORD_ENV] = password;
   const sim = new EppRegistrySimulator({ registrars: { [DEMO_CLID]: password }, tlds: DEMO_TLDS, log: logger(), port: 0 });
   const demo = new DemoService(url, sim, path.resolve(cfg.PROVISIO_HOME, "simulator-ca.pem"));
-  const running = await startServices([db, new SimulatorService(sim), demo, ...workerServices(cfg, url)]);
+  const targets = new AccessDemoTargets();
+  const running = await startServices([db, new SimulatorService(sim), targets, demo, ...workerServices(cfg, url)]);
   stopOnSignals(running, stopOpts);
   try {
     await showDemo(cfg, db.url, sim.port, demo, opts.samples);
+    await showAccessDemo(db.url, demo, targets);
+    printTryThis(db.url, demo);
   } catch (err) {
     if (running.stopping) return; // Ctrl-C while the demo was still inserting or watching: the signal exits
     await running.stop("the demo failed").catch(() => undefined);
@@ -128,11 +136,70 @@ async function showDemo(cfg: Config, dbUrl: string, simPort: number, demo: DemoS
     await new Promise((res) => setTimeout(res, 250));
   }
   console.log(`\n${await renderStatus(pool, { limit: Math.max(orders.length, 10) })}`);
+}
+
+/** Wait (at most 60 s) until the provisions are final; returns their v_provision rows. */
+interface AccessProvisionRow {
+  provision_type: string;
+  object_name: string | null;
+  status: string;
+  is_final: boolean;
+  result_data: {
+    applications?: { application: string; user_id_in_app?: string; operations: { op: string; target: string; outcome: string }[]; error?: string }[];
+  } | null;
+}
+
+async function untilFinal(pool: pg.Pool, ids: string[]): Promise<AccessProvisionRow[]> {
+  const started = Date.now();
+  for (;;) {
+    const r = await pool.query<AccessProvisionRow>("SELECT * FROM v_provision WHERE id = ANY($1) ORDER BY created_date, id", [ids]);
+    if (r.rows.every((p) => p.is_final) || Date.now() - started > 60_000) return r.rows;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+}
+
+/** One line per provision and application: what the access task did there. */
+function accessLines(rows: AccessProvisionRow[]): string {
+  const lines: string[] = [];
+  for (const p of rows) {
+    lines.push(`  ${p.provision_type} ${p.object_name ?? ""}: ${p.status}`);
+    const apps = p.result_data?.applications ?? [];
+    for (const a of apps) {
+      const ops = a.operations.map((o) => `${o.op} ${o.target.length > 40 ? `${o.target.slice(0, 37)}...` : o.target} ${o.outcome}`).join("; ");
+      lines.push(`      ${a.application} as ${a.user_id_in_app ?? "?"}: ${a.error ?? (ops || "nothing to do")}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+/** The access family's demo: seed, grants for three people, one revoke, each shown completing. */
+async function showAccessDemo(dbUrl: string, demo: DemoService, targets: AccessDemoTargets): Promise<void> {
+  const pool = demo.pool!;
+  const tenant = demo.ids!.tenantId;
+  const ids = await seedAccessDemo(pool, tenant, dbUrl, targets);
+  console.log(
+    `\nAccess provisioning (seed 002): applications ${targets.slapd ? "crm (SCIM simulator at " + targets.scim!.baseUrl + "), wiki (SQL, database provisio_demo_app), directory (LDAP, slapd at " + targets.slapd.url + ")" : "crm (SCIM simulator at " + targets.scim!.baseUrl + "), wiki (SQL, database provisio_demo_app)"}.`,
+  );
+  if (targets.ldapMissing) console.log(`LDAP is not in this demo: ${targets.ldapMissing}.`);
+  const grants = await insertDemoGrants(pool, tenant, ids);
+  console.log(`Inserted ${grants.length} provision_access_grant rows (alice: engineering; bob: engineering, support; carol: support):`);
+  console.log(accessLines(await untilFinal(pool, grants)));
+  const revoke = await insertDemoRevoke(pool, tenant, ids);
+  console.log("Inserted a provision_access_revoke: bob loses the support role's entitlements everywhere:");
+  console.log(accessLines(await untilFinal(pool, [revoke])));
+}
+
+function printTryThis(dbUrl: string, demo: DemoService): void {
+  const ids = demo.ids!;
   console.log(`
 The worker keeps serving. In another terminal, try:
   psql "${dbUrl}"
   INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name)
     VALUES ('${ids.tenantId}', '${ids.accreditationId}', 'my-first.example');
   SELECT provision_type, object_name, status, roid, result_message FROM v_provision ORDER BY created_date DESC LIMIT 5;
+  INSERT INTO provision_access_grant (tenant_customer_id, identity_id, dry_run)
+    SELECT tenant_customer_id, id, true FROM identity WHERE username = 'carol';
+  SELECT * FROM account;
+or: npm run provisio -- access discover "wiki (SQL)"   (then: npm run provisio -- access drift)
 Ctrl-C stops everything gracefully.`);
 }

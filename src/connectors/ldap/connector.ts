@@ -23,13 +23,18 @@
  * Per-operation failures are recorded (outcome "failed", native_code = the LDAP result code) and the
  * other operations go on; transient failures and refused binds are thrown (errors.ts).
  * nativeId is the account's entryUUID (RFC 4530) when the server has it, else its DN.
+ *
+ * discoverAccounts lists the accounts below `usersDN` with the simple paged results control (RFC 2696) on
+ * a connection of its own, with the request's groups each one is a member of: src/connectors/ldap/discovery.ts.
  */
-import { Attribute, Change, EqualityFilter, type Client, type Entry } from "ldapts";
+import { Attribute, Change, EqualityFilter, type Client } from "ldapts";
 import { ConfigurationError, PermanentError } from "../../errors.js";
-import type { AccountDesiredState, AccountOperation, AccountOperations, AccountResult } from "../capabilities/account.js";
+import type { AccountDesiredState, AccountOperation, AccountOperations, AccountResult, DiscoveredAccount, DiscoveryRequest } from "../capabilities/account.js";
 import type { Capability, CommandContext, Connector } from "../types.js";
 import { ldapConfigSchema, type LdapConfig } from "./config.js";
+import { DiscoveryRun, checkPageSize } from "./discovery.js";
 import { childDn, escapeFilterValue, isWithin, normalizeDn } from "./dn.js";
+import { normOrRaw, values } from "./entries.js";
 import { LDAP, applicationError, messageOf, resultCodeOf, toProvisioError } from "./errors.js";
 import { LdapClientPool, type LdapHandle } from "./pool.js";
 
@@ -87,6 +92,39 @@ export class LdapConnector implements Connector, AccountOperations {
     const settings = parseLdapConfig(config);
     const accountDN = accountDnOf(settings, desired.userIdInApp);
     return this.pool.use(settings, (handle) => new AccountRun(settings, desired, accountDN, handle, ctx).execute());
+  }
+
+  /**
+   * List every account below `usersDN`, a page of at most `request.pageSize` accounts at a time, with the
+   * entitlements of `request.entitlementKeys` (group DNs) each holds (src/connectors/ldap/discovery.ts has
+   * the whole design; src/connectors/capabilities/account.ts the contract). Read-only.
+   *
+   * Shape of each account: `{ userIdInApp, nativeId, active, entitlements }` where userIdInApp is the
+   * value of `rdnAttribute` in the entry's RDN (what applyDesiredState takes, not the DN), nativeId the
+   * entryUUID (RFC 4530) or else the DN (what applyDesiredState returns), active false when the `disable`
+   * attribute holds its value, entitlements the request's keys, spelled as given, whose group's
+   * `memberAttribute` lists the account (DNs compared normalised, dn.ts normalizeDn).
+   *
+   * Accounts are read with the simple paged results control (RFC 2696) on a connection of the pool's own
+   * for this pass (pool.ts lease), released when the iteration ends or is abandoned with `return()`
+   * (`break` in `for await`). Nothing is sent before the first `next()`.
+   * @param config the application's connector configuration, parsed by {@link ldapConfigSchema}
+   * @throws (from the iteration) ConfigurationError (bad config, unresolvable secret); PermanentError
+   *   (`LDAP49` and other refused binds, configSuspect; `LDAP32` when usersDN does not exist; `LDAP<code>`
+   *   for another refusal of a search, e.g. 4 sizeLimitExceeded; `LDAP10` for search references;
+   *   PV_INTERNAL for a pageSize that is not an integer ≥ 1); TransientError (connection refused, dropped
+   *   or timed out, also between pages; 1, 3, 51, 52; PV_LDAP_CLOSED). An error after some pages means the
+   *   listing is partial.
+   */
+  async *discoverAccounts(config: unknown, request: DiscoveryRequest, ctx: CommandContext): AsyncGenerator<DiscoveredAccount[], void, undefined> {
+    const settings = parseLdapConfig(config);
+    checkPageSize(request.pageSize);
+    const lease = await this.pool.lease(settings);
+    try {
+      yield* new DiscoveryRun(settings, request, lease, ctx).pages();
+    } finally {
+      await lease.release();
+    }
   }
 
   /** Unbind every pooled connection; later calls throw TransientError PV_LDAP_CLOSED. */
@@ -515,22 +553,4 @@ class AccountRun {
 /** The operation without undefined fields (result_data is JSON). */
 function clean(op: AccountOperation): AccountOperation {
   return Object.fromEntries(Object.entries(op).filter(([, v]) => v !== undefined)) as unknown as AccountOperation;
-}
-
-/** An attribute's values as strings, looked up case-insensitively (attribute descriptions are, RFC 4512 §2.5). */
-function values(entry: Entry, attribute: string): string[] {
-  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
-  const v = key === undefined ? undefined : entry[key];
-  if (v === undefined) return [];
-  const list = Array.isArray(v) ? v : [v];
-  return list.map((x) => (Buffer.isBuffer(x) ? x.toString("utf8") : x));
-}
-
-/** A member value's normal form; a value that is not a DN is kept lower-cased (it matches nothing we write). */
-function normOrRaw(dn: string): string {
-  try {
-    return normalizeDn(dn);
-  } catch {
-    return `invalid:${dn.toLowerCase()}`;
-  }
 }

@@ -18,6 +18,12 @@
  * (connection refused, reset or closed: the errno or PV_LDAP_CONNECTION; connect or operation timeout:
  * PV_LDAP_TIMEOUT; TLS handshake or certificate: PV_LDAP_TLS; an unparsable response) are TransientError;
  * when no session could be opened at all they are also configSuspect.
+ *
+ * A discovery listing (discovery.ts) has no operation to record a code on: a failed search throws, by the
+ * same table (transient codes and transport failures TransientError, session codes PermanentError
+ * configSuspect), and any other code is a PermanentError `LDAP<code>` (32 when usersDN does not exist, 4
+ * sizeLimitExceeded when the server limits how much the bind DN may read, 10 for search references), so the
+ * pass is partial. A group that does not exist (32) is only a group no account is a member of.
  */
 import { MessageParserError, ResultCodeError } from "ldapts";
 import { PermanentError, ProvisioError, TransientError } from "../../errors.js";
@@ -27,8 +33,10 @@ export const LDAP = {
   success: 0,
   operationsError: 1,
   timeLimitExceeded: 3,
+  sizeLimitExceeded: 4,
   authMethodNotSupported: 7,
   strongerAuthRequired: 8,
+  referral: 10,
   confidentialityRequired: 13,
   noSuchAttribute: 16,
   undefinedAttributeType: 17,

@@ -11,6 +11,12 @@
  * rotated secret is used by the next connection. ldapts reconnects by itself when an operation is sent on a
  * closed socket, but *anonymously*; every operation therefore goes through {@link LdapClientPool.client},
  * which returns a client only when it is connected and bound, and binds a new one otherwise.
+ *
+ * Some state lives on the connection rather than in a request: a server keeps a simple paged results search
+ * (RFC 2696) per connection, and OpenLDAP keeps only one, so a second paged search on the same connection
+ * invalidates the first one's cookie (protocolError 2 "paged results cookie is invalid"). An operation that
+ * spans several requests with such state takes a connection of its own with {@link LdapClientPool.lease}:
+ * opened and bound the same way, not shared, unbound when released (or when the pool is closed).
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -63,8 +69,23 @@ export interface LdapHandle {
   client(): Promise<Client>;
 }
 
+/** A connection of its own, bound as the configuration says ({@link LdapClientPool.lease}). */
+export interface LdapLease {
+  /**
+   * The leased client. It is not bound again when it loses its connection (a new connection would not
+   * carry the server's per-connection state): check `isConnected` before each request and fail instead.
+   */
+  readonly client: Client;
+  /** true once released (by {@link release} or by the pool's close()) */
+  readonly released: boolean;
+  /** Unbind the connection (waits at most 2 s for the server); safe to call twice. */
+  release(): Promise<void>;
+}
+
 export class LdapClientPool {
   private readonly entries = new Map<string, Entry>();
+  /** clients handed out by {@link lease} and not released yet */
+  private readonly leased = new Set<Client>();
   private closed = false;
 
   /** @param env where password_env secrets are looked up (default process.env) */
@@ -73,6 +94,11 @@ export class LdapClientPool {
   /** Number of configurations with an entry (for tests). */
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Number of leased connections not released yet (for tests). */
+  get leases(): number {
+    return this.leased.size;
   }
 
   /**
@@ -105,12 +131,53 @@ export class LdapClientPool {
     }
   }
 
-  /** Unbind every connection and refuse new calls. */
+  /**
+   * Open and bind a connection for `settings` that no one else uses (see the module doc), e.g. for a paged
+   * search whose cookie the server ties to the connection. The caller releases it when done; close()
+   * releases every lease still held.
+   * @throws TransientError PV_LDAP_CLOSED after {@link close}; as {@link LdapHandle.client} when the
+   *   connection cannot be opened or the bind is refused
+   */
+  async lease(settings: LdapConfig): Promise<LdapLease> {
+    if (this.closed) throw new TransientError("PV_LDAP_CLOSED", "the LDAP connector is closed (worker shutting down)");
+    let opened: Client | undefined;
+    try {
+      await this.open(settings, (c) => {
+        opened = c;
+        this.leased.add(c);
+      });
+    } catch (err) {
+      if (opened) this.leased.delete(opened);
+      throw err;
+    }
+    const client = opened!;
+    if (this.closed) {
+      // close() ran while binding: it did not see the client bound yet
+      await unbindClient(client);
+      this.leased.delete(client);
+      throw new TransientError("PV_LDAP_CLOSED", "the LDAP connector is closed (worker shutting down)");
+    }
+    const leased = this.leased;
+    return {
+      client,
+      get released() {
+        return !leased.has(client);
+      },
+      async release() {
+        if (!leased.delete(client)) return;
+        await unbindClient(client);
+      },
+    };
+  }
+
+  /** Unbind every connection (leases included) and refuse new calls. */
   async close(): Promise<void> {
     this.closed = true;
     const all = [...this.entries.values()];
     this.entries.clear();
-    await Promise.all(all.map((e) => this.unbind(e)));
+    const leased = [...this.leased];
+    this.leased.clear();
+    await Promise.all([...all.map((e) => this.unbind(e)), ...leased.map(unbindClient)]);
   }
 
   /** A connected and bound client of `e`, binding a new one when there is none or it lost its connection. */
@@ -142,9 +209,26 @@ export class LdapClientPool {
     );
   }
 
-  /** Open a connection (StartTLS when configured) and bind as settings.bindDN (RFC 4511 §4.2 simple bind). */
+  /** Open a connection for the entry (see {@link open}); `e.client` is the client from its creation on. */
   private async bind(e: Entry): Promise<void> {
-    const s = e.settings;
+    let created: Client | undefined;
+    try {
+      await this.open(e.settings, (c) => {
+        created = c;
+        e.client = c;
+      });
+    } catch (err) {
+      if (created && e.client === created) e.client = undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Open a connection (StartTLS when configured) and bind as settings.bindDN (RFC 4511 §4.2 simple bind).
+   * `created` is told of the client as soon as it exists (before it is connected), so that close() can
+   * unbind one that is still binding. On failure the client is unbound and the error mapped (connecting).
+   */
+  private async open(s: LdapConfig, created: (client: Client) => void): Promise<Client> {
     const password = resolveSecret({ password_env: s.password_env, password_file: s.password_file }, this.env);
     const tlsOptions: ConnectionOptions = {
       ca: s.tls.ca_file ? await readCa(s.tls.ca_file) : undefined,
@@ -159,16 +243,16 @@ export class LdapClientPool {
       connectTimeout: s.timeouts.connectMs,
       tlsOptions: secure ? tlsOptions : undefined,
     });
-    e.client = client;
+    created(client);
     try {
       if (s.tls.starttls) {
         const host = new URL(s.url).hostname;
         await client.startTLS({ ...tlsOptions, host, servername: s.tls.servername ?? host });
       }
       await client.bind(s.bindDN, password);
+      return client;
     } catch (err) {
       await client.unbind().catch(() => undefined);
-      if (e.client === client) e.client = undefined;
       throw toProvisioError(err, `LDAP bind as ${s.bindDN} at ${s.url}`, { connecting: true });
     }
   }
@@ -185,11 +269,15 @@ export class LdapClientPool {
     const client = e.client;
     e.client = undefined;
     e.bound = undefined;
-    if (!client) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([client.unbind().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, 2_000)))]);
-    clearTimeout(timer);
+    if (client) await unbindClient(client);
   }
+}
+
+/** Unbind a client, waiting at most 2 s for the server; never throws. */
+async function unbindClient(client: Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([client.unbind().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, 2_000)))]);
+  clearTimeout(timer);
 }
 
 /** The PEM text of tls.ca_file, read now (each bind). @throws ConfigurationError when it cannot be read */

@@ -22,6 +22,15 @@
  *   list_entitlements  returns one row per held entitlement: `entitlement` (or the first column)
  *                      (+ :accountId)
  *   grant, revoke      (+ :accountId, :entitlement)
+ *   list_accounts      optional; discovery only (SqlConnector.discoverAccounts): one page of accounts,
+ *                      rows `user_id` (the userIdInApp), `id` (the account id, as find_account returns
+ *                      it: list_entitlements gets it as :accountId) and optionally `active`, ordered by
+ *                      user_id and keyset-paged (:after, the last user_id of the previous page, '' for
+ *                      the first; :pageSize, the most rows to return), e.g.
+ *                      SELECT login AS user_id, id, active FROM users WHERE login > :after
+ *                       ORDER BY login LIMIT :pageSize
+ *                      (no other placeholder; a user_id that is not text is compared as the statement
+ *                      says: cast it there). Without it, discovery throws a ConfigurationError.
  * Keys this schema does not know are ignored (stripped), so a config row may carry settings of others.
  */
 import { createHash } from "node:crypto";
@@ -43,6 +52,7 @@ export const STATEMENT_PLACEHOLDERS = {
   list_entitlements: WITH_ID,
   grant: WITH_ENTITLEMENT,
   revoke: WITH_ENTITLEMENT,
+  list_accounts: ["after", "pageSize"],
 } as const satisfies Record<string, readonly PlaceholderName[]>;
 export type StatementName = keyof typeof STATEMENT_PLACEHOLDERS;
 
@@ -54,6 +64,7 @@ const statementsSchema = z.object({
   list_entitlements: z.string().min(1),
   grant: z.string().min(1),
   revoke: z.string().min(1),
+  list_accounts: z.string().min(1).optional(),
 });
 
 const tlsSchema = z.object({
@@ -114,7 +125,8 @@ export const sqlConnectorConfigSchema = z.discriminatedUnion("dialect", [postgre
     if (!c.statements) {
       ctx.addIssue({
         code: "custom",
-        message: "mode tables needs statements (find_account, list_entitlements, grant, revoke; optionally create_account, enable_account, disable_account)",
+        message:
+          "mode tables needs statements (find_account, list_entitlements, grant, revoke; optionally create_account, enable_account, disable_account, list_accounts)",
         path: ["statements"],
       });
     } else {
@@ -157,9 +169,12 @@ export function parseSqlConfig(config: unknown): SqlConnectorConfig {
   return parsed.data;
 }
 
+/** The tables-mode statements a config may leave out. */
+type OptionalStatement = "create_account" | "enable_account" | "disable_account" | "list_accounts";
+
 /** The tables-mode statements of a config, compiled for its dialect (absent optional ones stay undefined). */
 export type CompiledStatements = {
-  [K in StatementName]: K extends "create_account" | "enable_account" | "disable_account" ? CompiledStatement | undefined : CompiledStatement;
+  [K in StatementName]: K extends OptionalStatement ? CompiledStatement | undefined : CompiledStatement;
 };
 
 /**
@@ -181,6 +196,7 @@ export function compileStatements(c: SqlConnectorConfig): CompiledStatements {
     list_entitlements: one("list_entitlements")!,
     grant: one("grant")!,
     revoke: one("revoke")!,
+    list_accounts: one("list_accounts"),
   };
 }
 

@@ -15,16 +15,20 @@
  * operation with its SQLSTATE / errno and the others go on.
  * Secrets are resolved by reference (password_env / password_file) on every call, never logged or
  * returned; a rotated secret replaces the pool.
+ * Discovery (discoverAccounts, discovery.ts): the accounts page by page with the entitlements they hold,
+ * read-only: roles mode from the catalog (roles.ts), tables mode through the optional list_accounts
+ * statement (tables.ts).
  */
 import { resolveSecret } from "../../config.js";
 import { PermanentError } from "../../errors.js";
-import type { AccountDesiredState, AccountOperations, AccountResult } from "../capabilities/account.js";
+import type { AccountDesiredState, AccountOperations, AccountResult, DiscoveredAccount, DiscoveryRequest } from "../capabilities/account.js";
 import type { Capability, CommandContext, Connector } from "../types.js";
 import { compileStatements, describeTarget, parseSqlConfig } from "./config.js";
+import { discoverPages, type AccountPageReader } from "./discovery.js";
 import { reconcile, type AccountBackend } from "./plan.js";
 import { SqlPools } from "./pools.js";
-import { mariadbRoles, postgresRoles } from "./roles.js";
-import { tablesBackend } from "./tables.js";
+import { mariadbAccountPages, mariadbRoles, postgresAccountPages, postgresRoles } from "./roles.js";
+import { tablesAccountPages, tablesBackend } from "./tables.js";
 
 export { sqlConnectorConfigSchema, parseSqlConfig, type SqlConnectorConfig } from "./config.js";
 
@@ -86,6 +90,47 @@ export class SqlConnector implements Connector, AccountOperations {
       // after an error the connection may be broken or mid-statement: close it rather than reuse it
       session.release(failed);
     }
+  }
+
+  /**
+   * List the application's accounts, page by page, each with the entitlements it holds among
+   * `request.entitlementKeys` (src/connectors/capabilities/account.ts; discovery.ts, roles.ts, tables.ts).
+   * Each page is at most `request.pageSize` accounts `{ userIdInApp, nativeId, active, entitlements }`:
+   * - roles mode: userIdInApp and nativeId are the login name (PostgreSQL role, MariaDB user of
+   *   `'<user>'@'<user_host>'`); active is LOGIN (PostgreSQL) or not ACCOUNT LOCK (MariaDB);
+   *   entitlements the directly granted roles among the keys. Reserved accounts (PV_SQL_RESERVED:
+   *   the connector's own login, superusers and administrative roles, `pg_` roles, MariaDB's built-in
+   *   accounts) are left out, as are PostgreSQL roles that are one of the keys or a group (roles.ts).
+   * - tables mode: the rows of the list_accounts statement (userIdInApp its user_id, nativeId its id,
+   *   active its `active` or true), entitlements from list_entitlements per account, among the keys.
+   * Keys are compared exactly and reported in the request's order, once each. Nothing is changed.
+   * Errors are thrown from the iteration (the first one for a bad config or request); the pages
+   * yielded before stand, the pass is partial.
+   * @param config the application's connector configuration, parsed with sqlConnectorConfigSchema
+   * @throws ConfigurationError (PV_CONFIG: invalid config, secret not set or unreadable, tls.ca_file
+   *   unreadable, mode tables without list_accounts); PermanentError PV_SQL_REQUEST (pageSize not an
+   *   integer of at least 1, entitlementKeys not an array of strings); TransientError (server down,
+   *   timeout, too many connections: retry the pass); PermanentError (bad credentials or unknown
+   *   database: configSuspect; a refused read, e.g. no SELECT on mysql.global_priv; PV_SQL_LIST_ACCOUNTS:
+   *   list_accounts returned a row without user_id or id, or a user_id twice)
+   */
+  async *discoverAccounts(config: unknown, request: DiscoveryRequest, ctx: CommandContext): AsyncGenerator<DiscoveredAccount[], void, undefined> {
+    const c = parseSqlConfig(config);
+    const { pageSize, entitlementKeys } = request ?? {};
+    if (typeof pageSize !== "number" || !Number.isSafeInteger(pageSize) || pageSize < 1) {
+      throw new PermanentError("PV_SQL_REQUEST", `${describeTarget(c)}: discovery pageSize must be an integer of at least 1`);
+    }
+    if (!Array.isArray(entitlementKeys) || entitlementKeys.some((k) => typeof k !== "string")) {
+      throw new PermanentError("PV_SQL_REQUEST", `${describeTarget(c)}: discovery entitlementKeys must be an array of strings`);
+    }
+    let read: AccountPageReader;
+    if (c.mode === "tables") read = tablesAccountPages(compileStatements(c), entitlementKeys);
+    else if (c.dialect === "postgresql") read = postgresAccountPages(entitlementKeys);
+    else read = mariadbAccountPages(c.user_host, entitlementKeys);
+    const log = ctx.log.child({ connector: "sql", target: describeTarget(c), mode: c.mode, discovery: true });
+    // the secret is resolved for every page, as for every call: a rotation mid-pass replaces the pool
+    const open = () => this.pools.session(c, resolveSecret({ password_env: c.password_env, password_file: c.password_file }, this.options.env), log);
+    yield* discoverPages(c.dialect, open, read, pageSize, log);
   }
 
   /** End every pool (sessions lent are ended when released) and refuse further calls (PV_SQL_CLOSED). */

@@ -28,10 +28,30 @@
  * qualified names forbidden, so a dot stays part of the name) and the user@host parts, which MariaDB takes
  * as string literals, with mysql2's escape() (backslash escapes: the session's sql_mode is kept without
  * NO_BACKSLASH_ESCAPES, pools.ts). Values of the state reads are bound.
+ *
+ * Reserved accounts (PV_SQL_RESERVED), never managed nor listed: PostgreSQL's {@link pgReservedRole}
+ * (the connector's own login, superusers and other administrative roles, `pg_` roles), MariaDB's
+ * {@link mariadbReservedUsers} (the connector's own login, the built-in accounts).
+ *
+ * Discovery (SqlConnector.discoverAccounts, discovery.ts) lists the accounts page by page, keyset-paged
+ * on the name (ORDER BY name, name > the previous page's last, LIMIT pageSize; every value bound):
+ * - PostgreSQL ({@link postgresAccountPages}): the roles that are neither reserved nor one of the
+ *   request's entitlementKeys (those are the application's entitlements) and that either can log in or
+ *   are not a group (no role other than a reserved one is a member of it: the adapter never grants
+ *   anything to an account, while PostgreSQL 16+ makes a CREATEROLE login a member of every role it
+ *   creates). `active` is rolcanlogin (LOGIN / NOLOGIN, as enable and disable set it); entitlements are
+ *   the direct memberships among the keys, as read() reads them. Ordered by rolname (type name,
+ *   collation "C": byte order).
+ * - MariaDB ({@link mariadbAccountPages}): the accounts `'<user>'@'<user_host>'` of the config's host
+ *   (mysql.global_priv), reserved ones left out; `active` is not `$.account_locked` (ACCOUNT LOCK /
+ *   UNLOCK); entitlements the roles of mysql.roles_mapping among the keys. Ordered by User (utf8mb3_bin:
+ *   code point order).
  */
 import mysql from "mysql2";
 import pg from "pg";
 import { PermanentError } from "../../errors.js";
+import type { DiscoveredAccount } from "../capabilities/account.js";
+import { heldAmong, uniqueKeys, type AccountPageReader } from "./discovery.js";
 import type { AccountBackend, AccountState, StepOutcome } from "./plan.js";
 import { driverFailure, isDriverCode, nativeCodeOf } from "./errors.js";
 import type { SqlSession } from "./pools.js";
@@ -42,6 +62,17 @@ import type { SqlSession } from "./pools.js";
  * pg_auth_members to commit).
  */
 const pgAlready = (err: unknown) => isDriverCode(err, "42710") || isDriverCode(err, "23505");
+
+/**
+ * The one definition of a PostgreSQL role provisio never manages nor lists (PV_SQL_RESERVED): the
+ * connector's own login (current_user), a superuser or another administrative role (CREATEROLE,
+ * REPLICATION, BYPASSRLS), a `pg_` role. A boolean SQL expression over pg_catalog.pg_roles row `r`.
+ * @param r the alias of the pg_roles row (an identifier of the caller's own query, not a value)
+ */
+export function pgReservedRole(r: string): string {
+  return `(${r}.rolsuper OR ${r}.rolcreaterole OR ${r}.rolreplication OR ${r}.rolbypassrls
+           OR ${r}.rolname::text = current_user::text OR left(${r}.rolname::text, 3) = 'pg_')`;
+}
 
 /**
  * The PostgreSQL roles backend for account `user` (see the module doc).
@@ -74,9 +105,7 @@ export function postgresRoles(session: SqlSession, user: string): AccountBackend
       const r = await session.query(
         `SELECT current_setting('max_identifier_length')::int AS max_length,
                 (SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname::text = $1) AS can_login,
-                (SELECT rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls OR rolname::text = current_user::text
-                   OR left(rolname::text, 3) = 'pg_'
-                   FROM pg_catalog.pg_roles WHERE rolname::text = $1) AS reserved`,
+                (SELECT ${pgReservedRole("r")} FROM pg_catalog.pg_roles r WHERE r.rolname::text = $1) AS reserved`,
         [user],
       );
       const row = r.rows[0] ?? {};
@@ -133,6 +162,26 @@ export function postgresRoles(session: SqlSession, user: string): AccountBackend
   };
 }
 
+/** MariaDB's built-in accounts (and the PUBLIC role): never managed nor listed. */
+const MARIADB_BUILTIN_ACCOUNTS = ["root", "mariadb.sys", "mysql", "PUBLIC"] as const;
+
+/**
+ * The one definition of the MariaDB user names provisio never manages nor lists (PV_SQL_RESERVED): the
+ * connector's own login (the user part of CURRENT_USER(), whatever its host) and the built-in accounts.
+ */
+export async function mariadbReservedUsers(session: SqlSession): Promise<string[]> {
+  const r = await session.query("SELECT CURRENT_USER() AS me", []);
+  const me = String(r.rows[0]?.me ?? "");
+  // 'user@host': the host part holds no '@', the user part may
+  const at = me.lastIndexOf("@");
+  return [at < 0 ? me : me.slice(0, at), ...MARIADB_BUILTIN_ACCOUNTS];
+}
+
+/** `$.account_locked` of mysql.global_priv's Priv, as JSON_VALUE returns it: locked or not. */
+function isLocked(v: unknown): boolean {
+  return v === 1 || v === "1" || v === "true" || v === true;
+}
+
 /** MariaDB errnos that mean an operation already holds (a concurrent job got there first). */
 const ER_CANNOT_USER = 1396; // CREATE USER of an existing account
 const ER_CANNOT_REVOKE_ROLE = 1962; // REVOKE of a role not granted
@@ -158,8 +207,7 @@ export function mariadbRoles(session: SqlSession, user: string, host: string): A
       const invalid = badName(user);
       if (invalid) throw new PermanentError("PV_SQL_NAME", `${session.where}: the account name cannot be a MariaDB user: ${invalid}`);
       // never manage the connector's own login or the server's built-in accounts
-      const self = await session.query("SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AS me", []);
-      if (String(self.rows[0]?.me) === user || ["root", "mariadb.sys", "mysql", "PUBLIC"].includes(user)) {
+      if ((await mariadbReservedUsers(session)).includes(user)) {
         throw new PermanentError(
           "PV_SQL_RESERVED",
           `${session.where}: "${user}" is the connector's own login or a built-in account; provisio does not manage it`,
@@ -168,8 +216,7 @@ export function mariadbRoles(session: SqlSession, user: string, host: string): A
       const r = await session.query("SELECT JSON_VALUE(Priv, '$.account_locked') AS locked FROM mysql.global_priv WHERE User = ? AND Host = ?", [user, host]);
       const row = r.rows[0];
       if (!row) return { exists: false, active: false, entitlements: new Set() };
-      const locked = row.locked === 1 || row.locked === "1" || row.locked === "true" || row.locked === true;
-      return { exists: true, active: !locked, nativeId: user, entitlements: await entitlements() };
+      return { exists: true, active: !isLocked(row.locked), nativeId: user, entitlements: await entitlements() };
     },
     readEntitlements: () => entitlements(),
     async create(): Promise<StepOutcome> {
@@ -207,5 +254,83 @@ export function mariadbRoles(session: SqlSession, user: string, host: string): A
       return invalid && `the entitlement cannot be a MariaDB role: ${invalid}`;
     },
     failure: (err) => ({ error: driverFailure("mariadb", err, session.where, false), nativeCode: nativeCodeOf("mariadb", err) }),
+  };
+}
+
+/**
+ * Discovery's page reader for PostgreSQL roles (see the module doc): one statement per page, rows
+ * `name` (rolname), `can_login`, `roles` (its direct memberships among the keys).
+ * @param entitlementKeys the request's keys: reported when held, and never listed as accounts
+ */
+export function postgresAccountPages(entitlementKeys: readonly string[]): AccountPageReader {
+  const keys = uniqueKeys(entitlementKeys);
+  return async (session, after, pageSize) => {
+    const r = await session.query(
+      `SELECT r.rolname::text AS name, r.rolcanlogin AS can_login,
+              ARRAY(SELECT DISTINCT g.rolname::text
+                      FROM pg_catalog.pg_auth_members m
+                      JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+                     WHERE m.member = r.oid AND g.rolname::text = ANY($2::text[])) AS roles
+         FROM pg_catalog.pg_roles r
+        WHERE r.rolname > $1::name
+          AND NOT ${pgReservedRole("r")}
+          AND NOT (r.rolname::text = ANY($2::text[]))
+          AND (r.rolcanlogin OR NOT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_auth_members x
+                  JOIN pg_catalog.pg_roles mr ON mr.oid = x.member
+                 WHERE x.roleid = r.oid AND NOT ${pgReservedRole("mr")}))
+        ORDER BY r.rolname
+        LIMIT $3`,
+      [after, keys, pageSize],
+    );
+    const accounts: DiscoveredAccount[] = r.rows.map((row) => {
+      const name = String(row.name);
+      return {
+        userIdInApp: name,
+        nativeId: name,
+        active: row.can_login === true,
+        entitlements: heldAmong(keys, Array.isArray(row.roles) ? row.roles.map(String) : []),
+      };
+    });
+    return { accounts, rows: r.rows.length, last: accounts.at(-1)?.userIdInApp };
+  };
+}
+
+/**
+ * Discovery's page reader for MariaDB accounts `'<user>'@'<host>'` (see the module doc): per page, the
+ * accounts of mysql.global_priv, then the role grants of mysql.roles_mapping for the same range of
+ * names. The reserved names are read once per pass (the first page).
+ * @param host the config's user_host (lower-cased, as MariaDB stores it)
+ * @param entitlementKeys the request's keys (role names): reported when held
+ */
+export function mariadbAccountPages(host: string, entitlementKeys: readonly string[]): AccountPageReader {
+  const keys = uniqueKeys(entitlementKeys);
+  let reserved: string[] | undefined;
+  return async (session, after, pageSize) => {
+    reserved ??= await mariadbReservedUsers(session);
+    const r = await session.query(
+      `SELECT User AS name, JSON_VALUE(Priv, '$.account_locked') AS locked
+         FROM mysql.global_priv
+        WHERE Host = ? AND User > ? AND User NOT IN (${reserved.map(() => "?").join(", ")})
+        ORDER BY User
+        LIMIT ?`,
+      [host, after, ...reserved, pageSize],
+    );
+    if (r.rows.length === 0) return { accounts: [], rows: 0, last: undefined };
+    const last = String(r.rows[r.rows.length - 1]!.name);
+    // the grants of every name in (after, last]: the page's accounts, and reserved ones (not looked up)
+    const m = await session.query("SELECT User AS name, Role AS role FROM mysql.roles_mapping WHERE Host = ? AND User > ? AND User <= ?", [host, after, last]);
+    const held = new Map<string, Set<string>>();
+    for (const row of m.rows) {
+      const name = String(row.name);
+      let set = held.get(name);
+      if (!set) held.set(name, (set = new Set()));
+      set.add(String(row.role));
+    }
+    const accounts: DiscoveredAccount[] = r.rows.map((row) => {
+      const name = String(row.name);
+      return { userIdInApp: name, nativeId: name, active: !isLocked(row.locked), entitlements: heldAmong(keys, held.get(name) ?? []) };
+    });
+    return { accounts, rows: r.rows.length, last };
   };
 }

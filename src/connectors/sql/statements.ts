@@ -28,6 +28,10 @@ export const PLACEHOLDERS = {
   accountId: "the id find_account returned",
   /** the entitlement's native key (grant and revoke only) */
   entitlement: "the entitlement's native key",
+  /** list_accounts only: the last user_id of the previous page ('' for the first page) */
+  after: "the last user_id of the previous page",
+  /** list_accounts only: the most rows one page may return (DiscoveryRequest.pageSize, a number) */
+  pageSize: "the most rows of one page",
 } as const;
 export type PlaceholderName = keyof typeof PLACEHOLDERS;
 

@@ -13,10 +13,19 @@
  * create_account or grant: reported "already". A grant or revoke whose statement ran without changing
  * what list_entitlements returns is "failed" by plan.ts's check (an unknown entitlement whose
  * INSERT ... SELECT found no row, for example).
+ *
+ * Discovery ({@link tablesAccountPages}): the config's list_accounts statement reads a page of accounts
+ * (rows `user_id`, `id`, optionally `active`, keyset-paged with :after and :pageSize: config.ts), then
+ * list_entitlements runs once per account (:accountId the row's id, :userIdInApp its user_id; :userName,
+ * :email and :displayName, which a discovery pass does not know, are NULL), all on the page's one
+ * connection. That is one statement per account: for a large application, a list_entitlements that is
+ * an indexed lookup keeps it cheap. Entitlements are compared with the request's keys exactly, as the
+ * plan compares them.
  */
 import { ConfigurationError, PermanentError } from "../../errors.js";
-import type { AccountAttributes } from "../capabilities/account.js";
+import type { AccountAttributes, DiscoveredAccount } from "../capabilities/account.js";
 import type { CompiledStatements, StatementName } from "./config.js";
+import { heldAmong, uniqueKeys, type AccountPageReader } from "./discovery.js";
 import { driverFailure, isDriverCode, nativeCodeOf } from "./errors.js";
 import type { AccountBackend, AccountState, StepOutcome } from "./plan.js";
 import type { SqlSession } from "./pools.js";
@@ -42,6 +51,22 @@ export function truthy(v: unknown): boolean {
   if (typeof v === "bigint") return v !== 0n;
   if (Buffer.isBuffer(v)) return v.some((b) => b !== 0);
   return ["t", "true", "y", "yes", "1", "on"].includes(String(v).trim().toLowerCase());
+}
+
+/** A key or name as text (a binary column's bytes as UTF-8). */
+function text(v: unknown): string {
+  return Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
+}
+
+/** The keys of list_entitlements' rows (`entitlement`, or the first column; NULLs left out). */
+function entitlementKeysOf(rows: Record<string, unknown>[]): Set<string> {
+  const keys = new Set<string>();
+  for (const row of rows) {
+    const c = column(row, "entitlement");
+    const v = c.found ? c.value : firstColumn(row);
+    if (v !== null && v !== undefined) keys.add(text(v));
+  }
+  return keys;
 }
 
 /** An id as bound to :accountId (numbers and strings as they are, the rest as text). */
@@ -72,13 +97,7 @@ export function tablesBackend(session: SqlSession, statements: CompiledStatement
   const uniqueViolation = (err: unknown) => isDriverCode(err, session.dialect === "postgresql" ? "23505" : 1062);
   const entitlements = async (): Promise<Set<string>> => {
     const r = await exec(statements.list_entitlements);
-    const keys = new Set<string>();
-    for (const row of r.rows) {
-      const c = column(row, "entitlement");
-      const v = c.found ? c.value : firstColumn(row);
-      if (v !== null && v !== undefined) keys.add(Buffer.isBuffer(v) ? v.toString("utf8") : String(v));
-    }
-    return keys;
+    return entitlementKeysOf(r.rows);
   };
   return {
     async read(): Promise<AccountState> {
@@ -139,5 +158,57 @@ export function tablesBackend(session: SqlSession, statements: CompiledStatement
     },
     invalidEntitlement: () => undefined,
     failure: (err) => ({ error: driverFailure(session.dialect, err, session.where, false), nativeCode: nativeCodeOf(session.dialect, err) }),
+  };
+}
+
+/**
+ * Discovery's page reader for mode tables (see the module doc). Keeps the user_ids of the pass, so an
+ * account is listed once even from a statement that does not page as it should.
+ * @param entitlementKeys the request's keys: reported when list_entitlements returns them
+ * @throws ConfigurationError (PV_CONFIG, at once) when the config has no list_accounts statement;
+ *   (while reading) PermanentError PV_SQL_LIST_ACCOUNTS when list_accounts returns a row without a
+ *   user_id or an id, or a user_id it returned before in this pass (it ignores :after, or does not
+ *   order by user_id)
+ */
+export function tablesAccountPages(statements: CompiledStatements, entitlementKeys: readonly string[]): AccountPageReader {
+  const list = statements.list_accounts;
+  if (!list) {
+    throw new ConfigurationError(
+      "sql connector (mode tables): discovering accounts needs the list_accounts statement (user_id, id, optionally active; :after, :pageSize), which the config does not give",
+    );
+  }
+  const keys = uniqueKeys(entitlementKeys);
+  const seen = new Set<string>();
+  return async (session, after, pageSize) => {
+    const r = await session.query(list.text, bindValues(list, { after, pageSize }));
+    const accounts: DiscoveredAccount[] = [];
+    for (const row of r.rows) {
+      const userId = column(row, "user_id");
+      if (!userId.found || userId.value === null || userId.value === undefined || text(userId.value) === "") {
+        throw new PermanentError("PV_SQL_LIST_ACCOUNTS", `${session.where}: list_accounts returned a row without a user_id (it must return user_id, id)`);
+      }
+      const user = text(userId.value);
+      if (seen.has(user)) {
+        throw new PermanentError(
+          "PV_SQL_LIST_ACCOUNTS",
+          `${session.where}: list_accounts returned user_id ${JSON.stringify(user)} twice in one pass; it must return only user_id > :after, ordered by user_id`,
+        );
+      }
+      seen.add(user);
+      const id = column(row, "id");
+      if (!id.found || id.value === null || id.value === undefined) {
+        throw new PermanentError("PV_SQL_LIST_ACCOUNTS", `${session.where}: list_accounts returned a row without an id (it must return user_id, id)`);
+      }
+      const accountId = idValue(id.value);
+      const held = await session.query(statements.list_entitlements.text, bindValues(statements.list_entitlements, { userIdInApp: user, accountId }));
+      const active = column(row, "active");
+      accounts.push({
+        userIdInApp: user,
+        nativeId: String(accountId),
+        active: active.found ? truthy(active.value) : true,
+        entitlements: heldAmong(keys, entitlementKeysOf(held.rows)),
+      });
+    }
+    return { accounts, rows: r.rows.length, last: accounts.at(-1)?.userIdInApp };
   };
 }

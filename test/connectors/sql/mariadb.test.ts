@@ -11,9 +11,9 @@ import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PermanentError, TransientError } from "../../../src/errors.js";
+import { ConfigurationError, PermanentError, TransientError } from "../../../src/errors.js";
 import { logger } from "../../../src/logger.js";
-import type { AccountDesiredState, AccountResult } from "../../../src/connectors/capabilities/account.js";
+import type { AccountDesiredState, AccountResult, DiscoveredAccount } from "../../../src/connectors/capabilities/account.js";
 import { SqlConnector } from "../../../src/connectors/sql/connector.js";
 
 const HOST = "127.0.0.1";
@@ -46,6 +46,16 @@ function want(user: string, o: Partial<AccountDesiredState> = {}): AccountDesire
     ...o,
   };
 }
+
+/** Every page of a discovery pass. */
+async function discover(cfg: unknown, entitlementKeys: string[], pageSize: number): Promise<DiscoveredAccount[][]> {
+  const pages: DiscoveredAccount[][] = [];
+  for await (const page of connector.discoverAccounts(cfg, { entitlementKeys, pageSize }, ctx)) pages.push(page);
+  return pages;
+}
+
+/** Code point order (utf8mb3_bin, utf8mb4_bin) for ASCII names. */
+const byName = (a: DiscoveredAccount, b: DiscoveredAccount) => (a.userIdInApp < b.userIdInApp ? -1 : a.userIdInApp > b.userIdInApp ? 1 : 0);
 
 const outcomes = (r: AccountResult) => r.operations.map((o) => `${o.op} ${o.target} ${o.outcome}`);
 const sortStrings = (a: string[]) => [...a].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
@@ -340,5 +350,146 @@ describe("reserved accounts (MariaDB)", () => {
     for (const user of [ADMIN, "root", "mariadb.sys"]) {
       await expect(connector.applyDesiredState(config(), want(user, { deactivateWhenEmpty: true }), ctx)).rejects.toMatchObject({ code: "PV_SQL_RESERVED" });
     }
+  });
+});
+
+describe("sql connector, MariaDB, discoverAccounts", () => {
+  /** every user and role of this block starts with it (no other test of this file uses it) */
+  const D = `${P}d_`;
+
+  it("mode roles: pages of 3 in name order of the user_host accounts; ACCOUNT LOCK as active false; role grants among the keys exactly; roles and reserved accounts left out", async () => {
+    const [r1, r2, hostileRole, other] = [`${D}r1`, `${D}r2`, `${D}r\`ole'; DROP USER root; --`, `${D}other`];
+    await createRoles(r1, r2, hostileRole, other);
+    const hostileUser = `${D}O'Brien "Q" \\ ; DROP USER root; --`;
+    const grants: Record<string, string[]> = {
+      [`${D}acc1`]: [r1, r2, other],
+      [`${D}acc2`]: [hostileRole],
+      [hostileUser]: [r1],
+      [`${D}Mixed Case`]: [],
+      [`${D}mixed case`]: [r2],
+      [`${D}x\`y.z`]: [r1],
+      [`${D}disabled`]: [r2],
+    };
+    for (const [user, granted] of Object.entries(grants)) {
+      const r = await connector.applyDesiredState(config(), want(user, { ensureAccount: true, entitlementsToGrant: granted }), ctx);
+      expect(r.success, JSON.stringify(r)).toBe(true);
+    }
+    const off = await connector.applyDesiredState(config(), want(`${D}disabled`, { entitlementsToRevoke: [r2], deactivateWhenEmpty: true }), ctx);
+    expect(outcomes(off)).toEqual([`revoke ${r2} applied`, `disable_account ${D}disabled applied`]);
+    expect(await accountState(`${D}disabled`)).toBe("locked");
+    // an account of another host: not one of this config's accounts
+    await root.query(`CREATE USER ${mysql.escape(`${D}elsewhere`)}@'otherhost' ACCOUNT LOCK`);
+    await root.query(`GRANT ${mysql.escapeId(r1, true)} TO ${mysql.escape(`${D}elsewhere`)}@'otherhost'`);
+    const before = await catalog();
+
+    // the request's order and spelling; a key no role has, and one differing only in case, are never held
+    const keys = [r2, hostileRole, r1, `${D}R1`, `${D}no_such_role`];
+    const pages = await discover(config(), keys, 3);
+
+    // the server is shared: other accounts may sit between ours, so the pages are checked for their
+    // shape, and this block's accounts for their exact contents
+    const all = pages.flat();
+    expect(pages.length).toBeGreaterThanOrEqual(3);
+    for (const page of pages.slice(0, -1)) expect(page).toHaveLength(3);
+    expect(pages.at(-1)!.length).toBeGreaterThanOrEqual(1);
+    expect(pages.at(-1)!.length).toBeLessThanOrEqual(3);
+    const names = all.map((a) => a.userIdInApp);
+    expect(new Set(names).size, "each account once").toBe(names.length);
+    expect(
+      [...all].sort(byName).map((a) => a.userIdInApp),
+      "in name order",
+    ).toEqual(names);
+    const account = (userIdInApp: string, active: boolean, entitlements: string[]) => ({ userIdInApp, nativeId: userIdInApp, active, entitlements });
+    expect(all.filter((a) => a.userIdInApp.startsWith(D))).toEqual(
+      [
+        account(`${D}acc1`, true, [r2, r1]),
+        account(`${D}acc2`, true, [hostileRole]),
+        account(hostileUser, true, [r1]),
+        account(`${D}Mixed Case`, true, []),
+        account(`${D}mixed case`, true, [r2]),
+        account(`${D}x\`y.z`, true, [r1]),
+        account(`${D}disabled`, false, []),
+      ].sort(byName),
+    );
+    expect(pages.filter((page) => page.some((a) => a.userIdInApp.startsWith(D))).length).toBeGreaterThanOrEqual(3);
+    // the connector's own login and the built-in accounts are never listed
+    for (const reserved of [ADMIN, "root", "mariadb.sys", "mysql", "PUBLIC"]) expect(names).not.toContain(reserved);
+
+    // user_host picks the accounts: another host, another listing
+    const elsewhere = (await discover(config({ user_host: "OtherHost" }), keys, 3)).flat().filter((a) => a.userIdInApp.startsWith(D));
+    expect(elsewhere).toEqual([account(`${D}elsewhere`, false, [r1])]);
+
+    // read-only: nothing created, changed or dropped
+    expect(await catalog()).toEqual(before);
+    expect(await accountState("root", "localhost")).toBe("open");
+  });
+
+  describe("mode tables", () => {
+    const statements = {
+      find_account: "SELECT id, active FROM disc_users WHERE login = :userIdInApp",
+      list_entitlements: "SELECT role AS entitlement FROM disc_user_roles WHERE user_id = :accountId",
+      grant: "INSERT INTO disc_user_roles (user_id, role) VALUES (:accountId, :entitlement)",
+      revoke: "DELETE FROM disc_user_roles WHERE user_id = :accountId AND role = :entitlement",
+      list_accounts: "SELECT login AS user_id, id, active FROM disc_users WHERE login > :after ORDER BY login LIMIT :pageSize",
+    };
+    const tables = (extra: Record<string, unknown> = {}) => config({ mode: "tables", statements, ...extra });
+    const hostile = `o'brien\\"; DROP TABLE disc_users; --`;
+    const hostileRole = "x'); DROP TABLE disc_user_roles; --";
+    /** login, active, roles */
+    const users: [string, boolean, string[]][] = [
+      ["alice", true, ["viewer", "editor"]],
+      ["bob", false, []],
+      ["carol", true, ["viewer", "unlisted"]],
+      ["dave", true, [hostileRole]],
+      ["erin", true, []],
+      [hostile, true, ["editor"]],
+      ["Frank", true, ["viewer"]],
+    ];
+    const ids = new Map<string, number>();
+    const keys = ["editor", "viewer", hostileRole, "no-such-role"];
+    const expected = (login: string): DiscoveredAccount => {
+      const [, active, roles] = users.find(([l]) => l === login)!;
+      return { userIdInApp: login, nativeId: String(ids.get(login)), active, entitlements: keys.filter((k) => roles.includes(k)) };
+    };
+    /** the logins in code point order (utf8mb4_bin) */
+    const order = ["Frank", "alice", "bob", "carol", "dave", "erin", hostile];
+
+    beforeAll(async () => {
+      const db = mysql.escapeId(DB);
+      await root.query(
+        `CREATE TABLE ${db}.disc_users (id INT AUTO_INCREMENT PRIMARY KEY, login VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL UNIQUE, active BOOLEAN NOT NULL DEFAULT 1)`,
+      );
+      await root.query(`CREATE TABLE ${db}.disc_user_roles (user_id INT NOT NULL, role VARCHAR(200) NOT NULL, PRIMARY KEY (user_id, role))`);
+      for (const [login, active, roles] of users) {
+        const [r] = await root.execute<mysql.ResultSetHeader>(`INSERT INTO ${db}.disc_users (login, active) VALUES (?, ?)`, [login, active]);
+        ids.set(login, r.insertId);
+        for (const role of roles) await root.execute(`INSERT INTO ${db}.disc_user_roles (user_id, role) VALUES (?, ?)`, [r.insertId, role]);
+      }
+    });
+
+    it("pages of 3 by user_id (keyset :after, :pageSize through a prepared statement), active as the row says, entitlements among the keys", async () => {
+      const pages = await discover(tables(), keys, 3);
+      expect(pages).toEqual([order.slice(0, 3).map(expected), order.slice(3, 6).map(expected), order.slice(6).map(expected)]);
+      expect(pages[0]![2]).toEqual({ userIdInApp: "bob", nativeId: String(ids.get("bob")), active: false, entitlements: [] });
+      expect(pages[1]![1]).toEqual({ userIdInApp: "dave", nativeId: String(ids.get("dave")), active: true, entitlements: [hostileRole] });
+      expect(pages[2]).toEqual([{ userIdInApp: hostile, nativeId: String(ids.get(hostile)), active: true, entitlements: ["editor"] }]);
+      const [count] = await root.query<mysql.RowDataPacket[]>(
+        `SELECT (SELECT count(*) FROM ${mysql.escapeId(DB)}.disc_users) AS u, (SELECT count(*) FROM ${mysql.escapeId(DB)}.disc_user_roles) AS r`,
+      );
+      expect({ ...count[0] }).toEqual({ u: 7, r: 7 });
+    });
+
+    it("without list_accounts, discovery is a ConfigurationError (PV_CONFIG) naming it", async () => {
+      const { list_accounts: _omit, ...without } = statements;
+      const err = await expectError(discover(tables({ statements: without }), keys, 3), ConfigurationError);
+      expect(err.code).toBe("PV_CONFIG");
+      expect(err.message).toMatch(/list_accounts/);
+    });
+  });
+
+  it("a wrong password is a PermanentError marked configSuspect, from the first iteration", async () => {
+    const err = await expectError(discover(config({ password_env: "PROVISIO_SQLTEST_WRONG_PW" }), [], 3), PermanentError);
+    expect(err.code).toBe("ER_ACCESS_DENIED_ERROR");
+    expect(err.configSuspect).toBe(true);
   });
 });

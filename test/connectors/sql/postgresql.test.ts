@@ -15,7 +15,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigurationError, PermanentError, TransientError } from "../../../src/errors.js";
 import { logger } from "../../../src/logger.js";
-import type { AccountDesiredState, AccountResult } from "../../../src/connectors/capabilities/account.js";
+import type { AccountDesiredState, AccountResult, DiscoveredAccount } from "../../../src/connectors/capabilities/account.js";
 import { SqlConnector } from "../../../src/connectors/sql/connector.js";
 import { parseSqlConfig } from "../../../src/connectors/sql/config.js";
 import { SqlPools } from "../../../src/connectors/sql/pools.js";
@@ -47,6 +47,16 @@ function want(user: string, o: Partial<AccountDesiredState> = {}): AccountDesire
     ...o,
   };
 }
+
+/** Every page of a discovery pass. */
+async function discover(cfg: unknown, entitlementKeys: string[], pageSize: number): Promise<DiscoveredAccount[][]> {
+  const pages: DiscoveredAccount[][] = [];
+  for await (const page of connector.discoverAccounts(cfg, { entitlementKeys, pageSize }, ctx)) pages.push(page);
+  return pages;
+}
+
+/** Byte order (PostgreSQL's "C" collation, type name) for ASCII names. */
+const byName = (a: DiscoveredAccount, b: DiscoveredAccount) => (a.userIdInApp < b.userIdInApp ? -1 : a.userIdInApp > b.userIdInApp ? 1 : 0);
 
 const outcomes = (r: AccountResult) => r.operations.map((o) => `${o.op} ${o.target} ${o.outcome}`);
 const q = (name: string) => pg.escapeIdentifier(name);
@@ -540,5 +550,217 @@ describe("reserved accounts", () => {
     for (const user of ["postgres", "pg_monitor"]) {
       await expect(connector.applyDesiredState(config(), want(user, { deactivateWhenEmpty: true }), ctx)).rejects.toMatchObject({ code: "PV_SQL_RESERVED" });
     }
+  });
+});
+
+describe("sql connector, PostgreSQL, discoverAccounts", () => {
+  /** every role of this block starts with it (no other test of this file uses it) */
+  const D = `${P}d_`;
+
+  it("mode roles: pages of 3 in name order; LOGIN / NOLOGIN as active; memberships among the keys exactly; keys, groups and reserved roles left out", async () => {
+    const [r1, r2, hostileRole] = [`${D}r1`, `${D}r2`, `${D}r'; DROP ROLE x; --`];
+    const group = `${D}group`; // not a key, has a member: a group, not an account
+    const lonely = `${D}lonely`; // NOLOGIN, not a key, no member: what a disabled account looks like
+    await createRoles(r1, r2, hostileRole, group, lonely);
+    await admin.query(`CREATE ROLE ${q(`${D}admin`)} LOGIN CREATEROLE; CREATE ROLE ${q(`${D}super`)} LOGIN SUPERUSER`);
+    const hostileUser = `${D}O'Brien "Q" \\ ; DROP ROLE postgres; --`;
+    const grants: Record<string, string[]> = {
+      [`${D}acc1`]: [r1, r2],
+      [`${D}acc2`]: [hostileRole],
+      [hostileUser]: [r1],
+      [`${D}Mixed Case`]: [],
+      [`${D}mixed case`]: [r2],
+      [`${D}acc7`]: [r1],
+      [`${D}disabled`]: [r2],
+    };
+    for (const [user, roles] of Object.entries(grants)) {
+      const r = await connector.applyDesiredState(config(), want(user, { ensureAccount: true, entitlementsToGrant: roles }), ctx);
+      expect(r.success, JSON.stringify(r)).toBe(true);
+    }
+    await admin.query(`GRANT ${q(group)} TO ${q(`${D}acc7`)}`);
+    const off = await connector.applyDesiredState(config(), want(`${D}disabled`, { entitlementsToRevoke: [r2], deactivateWhenEmpty: true }), ctx);
+    expect(outcomes(off)).toEqual([`revoke ${r2} applied`, `disable_account ${D}disabled applied`]);
+    const before = await catalog();
+    const rolesBefore = (await admin.query("SELECT count(*)::int AS n FROM pg_roles")).rows[0].n as number;
+
+    // the request's order and spelling; a key no role has, and one differing only in case, are never held
+    const keys = [r2, hostileRole, r1, `${D}R1`, `${D}no_such_role`];
+    const pages = await discover(config(), keys, 3);
+
+    // the cluster is shared: other roles may sit between ours, so the pages are checked for their shape,
+    // and this block's accounts for their exact contents
+    const all = pages.flat();
+    expect(pages.length).toBeGreaterThanOrEqual(3);
+    for (const page of pages.slice(0, -1)) expect(page).toHaveLength(3);
+    expect(pages.at(-1)!.length).toBeGreaterThanOrEqual(1);
+    expect(pages.at(-1)!.length).toBeLessThanOrEqual(3);
+    const names = all.map((a) => a.userIdInApp);
+    expect(new Set(names).size, "each account once").toBe(names.length);
+    expect(
+      [...all].sort(byName).map((a) => a.userIdInApp),
+      "in name order",
+    ).toEqual(names);
+    const ours = all.filter((a) => a.userIdInApp.startsWith(D));
+    const account = (userIdInApp: string, active: boolean, entitlements: string[]) => ({ userIdInApp, nativeId: userIdInApp, active, entitlements });
+    expect(ours).toEqual(
+      [
+        account(`${D}acc1`, true, [r2, r1]),
+        account(`${D}acc2`, true, [hostileRole]),
+        account(hostileUser, true, [r1]),
+        account(`${D}Mixed Case`, true, []),
+        account(`${D}mixed case`, true, [r2]),
+        account(`${D}acc7`, true, [r1]),
+        account(`${D}disabled`, false, []),
+        account(lonely, false, []),
+      ].sort(byName),
+    );
+    // 8 accounts in pages of at most 3: they span at least 3 pages
+    expect(pages.filter((page) => page.some((a) => a.userIdInApp.startsWith(D))).length).toBeGreaterThanOrEqual(3);
+    // reserved roles: the connector's own login (a superuser), superusers, CREATEROLE, pg_ roles
+    for (const reserved of ["postgres", `${D}admin`, `${D}super`]) expect(names).not.toContain(reserved);
+    expect(names.filter((n) => n.startsWith("pg_"))).toEqual([]);
+
+    // read-only: nothing created, changed or dropped
+    expect(await catalog()).toEqual(before);
+    expect((await admin.query("SELECT count(*)::int AS n FROM pg_roles")).rows[0].n).toBe(rolesBefore);
+    expect(await canLogin("postgres")).toBe(true);
+  });
+
+  describe("mode tables", () => {
+    const statements = {
+      find_account: "SELECT id, active FROM disc.users WHERE login = :userIdInApp",
+      list_entitlements: "SELECT r.name AS entitlement FROM disc.user_roles ur JOIN disc.roles r ON r.id = ur.role_id WHERE ur.user_id = :accountId::int",
+      grant: "INSERT INTO disc.user_roles (user_id, role_id) SELECT :accountId::int, id FROM disc.roles WHERE name = :entitlement",
+      revoke: "DELETE FROM disc.user_roles WHERE user_id = :accountId::int AND role_id = (SELECT id FROM disc.roles WHERE name = :entitlement)",
+      list_accounts: `SELECT login AS user_id, id, active FROM disc.users
+                       WHERE login COLLATE "C" > :after ORDER BY login COLLATE "C" LIMIT :pageSize`,
+    };
+    const tables = (extra: Record<string, unknown> = {}) => config({ mode: "tables", statements, ...extra });
+    const hostile = `o'brien"; DROP TABLE disc.users; --`;
+    const hostileRole = "x'; DROP TABLE disc.roles; --";
+    /** login, active, roles */
+    const users: [string, boolean, string[]][] = [
+      ["alice", true, ["viewer", "editor"]],
+      ["bob", false, []],
+      ["carol", true, ["viewer", "unlisted"]],
+      ["dave", true, [hostileRole]],
+      ["erin", true, []],
+      [hostile, true, ["editor"]],
+      ["Frank", true, ["viewer"]],
+    ];
+    /** the ids by login */
+    const ids = new Map<string, number>();
+
+    beforeAll(async () => {
+      await admin.query(`CREATE SCHEMA disc;
+        CREATE TABLE disc.users (id serial PRIMARY KEY, login text NOT NULL UNIQUE, active boolean NOT NULL DEFAULT true);
+        CREATE TABLE disc.roles (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
+        CREATE TABLE disc.user_roles (user_id int REFERENCES disc.users, role_id int REFERENCES disc.roles, PRIMARY KEY (user_id, role_id))`);
+      await admin.query("INSERT INTO disc.roles (name) VALUES ('viewer'), ('editor'), ('unlisted'), ($1)", [hostileRole]);
+      for (const [login, active, roles] of users) {
+        const id = (await admin.query<{ id: number }>("INSERT INTO disc.users (login, active) VALUES ($1, $2) RETURNING id", [login, active])).rows[0]!.id;
+        ids.set(login, id);
+        for (const role of roles) {
+          await admin.query("INSERT INTO disc.user_roles SELECT $1, id FROM disc.roles WHERE name = $2", [id, role]);
+        }
+      }
+    });
+
+    const keys = ["editor", "viewer", hostileRole, "no-such-role"];
+    const expected = (login: string): DiscoveredAccount => {
+      const [, active, roles] = users.find(([l]) => l === login)!;
+      return { userIdInApp: login, nativeId: String(ids.get(login)), active, entitlements: keys.filter((k) => roles.includes(k)) };
+    };
+    /** the logins in byte order */
+    const order = ["Frank", "alice", "bob", "carol", "dave", "erin", hostile];
+
+    it("pages of 3 by user_id (keyset :after, :pageSize), active as the row says, entitlements from list_entitlements among the keys", async () => {
+      const before = (await admin.query("SELECT * FROM disc.users ORDER BY id")).rows;
+      const pages = await discover(tables(), keys, 3);
+      expect(pages).toEqual([order.slice(0, 3).map(expected), order.slice(3, 6).map(expected), order.slice(6).map(expected)]);
+      expect(pages[2]![0]).toEqual({ userIdInApp: hostile, nativeId: String(ids.get(hostile)), active: true, entitlements: ["editor"] });
+      expect(pages[1]![1]).toEqual({ userIdInApp: "dave", nativeId: String(ids.get("dave")), active: true, entitlements: [hostileRole] });
+      expect(pages[0]![2]).toEqual({ userIdInApp: "bob", nativeId: String(ids.get("bob")), active: false, entitlements: [] });
+      // 7 accounts, pageSize 7: one full page, then an empty read that ends the pass
+      expect(await discover(tables(), keys, 7)).toEqual([order.map(expected)]);
+      expect(await discover(tables(), [], 100)).toEqual([order.map((l) => ({ ...expected(l), entitlements: [] }))]);
+      expect((await admin.query("SELECT * FROM disc.users ORDER BY id")).rows).toEqual(before);
+      expect((await admin.query("SELECT count(*)::int AS n FROM disc.roles")).rows[0].n).toBe(4);
+    });
+
+    it("a statement that ignores :pageSize still gives pages of at most pageSize; one that ignores :after fails (PV_SQL_LIST_ACCOUNTS) instead of looping", async () => {
+      const noLimit = tables({
+        statements: { ...statements, list_accounts: `SELECT login AS user_id, id FROM disc.users WHERE login COLLATE "C" > :after ORDER BY login COLLATE "C"` },
+      });
+      const pages = await discover(noLimit, keys, 3);
+      expect(pages.map((p) => p.map((a) => a.userIdInApp))).toEqual([order.slice(0, 3), order.slice(3, 6), order.slice(6)]);
+      expect(pages.flat().every((a) => a.active)).toBe(true); // no active column: every account is active
+
+      const noAfter = tables({
+        statements: { ...statements, list_accounts: `SELECT login AS user_id, id FROM disc.users ORDER BY login COLLATE "C" LIMIT :pageSize` },
+      });
+      const seen: DiscoveredAccount[][] = [];
+      const err = await expectError(
+        (async () => {
+          for await (const page of connector.discoverAccounts(noAfter, { entitlementKeys: keys, pageSize: 3 }, ctx)) seen.push(page);
+        })(),
+        PermanentError,
+      );
+      expect(err.code).toBe("PV_SQL_LIST_ACCOUNTS");
+      expect(err.message).toMatch(/twice/);
+      expect(seen.map((p) => p.map((a) => a.userIdInApp))).toEqual([order.slice(0, 3)]);
+
+      const noId = tables({ statements: { ...statements, list_accounts: "SELECT login AS user_id FROM disc.users WHERE login > :after LIMIT :pageSize" } });
+      await expect(discover(noId, keys, 3)).rejects.toMatchObject({ code: "PV_SQL_LIST_ACCOUNTS", message: expect.stringMatching(/without an id/) });
+    });
+
+    it("an error mid-way is thrown after the pages already yielded (TransientError for a timeout); the connection goes back to the pool", async () => {
+      // one connection: a page that kept it would leave the next pass waiting for it (and time out)
+      const onePool = { pool_size: 1, statement_timeout_ms: 300, connect_timeout_ms: 2000 };
+      const slow = tables({
+        ...onePool,
+        statements: {
+          ...statements,
+          // a NULL row (ignored) from a sleep that outlasts the statement timeout for erin, the third account of page 2
+          list_entitlements: `SELECT r.name AS entitlement FROM disc.user_roles ur JOIN disc.roles r ON r.id = ur.role_id WHERE ur.user_id = :accountId::int
+                              UNION ALL SELECT NULL FROM pg_sleep(CASE WHEN :userIdInApp = 'erin' THEN 2 ELSE 0 END)`,
+        },
+      });
+      const seen: DiscoveredAccount[][] = [];
+      const err = await expectError(
+        (async () => {
+          for await (const page of connector.discoverAccounts(slow, { entitlementKeys: keys, pageSize: 3 }, ctx)) seen.push(page);
+        })(),
+        TransientError,
+      );
+      expect(err.code).toBe("57014");
+      expect(seen).toEqual([order.slice(0, 3).map(expected)]);
+      // the same pool (statements are not part of its settings): the failed page's connection was given
+      // back (closed), and so is the one of a pass left by a break
+      for await (const page of connector.discoverAccounts(tables(onePool), { entitlementKeys: keys, pageSize: 2 }, ctx)) {
+        expect(page).toEqual(order.slice(0, 2).map(expected));
+        break;
+      }
+      expect((await discover(tables(onePool), keys, 3)).flat()).toEqual(order.map(expected));
+    });
+
+    it("without list_accounts, discovery is a ConfigurationError (PV_CONFIG) naming it; a bad request is PV_SQL_REQUEST", async () => {
+      const { list_accounts: _omit, ...without } = statements;
+      const err = await expectError(discover(tables({ statements: without }), keys, 3), ConfigurationError);
+      expect(err.code).toBe("PV_CONFIG");
+      expect(err.message).toMatch(/list_accounts/);
+      for (const pageSize of [0, 1.5, Number.NaN]) {
+        await expect(discover(tables(), keys, pageSize)).rejects.toMatchObject({ code: "PV_SQL_REQUEST" });
+      }
+      expect(() =>
+        parseSqlConfig(tables({ statements: { ...statements, list_accounts: "SELECT login AS user_id, id FROM disc.users WHERE id = :accountId" } })),
+      ).toThrow(/statements\.list_accounts: placeholder :accountId cannot be used here/);
+    });
+  });
+
+  it("connection refused is a TransientError from the first iteration", async () => {
+    const port = await closedPort();
+    const err = await expectError(discover(config({ port }), [], 3), TransientError);
+    expect(err.code).toBe("ECONNREFUSED");
   });
 });

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { PermanentError, TransientError, ValidationError } from "../../../src/errors.js";
-import { connectionFingerprint, parseSqlConfig, sqlConnectorConfigSchema } from "../../../src/connectors/sql/config.js";
+import { compileStatements, connectionFingerprint, parseSqlConfig, sqlConnectorConfigSchema } from "../../../src/connectors/sql/config.js";
+import { heldAmong } from "../../../src/connectors/sql/discovery.js";
 import { mariadbFailure, nativeCodeOf, pgFailure } from "../../../src/connectors/sql/errors.js";
 import { bindValues, compileStatement, StatementError } from "../../../src/connectors/sql/statements.js";
 import { truthy } from "../../../src/connectors/sql/tables.js";
@@ -79,6 +80,27 @@ describe("sqlConnectorConfigSchema", () => {
     expect(parseSqlConfig({ ...base, dialect: "postgresql", tls: {} }).tls).toEqual({ reject_unauthorized: true });
   });
 
+  it("list_accounts is optional, takes :after and :pageSize only, and compiles per dialect", () => {
+    const statements = { find_account: "SELECT 1", list_entitlements: "SELECT 1", grant: "SELECT 1", revoke: "SELECT 1" };
+    const list = "SELECT login AS user_id, id FROM users WHERE login > :after ORDER BY login LIMIT :pageSize";
+    const tables = (dialect: string, extra: Record<string, string> = {}) =>
+      parseSqlConfig({ ...base, dialect, mode: "tables", statements: { ...statements, ...extra } });
+    expect(compileStatements(tables("postgresql")).list_accounts).toBeUndefined();
+    expect(compileStatements(tables("postgresql", { list_accounts: list })).list_accounts).toEqual({
+      text: "SELECT login AS user_id, id FROM users WHERE login > $1 ORDER BY login LIMIT $2",
+      params: ["after", "pageSize"],
+    });
+    expect(compileStatements(tables("mariadb", { list_accounts: list })).list_accounts).toEqual({
+      text: "SELECT login AS user_id, id FROM users WHERE login > ? ORDER BY login LIMIT ?",
+      params: ["after", "pageSize"],
+    });
+    expect(() => tables("postgresql", { list_accounts: "SELECT id FROM users WHERE login = :userIdInApp" })).toThrow(
+      /statements\.list_accounts: placeholder :userIdInApp cannot be used here \(allowed: :after, :pageSize\)/,
+    );
+    expect(() => tables("postgresql", { find_account: "SELECT id FROM users WHERE login > :after" })).toThrow(/placeholder :after cannot be used here/);
+    expect(() => tables("mariadb", { list_accounts: "" })).toThrow(/list_accounts/);
+  });
+
   it("fingerprints the connection settings only: not the mode or the statements", () => {
     const roles = parseSqlConfig({ ...base, dialect: "postgresql" });
     const tables = parseSqlConfig({
@@ -143,6 +165,13 @@ describe("error classification", () => {
     expect(invalidRole).toBeInstanceOf(PermanentError);
     expect(invalidRole.configSuspect).toBe(false);
     expect(nativeCodeOf("mariadb", { errno: 1959 })).toBe(1959);
+  });
+});
+
+describe("discovery: held keys", () => {
+  it("reports the request's keys that are held, in the request's order and spelling, compared exactly", () => {
+    expect(heldAmong(["b", "a", "C", "d"], new Set(["a", "b", "c", "x"]))).toEqual(["b", "a"]);
+    expect(heldAmong(["a"], [])).toEqual([]);
   });
 });
 
