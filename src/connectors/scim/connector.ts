@@ -1,5 +1,6 @@
 /**
- * The SCIM 2.0 connector (RFC 7643 resources, RFC 7644 protocol): capability "account". The user's id in
+ * The SCIM 2.0 connector (RFC 7643 resources, RFC 7644 protocol): capability "account" (applyDesiredState
+ * below; discoverAccounts, the read-only listing of every account, in discovery.ts). The user's id in
  * the application is the SCIM `userName`; an entitlement's native key is a Group's `id` or, with
  * `groupKey: "displayName"`, its `displayName`. The SCIM user `id` is the account's native id.
  *
@@ -16,7 +17,11 @@
  *   1. the account: `GET /Users?filter=userName eq "<userName>"` (RFC 7644 §3.4.2.2; the value is a JSON
  *      string, quotes and backslashes escaped). Results are checked here too, case-insensitively (RFC 7643
  *      §4.1.1: userName caseExact=false), so a server that ignores or mis-applies the filter is caught;
- *      several matching accounts fail the application (PV_SCIM_AMBIGUOUS).
+ *      several matching accounts fail the application (PV_SCIM_AMBIGUOUS). When the filter finds nothing
+ *      and no create will follow (ensureAccount false, or a dry run), the Users are scanned as after a 409
+ *      (below: linkScanMaxPages pages of 100), so a revoke or a deactivation still finds an account that a
+ *      server comparing userName case-sensitively in filters missed; against any server, a revoke for an
+ *      account that does not exist costs that scan.
  *   2. with groupKey "displayName", each Group's id: `GET /Groups?filter=displayName eq "<name>"`.
  *   3. the account's memberships: its `groups` attribute (RFC 7643 §4.1.2) when the server returns it, else
  *      `GET /Groups?filter=members.value eq "<id>"` (paged), else, when the server cannot filter on
@@ -49,10 +54,12 @@
 import { z } from "zod";
 import { resolveSecret } from "../../config.js";
 import { ConfigurationError, TransientError } from "../../errors.js";
-import type { AccountDesiredState, AccountOperation, AccountOperations, AccountResult } from "../capabilities/account.js";
+import type { AccountDesiredState, AccountOperation, AccountOperations, AccountResult, DiscoveredAccount, DiscoveryRequest } from "../capabilities/account.js";
 import type { Capability, CommandContext, Connector } from "../types.js";
 import { PATCH_OP_SCHEMA, ScimClient, USER_SCHEMA, eqFilter } from "./client.js";
+import { discoverScimAccounts } from "./discovery.js";
 import { ScimHttpError, ScimPermanentError } from "./errors.js";
+import { fold, resolveGroupKeys, type GroupRef } from "./groups.js";
 
 const httpUrl = z
   .string()
@@ -138,9 +145,6 @@ interface ScimUser {
   groups?: { value?: string; type?: string }[];
 }
 
-/** A Group the account's entitlement key resolved to, or why it did not. */
-type GroupRef = { id: string } | { error: { status: number; message: string } };
-
 /** What the account belongs to: `direct` memberships can be removed here; `all` counts indirect ones too. */
 interface Membership {
   direct: Set<string>;
@@ -148,9 +152,6 @@ interface Membership {
   /** false when only the listed Groups were read (the server cannot filter Groups by member) */
   complete: boolean;
 }
-
-/** Case-insensitive equality of caseExact=false attributes (userName, displayName: RFC 7643 §4.1.1, §4.2). */
-const fold = (s: string): string => s.normalize("NFC").toLowerCase();
 
 const patch = (...Operations: Record<string, unknown>[]) => ({ schemas: [PATCH_OP_SCHEMA], Operations });
 
@@ -177,9 +178,46 @@ export class ScimConnector implements Connector, AccountOperations {
    *   refused account lookup), ScimTransientError (429/503/5xx after retries, timeouts, connection failures)
    */
   async applyDesiredState(config: unknown, desired: AccountDesiredState, ctx: CommandContext & { dryRun?: boolean }): Promise<AccountResult> {
-    if (this.closed) throw new TransientError("PV_SCIM_CLOSED", "the SCIM connector is closed (the worker is shutting down)");
+    this.checkOpen();
     const cfg = parseScimConfig(config);
-    const client = new ScimClient({
+    return new ScimRun(this.client(cfg, ctx), cfg, desired, ctx.dryRun === true, ctx).run();
+  }
+
+  /**
+   * Every account of the SCIM service, page by page, with the entitlement keys of `request` each one
+   * holds (discovery.ts: first each key's Group members, then `GET /Users?startIndex=&count=`, RFC 7644
+   * §3.4.2.4). Each yielded page is an array of at most `request.pageSize` accounts; every account
+   * (SCIM id) appears once in the pass: `userIdInApp` = userName, `nativeId` = id, `active` = false only
+   * when the User's active is false, `entitlements` = the request's keys (spelled as given, in its order,
+   * each once) whose Group lists the user as a direct member. Read-only: GET requests only. Nothing is
+   * sent before the first `next()`; the pass is complete only when the iteration ends without an error.
+   * @param config the connector_config (parsed by {@link scimConfigSchema}; the token resolved now)
+   * @throws (from the iteration) ConfigurationError (bad config, missing token), ScimTransientError
+   *   (429/503 after the in-call waits for Retry-After, 5xx, timeouts, dropped or refused connections,
+   *   a closed connector), ScimPermanentError (PV_SCIM_AUTH for 401/403, PV_SCIM_REJECTED for a list or
+   *   Group read refused with another 4xx, PV_SCIM_AMBIGUOUS for a displayName key naming several Groups,
+   *   PV_SCIM_PROTOCOL for an answer that is not a usable ListResponse), RangeError for a pageSize that is
+   *   not an integer of at least 1 (a caller's bug)
+   */
+  async *discoverAccounts(config: unknown, request: DiscoveryRequest, ctx: CommandContext): AsyncGenerator<DiscoveredAccount[], void, undefined> {
+    this.checkOpen();
+    const cfg = parseScimConfig(config);
+    yield* discoverScimAccounts(this.client(cfg, ctx), cfg.groupKey, request, ctx.log);
+  }
+
+  /** Refuse new work (in-flight calls finish). */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  /** @throws TransientError PV_SCIM_CLOSED after close() */
+  private checkOpen(): void {
+    if (this.closed) throw new TransientError("PV_SCIM_CLOSED", "the SCIM connector is closed (the worker is shutting down)");
+  }
+
+  /** One client per call: the config's URL and retry bounds, the token read now, X-Request-ID from ctx. */
+  private client(cfg: ScimConfig, ctx: CommandContext): ScimClient {
+    return new ScimClient({
       baseUrl: cfg.baseUrl,
       token: resolveScimToken(cfg, this.options.env),
       timeoutMs: cfg.timeoutMs,
@@ -190,12 +228,6 @@ export class ScimConnector implements Connector, AccountOperations {
       requestId: `${ctx.correlationId}-${ctx.attempt}${ctx.step ? `-${ctx.step}` : ""}`,
       sleep: this.options.sleep,
     });
-    return new ScimRun(client, cfg, desired, ctx.dryRun === true, ctx).run();
-  }
-
-  /** Refuse new work (in-flight calls finish). */
-  async close(): Promise<void> {
-    this.closed = true;
   }
 }
 
@@ -222,6 +254,8 @@ class ScimRun {
 
   async run(): Promise<AccountResult> {
     this.user = await this.findUser();
+    // no create will follow whose 409 would reveal an account the filter missed (module doc, plan step 1)
+    if (!this.user && (!this.desired.ensureAccount || this.dryRun)) this.user = await this.scanForUser();
     const keys = [...new Set([...this.desired.entitlementsToGrant, ...this.desired.entitlementsToRevoke])];
     const groups = await this.resolveGroups(keys);
     const groupIds = [...groups.values()].flatMap((g) => ("id" in g ? [g.id] : []));
@@ -284,28 +318,9 @@ class ScimRun {
     );
   }
 
-  /** Each key's Group: the key itself with groupKey "id"; looked up by displayName otherwise. */
-  private async resolveGroups(keys: string[]): Promise<Map<string, GroupRef>> {
-    const out = new Map<string, GroupRef>();
-    for (const key of keys) {
-      if (this.cfg.groupKey === "id") {
-        out.set(key, { id: key });
-        continue;
-      }
-      let found: { id: string; displayName?: string }[];
-      try {
-        found = await this.client.list("/Groups", { filter: eqFilter("displayName", key), attributes: "id,displayName" }, 100, 10);
-      } catch (err) {
-        if (!(err instanceof ScimHttpError)) throw err;
-        out.set(key, { error: { status: err.status, message: `looking up the Group: ${err.message}` } });
-        continue;
-      }
-      const matches = found.filter((g) => typeof g.displayName === "string" && fold(g.displayName) === fold(key));
-      if (matches.length === 1) out.set(key, { id: matches[0]!.id });
-      else if (matches.length === 0) out.set(key, { error: { status: 404, message: `no SCIM Group has displayName ${JSON.stringify(key)}` } });
-      else out.set(key, { error: { status: 409, message: `${matches.length} SCIM Groups have displayName ${JSON.stringify(key)}` } });
-    }
-    return out;
+  /** Each key's Group (groups.ts). */
+  private resolveGroups(keys: string[]): Promise<Map<string, GroupRef>> {
+    return resolveGroupKeys(this.client, this.cfg.groupKey, keys);
   }
 
   /** The user's memberships (module doc, plan step 3). */
@@ -397,7 +412,8 @@ class ScimRun {
 
   /**
    * After a 409 whose userName the filter cannot find (a server comparing it case-sensitively in filters
-   * but not in its uniqueness check): read the Users page by page, at most linkScanMaxPages pages.
+   * but not in its uniqueness check), or when the filter found nothing and no create will follow: read
+   * the Users page by page, at most linkScanMaxPages pages.
    */
   private async scanForUser(): Promise<ScimUser | undefined> {
     if (this.cfg.linkScanMaxPages === 0) return undefined;

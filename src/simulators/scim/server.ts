@@ -7,7 +7,9 @@
  *
  * In front of scimmy, in this order, for every request under the base path:
  *  1. the request log ({@link ScimSimulator.requests}: method, path below the base, filter, status);
- *  2. fault injection ({@link ScimFaultPlan}: 429 with Retry-After, 503, delays, drops, a hook run first);
+ *  2. fault injection ({@link ScimFaultPlan}: 429 with Retry-After, 503, delays, drops, a hook run first,
+ *     a rewritten answer); a request no rule took then meets, when on (sloppy mode's default), the 429
+ *     bursts of {@link ScimBurstThrottle};
  *  3. bearer-token authentication (401 with a SCIM error body and `WWW-Authenticate: Bearer`);
  *  4. writes (anything but GET) run one at a time: scimmy's PATCH reads, patches and writes back the
  *     resource in several steps, and two concurrent PATCHes of one Group would lose a member;
@@ -21,6 +23,16 @@
  *  - Uniqueness (userName, 409 "uniqueness") is not scimmy's: the store enforces it.
  *  - Filters on POST /.search are parsed by scimmy first (same limits as above), then matched here.
  *  - No ETags / If-Match (so never 412), no sorting guarantees beyond scimmy's.
+ *  - Pagination (RFC 7644 §3.4.2.4, `startIndex` and `count`; scimmy's default count is 20) is scimmy's,
+ *    except that a startIndex past the last result gets an empty page (scimmy 1.3.5 answers the first
+ *    page again), and `maxPageSize` caps `count` (a server that returns fewer results than asked for, as
+ *    the RFC allows).
+ *
+ * Modes (store.ts): "strict" behaves as the RFCs say; "sloppy" reproduces what real servers get wrong:
+ * case-sensitive filters, duplicate members on a repeated add, no Group displayName uniqueness, and 429
+ * bursts (option `throttle`, on by default in sloppy mode: {@link DEFAULT_THROTTLE}, 5 requests served
+ * then 2 answered 429 with Retry-After 0). A client that honours Retry-After and re-reads before writing
+ * reaches the same end state against both.
  * scimmy's resource handlers are process-wide (SCIMMY.Resources is a singleton): they are declared once
  * and find the simulator that received the request through the router's `context`, so several
  * simulators can run in one process.
@@ -32,11 +44,11 @@ import express, { type NextFunction, type Request, type Response } from "express
 import SCIMMY from "scimmy";
 import SCIMMYRouters from "scimmy-routers";
 import type { Logger } from "../../logger.js";
-import { ScimFaultPlan } from "./faults.js";
+import { DEFAULT_THROTTLE, ScimBurstThrottle, ScimFaultPlan, type ScimThrottleOptions } from "./faults.js";
 import { parseFilter, ScimFilterError, type FilterNode } from "./filter.js";
 import { ScimStore, scimError, type ScimMode, type StoredResource } from "./store.js";
 
-export { ScimFaultPlan, type ScimFaultAction, type ScimFaultRule } from "./faults.js";
+export { DEFAULT_THROTTLE, ScimBurstThrottle, ScimFaultPlan, type ScimFaultAction, type ScimFaultRule, type ScimThrottleOptions } from "./faults.js";
 export { ScimStore, type ScimMode, type StoredResource } from "./store.js";
 
 /** How a {@link ScimSimulator} is started. */
@@ -49,8 +61,15 @@ export interface ScimSimulatorOptions {
   port?: number;
   /** mount path of the SCIM endpoints, default "/scim/v2" */
   basePath?: string;
-  /** "strict" (default, RFC behaviour) or "sloppy" (case-sensitive filters, duplicate members): store.ts */
+  /** "strict" (default, RFC behaviour) or "sloppy" (case-sensitive filters, duplicate members, 429 bursts): store.ts */
   mode?: ScimMode;
+  /**
+   * 429 bursts ({@link ScimBurstThrottle}): `true` for {@link DEFAULT_THROTTLE}, an object for other
+   * numbers (missing ones from the default), `false` for none. Default: on in sloppy mode, off in strict.
+   */
+  throttle?: boolean | Partial<ScimThrottleOptions>;
+  /** at most this many resources per list answer, whatever the request's `count` (default: no cap) */
+  maxPageSize?: number;
   log?: Logger;
 }
 
@@ -71,11 +90,39 @@ const ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error";
 interface HandlerContext {
   store: ScimStore;
   filter?: FilterNode;
+  /** the simulator's cap on `count` */
+  maxPageSize?: number;
+}
+
+/** scimmy's paging of a list (Types.Resource#constraints), read after the handler returns. */
+interface ListConstraints {
+  startIndex?: number;
+  count?: number;
+  totalResults?: number;
+  [other: string]: unknown;
 }
 
 interface ResourceArg {
   id?: string;
   filter?: { expression: string };
+  constraints?: ListConstraints;
+}
+
+/** scimmy's page size when the request gives no count */
+const SCIMMY_DEFAULT_COUNT = 20;
+
+/**
+ * The list a handler hands scimmy, with the paging fixed up (module doc): `count` capped by maxPageSize;
+ * past the last result, no resources (and totalResults kept), where scimmy would answer the first page.
+ * scimmy reads `resource.constraints` after the handler returns, so setting it here takes effect.
+ */
+function paged(resource: ResourceArg, ctx: HandlerContext, all: StoredResource[]): StoredResource[] {
+  const c: ListConstraints = { ...resource.constraints };
+  if (ctx.maxPageSize !== undefined) c.count = Math.min(c.count ?? SCIMMY_DEFAULT_COUNT, ctx.maxPageSize);
+  resource.constraints = c;
+  if ((c.startIndex ?? 1) <= all.length) return all;
+  c.totalResults = all.length;
+  return [];
 }
 
 /** Filters parsed by the middleware, handed to the egress handler through the router's context. */
@@ -93,7 +140,7 @@ function declareResources(): void {
   SCIMMY.Resources.declare(SCIMMY.Resources.User, {
     egress: (resource: ResourceArg, ctx: HandlerContext): StoredResource | StoredResource[] => {
       if (resource.id) return ctx.store.userView(resource.id) ?? throwError(notFound(resource.id));
-      return ctx.store.listUsers(listFilter(resource, ctx));
+      return paged(resource, ctx, ctx.store.listUsers(listFilter(resource, ctx)));
     },
     ingress: (resource: ResourceArg, instance: unknown, ctx: HandlerContext): StoredResource =>
       resource.id ? ctx.store.replaceUser(resource.id, plain(instance)) : ctx.store.createUser(plain(instance)),
@@ -102,7 +149,7 @@ function declareResources(): void {
   SCIMMY.Resources.declare(SCIMMY.Resources.Group, {
     egress: (resource: ResourceArg, ctx: HandlerContext): StoredResource | StoredResource[] => {
       if (resource.id) return ctx.store.groupView(resource.id) ?? throwError(notFound(resource.id));
-      return ctx.store.listGroups(listFilter(resource, ctx));
+      return paged(resource, ctx, ctx.store.listGroups(listFilter(resource, ctx)));
     },
     ingress: (resource: ResourceArg, instance: unknown, ctx: HandlerContext): StoredResource =>
       resource.id ? ctx.store.replaceGroup(resource.id, plain(instance)) : ctx.store.createGroup(plain(instance)),
@@ -119,11 +166,16 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /**
  * The SCIM simulator. `start()` listens and resolves with the port; `baseUrl` is what a client is
  * configured with (`http://127.0.0.1:<port>/scim/v2`); `store` holds the data (tests seed Groups and
- * inspect members there); `faults` injects failures; `requests` is the request log.
+ * inspect members there); `faults` injects failures; `throttle` answers 429 bursts (sloppy mode);
+ * `requests` is the request log.
  */
 export class ScimSimulator {
   readonly store: ScimStore;
   readonly faults = new ScimFaultPlan();
+  /** the 429 bursts, when on (option `throttle`); tests may replace, reset or remove it */
+  throttle: ScimBurstThrottle | undefined;
+  /** the cap on `count` of list answers (option `maxPageSize`); tests may change it */
+  maxPageSize: number | undefined;
   /** every request received under the base path, in arrival order of their answers */
   readonly requests: ScimRequestLogEntry[] = [];
   readonly basePath: string;
@@ -133,6 +185,12 @@ export class ScimSimulator {
   constructor(private readonly opts: ScimSimulatorOptions) {
     this.store = new ScimStore(opts.mode ?? "strict");
     this.basePath = (opts.basePath ?? "/scim/v2").replace(/\/+$/, "");
+    const throttle = opts.throttle ?? opts.mode === "sloppy";
+    this.throttle = throttle === false ? undefined : new ScimBurstThrottle(throttle === true ? DEFAULT_THROTTLE : throttle);
+    if (opts.maxPageSize !== undefined && !(Number.isInteger(opts.maxPageSize) && opts.maxPageSize >= 1)) {
+      throw new RangeError(`maxPageSize must be an integer of at least 1, got ${opts.maxPageSize}`);
+    }
+    this.maxPageSize = opts.maxPageSize;
   }
 
   /** Listen; resolves with the bound port. */
@@ -186,7 +244,7 @@ export class ScimSimulator {
         type: "bearer",
         docUri: "https://datatracker.ietf.org/doc/html/rfc6750",
         handler: () => "simulator-admin",
-        context: (req): HandlerContext => ({ store: this.store, filter: parsedFilters.get(req) }),
+        context: (req): HandlerContext => ({ store: this.store, filter: parsedFilters.get(req), maxPageSize: this.maxPageSize }),
       }),
     );
     return app;
@@ -212,7 +270,14 @@ export class ScimSimulator {
     try {
       if (this.faults.latencyMs) await sleep(this.faults.latencyMs);
       const action = this.faults.take(req.method, req.path);
-      if (!action) return next();
+      if (!action) {
+        if (this.throttle?.take()) {
+          res.setHeader("Retry-After", String(this.throttle.options.retryAfter));
+          sendError(res, 429, undefined, "too many requests (simulated rate limit burst)");
+          return;
+        }
+        return next();
+      }
       switch (action.kind) {
         case "respond":
           if (action.retryAfter !== undefined) res.setHeader("Retry-After", String(action.retryAfter));
@@ -235,6 +300,19 @@ export class ScimSimulator {
             return res;
           }) as Response["end"];
           return next();
+        case "rewrite": {
+          // res.send(object) serialises through res.json, which calls res.send(string) again
+          const send = res.send.bind(res);
+          const edit = action.edit;
+          res.send = ((body: unknown) => {
+            if (body !== null && typeof body === "object" && !Buffer.isBuffer(body)) {
+              const plain = JSON.parse(JSON.stringify(body)) as Record<string, unknown>;
+              return send(JSON.stringify(edit(plain, req.query)));
+            }
+            return send(body);
+          }) as Response["send"];
+          return next();
+        }
       }
     } catch (err) {
       next(err);

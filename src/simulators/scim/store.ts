@@ -8,7 +8,8 @@
  *    §3.5.2.1: "no changes SHOULD be made").
  *  - sloppy (what real servers get wrong): uniqueness is still enforced case-insensitively (a database
  *    collation) but filters compare case-sensitively, so `userName eq "alice"` misses "Alice" and the
- *    create that follows gets 409; and a repeated PATCH add duplicates the member entry.
+ *    create that follows gets 409; a repeated PATCH add duplicates the member entry; and a Group's
+ *    displayName need not be unique. (Sloppy mode's 429 bursts are the server's: server.ts `throttle`.)
  * A member's `value` must be the id of an existing User or Group (400 invalidValue otherwise). Deleting a
  * User removes it from every Group. The User's `groups` attribute (RFC 7643 §4.1.2, read-only) is derived
  * from the Groups' members and omitted when empty.

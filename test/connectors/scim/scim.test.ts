@@ -1,7 +1,8 @@
 /**
  * The SCIM connector (src/connectors/scim/) against the SCIM simulator (src/simulators/scim/), over HTTP:
  * plan then apply, effectively once, case-insensitive userName, 409 -> link, 429/503 handling, per-operation
- * failures, dry run, filter escaping.
+ * failures, dry run, filter escaping, and the same end state against a strict and a sloppy server
+ * (case-sensitive filters, duplicate member adds, 429 bursts). discoverAccounts: discovery.test.ts.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -14,6 +15,7 @@ import { ScimConnector, parseScimConfig, scimConfigSchema } from "../../../src/c
 import { PermanentError, TransientError } from "../../../src/errors.js";
 import { logger } from "../../../src/logger.js";
 import { ScimSimulator } from "../../../src/simulators/scim/server.js";
+import { SCENARIO_END_STATE, endState, runScenario, seedScenario } from "./scenario.js";
 
 const TOKEN = "scim-test-token-7f3a";
 const env = { SCIM_TEST_TOKEN: TOKEN, SCIM_WRONG_TOKEN: "not-the-token" };
@@ -304,7 +306,7 @@ describe("SCIM connector: throttling, outages and credentials", () => {
   });
 });
 
-describe("SCIM connector against a sloppy server (case-sensitive filters, duplicate member adds)", () => {
+describe("SCIM connector against a sloppy server (case-sensitive filters, duplicate member adds, 429 bursts)", () => {
   let sloppy: ScimSimulator;
   let group: string;
   beforeAll(async () => {
@@ -326,6 +328,50 @@ describe("SCIM connector against a sloppy server (case-sensitive filters, duplic
     expect(outcomes(r2)).toEqual(["create_account:Frank:already", `grant:${group}:already`]);
     expect(sloppy.store.memberEntries(group, frank)).toBe(1);
     expect(sloppy.store.users.size).toBe(1);
+    expect(sloppy.requests.filter((q) => q.status === 429).length).toBeGreaterThan(0); // the bursts were there, and waited out
+  });
+
+  it("without a create to fall back on (a revoke, a dry run), an account the filter misses is found by a scan", async () => {
+    const frank = sloppy.store.findUserByUserName("frank")!.id;
+    const cfg = config({ baseUrl: sloppy.baseUrl });
+    const plan = await connector.applyDesiredState(cfg, desired("frank", { entitlementsToGrant: [group] }), ctx(true));
+    expect(outcomes(plan)).toEqual(["create_account:frank:already", `grant:${group}:already`]);
+    expect(plan.nativeId).toBe(frank);
+    sloppy.clearLog();
+    const r = await connector.applyDesiredState(
+      cfg,
+      desired("frank", { ensureAccount: false, entitlementsToRevoke: [group], deactivateWhenEmpty: true }),
+      ctx(),
+    );
+    expect(outcomes(r)).toEqual([`revoke:${group}:applied`, "disable_account:frank:applied"]);
+    expect(r.nativeId).toBe(frank);
+    expect(sloppy.store.memberEntries(group, frank)).toBe(0);
+    expect(sloppy.store.findUserByUserName("frank")!.active).toBe(false);
+    expect(sloppy.requests.filter((q) => q.method === "POST")).toEqual([]);
+  });
+
+  it("the same grants and revokes leave the same end state at a strict and at a sloppy server, 429 bursts included", async () => {
+    const pair = { strict: new ScimSimulator({ token: TOKEN }), sloppy: new ScimSimulator({ token: TOKEN, mode: "sloppy" }) };
+    await Promise.all([pair.strict.start(), pair.sloppy.start()]);
+    try {
+      const ends: Record<string, ReturnType<typeof endState>> = {};
+      for (const [mode, s] of Object.entries(pair)) {
+        const results = await runScenario(connector, config({ baseUrl: s.baseUrl }), seedScenario(s), `scenario-${mode}`);
+        expect(results.map((r) => r.operations.filter((o) => o.outcome === "failed"))).toEqual(results.map(() => []));
+        expect(results.every((r) => r.success)).toBe(true);
+        ends[mode] = endState(s);
+      }
+      expect(ends.strict).toEqual(SCENARIO_END_STATE);
+      expect(ends.sloppy).toEqual(ends.strict);
+      // what made the sloppy run different: bursts of 429 (waited out, no request lost) and 409s linked
+      expect(pair.strict.requests.filter((q) => q.status === 429)).toEqual([]);
+      expect(pair.sloppy.throttle!.throttled).toBeGreaterThanOrEqual(4);
+      expect(pair.sloppy.requests.filter((q) => q.status === 429)).toHaveLength(pair.sloppy.throttle!.throttled);
+      expect(pair.strict.requests.filter((q) => q.method === "POST" && q.status === 409)).toEqual([]);
+      expect(pair.sloppy.requests.filter((q) => q.method === "POST" && q.status === 409)).toHaveLength(3); // "frank" twice (the filter misses "Frank") and "ALICE"
+    } finally {
+      await Promise.all([pair.strict.stop(), pair.sloppy.stop()]);
+    }
   });
 });
 

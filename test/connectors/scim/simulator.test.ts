@@ -1,11 +1,11 @@
 /**
  * The SCIM simulator (src/simulators/scim/) on its own, over HTTP: what scimmy gives (PATCH, lists,
- * errors) and what the simulator adds (uniqueness, filters with escapes, member de-duplication, faults,
- * the request log, bearer auth).
+ * errors) and what the simulator adds (uniqueness, filters with escapes, member de-duplication, paging
+ * past the end and a page-size cap, faults, sloppy mode's 429 bursts, the request log, bearer auth).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseFilter, matchesFilter, ScimFilterError } from "../../../src/simulators/scim/filter.js";
-import { ScimSimulator } from "../../../src/simulators/scim/server.js";
+import { DEFAULT_THROTTLE, ScimSimulator } from "../../../src/simulators/scim/server.js";
 
 const TOKEN = "sim-token";
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -38,6 +38,7 @@ beforeEach(() => {
     s.store.clear();
     s.faults.clear();
     s.clearLog();
+    s.throttle?.reset(); // sloppy: the next 5 requests are served, then 2 answered 429 (DEFAULT_THROTTLE)
   }
 });
 
@@ -121,6 +122,53 @@ describe("SCIM simulator (strict)", () => {
     expect(strict.faults.remaining()).toBe(0);
   });
 
+  it("paging: a startIndex past the end gets no Resources (scimmy alone answers the first page again); maxPageSize caps count", async () => {
+    for (let i = 0; i < 5; i++) strict.store.createUser({ userName: `p${i}` });
+    const past = await call(strict, "GET", "/Users?startIndex=6&count=3");
+    expect(past.status).toBe(200);
+    expect(past.body).toMatchObject({ totalResults: 5, Resources: [] });
+    const last = await call(strict, "GET", "/Users?startIndex=5&count=3");
+    expect(last.body.Resources.map((u: any) => u.userName)).toEqual(["p4"]);
+    expect((await call(strict, "GET", "/Groups?startIndex=2&count=3")).body).toMatchObject({ totalResults: 0, Resources: [] });
+
+    strict.maxPageSize = 2;
+    try {
+      const capped = await call(strict, "GET", "/Users?startIndex=2&count=3");
+      expect(capped.body).toMatchObject({ totalResults: 5, startIndex: 2, itemsPerPage: 2 });
+      expect(capped.body.Resources.map((u: any) => u.userName)).toEqual(["p1", "p2"]);
+      expect((await call(strict, "GET", "/Users")).body.Resources).toHaveLength(2);
+    } finally {
+      strict.maxPageSize = undefined;
+    }
+    expect(() => new ScimSimulator({ token: TOKEN, maxPageSize: 0 })).toThrow(RangeError);
+  });
+
+  it("a rule with skip lets the first matching requests through; rewrite edits the answer's JSON", async () => {
+    strict.store.createUser({ userName: "r1" });
+    strict.faults.add({ method: "GET", path: "/Users", skip: 1, count: 1, action: { kind: "respond", status: 500 } });
+    strict.faults.add({
+      method: "GET",
+      path: "/Groups",
+      count: 1,
+      action: { kind: "rewrite", edit: (body, query) => ({ ...body, totalResults: undefined, seen: query.count }) },
+    });
+    expect((await call(strict, "GET", "/Users")).status).toBe(200);
+    expect((await call(strict, "GET", "/Users")).status).toBe(500);
+    expect((await call(strict, "GET", "/Users")).status).toBe(200);
+    const rewritten = await call(strict, "GET", "/Groups?count=7");
+    expect(rewritten.status).toBe(200);
+    expect(rewritten.headers.get("content-type")).toMatch(/application\/scim\+json/);
+    expect(rewritten.body).toMatchObject({ Resources: [], seen: 7 });
+    expect(rewritten.body).not.toHaveProperty("totalResults");
+    expect((await call(strict, "GET", "/Groups")).body).toMatchObject({ totalResults: 0 });
+    expect(strict.faults.remaining()).toBe(0);
+  });
+
+  it("answers no 429 bursts unless asked to (strict mode's default)", async () => {
+    expect(strict.throttle).toBeUndefined();
+    for (let i = 0; i < 10; i++) expect((await call(strict, "GET", "/Users")).status).toBe(200);
+  });
+
   it("serialises concurrent PATCHes of one Group: no member is lost", async () => {
     const g = strict.store.createGroup({ displayName: "busy" });
     const ids = Array.from({ length: 20 }, (_, i) => strict.store.createUser({ userName: `c${i}` }).id);
@@ -138,6 +186,40 @@ describe("SCIM simulator (sloppy)", () => {
     await call(sloppy, "PATCH", `/Groups/${g.id}`, addMember(u.id));
     await call(sloppy, "PATCH", `/Groups/${g.id}`, addMember(u.id));
     expect(sloppy.store.memberEntries(g.id, u.id)).toBe(2);
+  });
+
+  it("answers 429 bursts with Retry-After 0: 5 requests served, then 2 refused, again and again (DEFAULT_THROTTLE)", async () => {
+    expect(DEFAULT_THROTTLE).toEqual({ every: 5, burst: 2, retryAfter: 0 });
+    const answers: string[] = [];
+    for (let i = 0; i < 14; i++) {
+      const r = await call(sloppy, i % 2 ? "GET" : "POST", i % 2 ? "/Users" : "/Groups", i % 2 ? undefined : { displayName: `g${i}` });
+      answers.push(r.status === 429 ? `429 ${r.headers.get("retry-after")} ${r.body.status}` : String(r.status));
+    }
+    expect(answers).toEqual(["201", "200", "201", "200", "201", "429 0 429", "429 0 429", "200", "201", "200", "201", "200", "429 0 429", "429 0 429"]);
+    expect(sloppy.throttle!.throttled).toBe(4);
+    expect(sloppy.store.groups.size).toBe(5); // a refused POST changed nothing
+    expect(sloppy.requests.filter((r) => r.status === 429)).toHaveLength(4);
+  });
+
+  it("the bursts are configurable (every, burst, retryAfter), in either mode, or off", async () => {
+    const custom = new ScimSimulator({ token: TOKEN, throttle: { every: 1, burst: 3, retryAfter: 2 } });
+    const off = new ScimSimulator({ token: TOKEN, mode: "sloppy", throttle: false });
+    await Promise.all([custom.start(), off.start()]);
+    try {
+      const statuses: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await call(custom, "GET", "/Users");
+        statuses.push(`${r.status}${r.headers.get("retry-after") ? `/${r.headers.get("retry-after")}` : ""}`);
+      }
+      expect(statuses).toEqual(["200", "429/2", "429/2", "429/2", "200"]);
+      expect(off.throttle).toBeUndefined();
+      for (let i = 0; i < 8; i++) expect((await call(off, "GET", "/Users")).status).toBe(200);
+    } finally {
+      await Promise.all([custom.stop(), off.stop()]);
+    }
+    expect(() => new ScimSimulator({ token: TOKEN, throttle: { every: 0 } })).toThrow(RangeError);
+    expect(() => new ScimSimulator({ token: TOKEN, throttle: { burst: 1.5 } })).toThrow(RangeError);
+    expect(() => new ScimSimulator({ token: TOKEN, throttle: { retryAfter: -1 } })).toThrow(RangeError);
   });
 });
 

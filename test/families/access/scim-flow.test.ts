@@ -3,7 +3,8 @@
  * src/simulators/scim/, scimmy on express 4): INSERT → job → worker → ScimConnector (connector type
  * "scim", registered by the access family) → Users and Groups at the service → accounts recorded. A
  * second grant changes nothing at the service (no duplicate member), and the account's userName at the
- * service keeps the identity's case-insensitive identity.
+ * service keeps the identity's case-insensitive identity. The same grants and revokes reach the same end
+ * state at a sloppy service (case-sensitive filters, duplicate member adds, 429 bursts) as at a strict one.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ScimSimulator } from "../../../src/simulators/scim/server.js";
@@ -11,6 +12,7 @@ import { startWorker, type WorkerHandle } from "../../../src/worker/runner.js";
 import { createAccessFixture } from "../../helpers/access.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
 import { createAccount, finalProvision, type Account } from "../../helpers/fixtures.js";
+import { endState } from "../../connectors/scim/scenario.js";
 
 const TOKEN_ENV = "PROVISIO_TEST_SCIM_TOKEN";
 let t: TestDatabase;
@@ -72,5 +74,62 @@ describe("access provisioning over SCIM through the worker", () => {
     expect(memberIds(staff.id)).toEqual([]);
     expect(scim.store.findUserByUserName("katherine.johnson")?.active).toBe(false);
     expect((await t.pool.query("SELECT link_state FROM account WHERE identity_id = $1", [f.identityId])).rows[0].link_state).toBe("disabled");
+  });
+});
+
+describe("access provisioning over SCIM: a sloppy service ends where a strict one does", () => {
+  it("grant, grant again, revoke one group, revoke the other with deactivate: same statuses, accounts and service state", async () => {
+    const runs: Record<string, unknown> = {};
+    for (const mode of ["strict", "sloppy"] as const) {
+      const sim = new ScimSimulator({ token: "scim-test-token", mode });
+      await sim.start();
+      try {
+        const tenant = (await createAccount(t.pool)).tenantId;
+        const staff = sim.store.createGroup({ displayName: "staff" }).id;
+        const admins = sim.store.createGroup({ displayName: "admins" }).id;
+        // the account exists already, in another case than the mapping derives ("grace.hopper"): a
+        // case-sensitive filter misses it, the create is answered 409 and the account must be linked
+        const existing = sim.store.createUser({ userName: "Grace.Hopper" }).id;
+        const f = await createAccessFixture(t.pool, tenant, {
+          connectorType: "scim",
+          configuration: { baseUrl: sim.baseUrl, token_env: TOKEN_ENV },
+          nativeKeys: [staff, admins],
+          username: "Grace.Hopper",
+        });
+        const steps: unknown[] = [];
+        const run = async (sql: string, params: unknown[]) => {
+          const id = (await t.pool.query<{ id: string }>(`${sql} RETURNING id`, params)).rows[0]!.id;
+          const p = await finalProvision(t.pool, id);
+          const account = (await t.pool.query("SELECT native_id, link_state FROM account WHERE identity_id = $1", [f.identityId])).rows;
+          steps.push({ status: p.status, account, service: endState(sim) });
+          expect(account.map((a: { native_id: string }) => a.native_id)).toEqual([existing]);
+        };
+        const grant = "INSERT INTO provision_access_grant (tenant_customer_id, identity_id) VALUES ($1, $2)";
+        const revoke = "INSERT INTO provision_access_revoke (tenant_customer_id, identity_id, entitlement_ids, deactivate) VALUES ($1, $2, $3, true)";
+        await run(grant, [tenant, f.identityId]);
+        await run(grant, [tenant, f.identityId]);
+        await run(revoke, [tenant, f.identityId, [f.entitlements[staff]]]);
+        await run(revoke, [tenant, f.identityId, [f.entitlements[admins]]]);
+        runs[mode] = steps.map((x) => JSON.parse(JSON.stringify(x).replaceAll(existing, "<existing>")));
+        if (mode === "sloppy") {
+          expect(sim.requests.filter((q) => q.status === 429).length).toBeGreaterThan(0);
+          expect(sim.requests.filter((q) => q.method === "POST" && q.status === 409).length).toBeGreaterThan(0);
+        }
+      } finally {
+        await sim.stop();
+      }
+    }
+    const held = (staff: string[], admins: string[], active: boolean) => ({
+      status: "completed",
+      account: [{ native_id: "<existing>", link_state: active ? "linked" : "disabled" }],
+      service: { users: [`Grace.Hopper ${active ? "active" : "inactive"}`], groups: { staff, admins } },
+    });
+    expect(runs.strict).toEqual([
+      held(["Grace.Hopper"], ["Grace.Hopper"], true),
+      held(["Grace.Hopper"], ["Grace.Hopper"], true),
+      held([], ["Grace.Hopper"], true),
+      held([], [], false),
+    ]);
+    expect(runs.sloppy).toEqual(runs.strict);
   });
 });
