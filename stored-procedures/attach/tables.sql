@@ -28,5 +28,8 @@ SELECT inventory_attach('account');
 SELECT inventory_attach('connector_config');
 SELECT inventory_attach('access_discovery_run');
 SELECT inventory_attach('access_observation');
--- Tenants' sessions read these (their own rows); the definitions are written by the owner (an admin
--- tool, migrations of the deployment) until the access family's write path for tenants is built.
+SELECT inventory_attach('tenant_connector_policy');
+-- Tenants' sessions read these (their own rows) and write their definitions (engine/security/roles.sql:
+-- identity, role, their links, application, entitlement, connector_config within the tenant's
+-- tenant_connector_policy, mapping_config); accounts, discovery passes and the policy are the engine's
+-- and the operator's.

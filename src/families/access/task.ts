@@ -20,7 +20,7 @@
  * others stay applied and recorded. The job completes only when every application is consistent.
  */
 import { createHash } from "node:crypto";
-import type { InferResult } from "kysely";
+import { sql, type InferResult } from "kysely";
 import { z } from "zod";
 import type { AccountDesiredState, AccountResult } from "../../connectors/capabilities/account.js";
 import { getConnector } from "../../connectors/registry.js";
@@ -144,8 +144,12 @@ async function applicationNames(ctx: Ctx, tenant: string, ids: string[]): Promis
 
 /**
  * The application's name, connector and mapping configuration, read now (a change to a config row is seen
- * by the next job, not after a restart). Also used by discovery (./discovery.ts).
- * @throws ProvisioError PV_CONFIG when the application has no connector_config or mapping_config
+ * by the next job, not after a restart). Also used by discovery (./discovery.ts). A configuration a
+ * tenant's session wrote is checked against the tenant's connector policy first (it may have been
+ * tightened since the write: stored-procedures/validation/access_definitions.sql), so the adapter never
+ * reads a secret or reaches a host the policy no longer allows.
+ * @throws ProvisioError PV_CONFIG when the application has no connector_config or mapping_config;
+ *   PermanentError PV_ACCESS_POLICY when its tenant-written configuration breaks the tenant's policy
  */
 export async function loadApplication(helpers: PgHelpers, applicationId: string, tenant: string) {
   const q = queryBuilder
@@ -153,12 +157,18 @@ export async function loadApplication(helpers: PgHelpers, applicationId: string,
     .innerJoin("mapping_config as m", "m.application_id", "c.application_id")
     .innerJoin("application as a", "a.id", "c.application_id")
     .select(["a.name", "c.connector_type", "c.configuration", "m.user_id_template", "m.lower_case"])
+    .select(
+      sql<string | null>`CASE WHEN c.tenant_written THEN access_connector_policy_error(c.tenant_customer_id, c.connector_type, c.configuration) END`.as(
+        "policy_error",
+      ),
+    )
     .where("c.application_id", "=", applicationId)
     .where("c.tenant_customer_id", "=", tenant)
     .where("m.tenant_customer_id", "=", tenant)
     .compile();
   const row = (await query<InferResult<typeof q>[number]>(helpers, q.sql, [...q.parameters]))[0];
   if (!row) throw new ProvisioError("PV_CONFIG", `application ${applicationId} has no connector_config or mapping_config`);
+  if (row.policy_error) throw new PermanentError("PV_ACCESS_POLICY", `application "${row.name}": ${row.policy_error}`);
   return row;
 }
 

@@ -89,6 +89,34 @@ BEGIN
 END
 $$;
 
+-- The access family's definitions (migrations/0012, 0016): a tenant's session writes its own (row-level
+-- security's WITH CHECK keeps them in its tenant; composite foreign keys keep every link inside one
+-- tenant), every column but the audit ones and connector_config.tenant_written, which the trigger sets.
+-- What a connector configuration may name and reach is checked against the tenant's policy
+-- (validation/access_definitions.sql). Accounts and discovery passes are written by the engine only.
+CREATE OR REPLACE FUNCTION tenant_writable_columns(p_table regclass) RETURNS text
+LANGUAGE sql STABLE AS $f$
+  SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+  FROM pg_attribute a
+  WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
+    AND a.attname NOT IN ('created_date', 'created_by', 'updated_date', 'updated_by', 'tenant_written')
+$f$;
+COMMENT ON FUNCTION tenant_writable_columns(regclass) IS
+  'The columns of p_table (an access definition table) a tenant''s session may INSERT and UPDATE, as a quoted list: all but the audit columns and tenant_written. Raises nothing.';
+REVOKE EXECUTE ON FUNCTION tenant_writable_columns(regclass) FROM PUBLIC;
+DO $$
+DECLARE
+  t regclass;
+BEGIN
+  FOR t IN SELECT x::regclass FROM unnest(ARRAY['identity', 'role', 'identity_role', 'application', 'entitlement', 'role_entitlement',
+                                                 'connector_config', 'mapping_config']) x LOOP
+    EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON %s FROM provisio_order', t);
+    EXECUTE format('GRANT INSERT (%1$s), UPDATE (%1$s), DELETE ON %2$s TO provisio_order', tenant_writable_columns(t), t);
+  END LOOP;
+END
+$$;
+GRANT EXECUTE ON FUNCTION access_connector_policy_error(uuid, text, jsonb) TO provisio_worker;
+
 -- provisio_worker: the job lifecycle, accreditations, heartbeats and graphile_worker
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO provisio_worker;
 GRANT SELECT ON ALL TABLES IN SCHEMA class TO provisio_worker;

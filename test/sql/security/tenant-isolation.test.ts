@@ -249,6 +249,15 @@ const CALLER_COLUMNS: Record<string, string[]> = {
   provision_host: ["name", "addrs_v4", "addrs_v6"],
   provision_access_grant: ["identity_id", "application_id", "dry_run"],
   provision_access_revoke: ["identity_id", "entitlement_ids", "deactivate", "dry_run"],
+  // the access definitions a tenant's session writes (migrations/0016): all but the audit columns
+  identity: ["id", "tenant_customer_id", "username", "email", "display_name", "is_active"],
+  role: ["id", "tenant_customer_id", "name", "descr"],
+  identity_role: ["identity_id", "role_id", "tenant_customer_id"],
+  application: ["id", "tenant_customer_id", "name", "descr", "discovery_interval", "reconcile_mode", "repair_max_revoke_share", "discovery_page_size"],
+  entitlement: ["id", "tenant_customer_id", "application_id", "name", "native_key"],
+  role_entitlement: ["role_id", "entitlement_id", "tenant_customer_id"],
+  connector_config: ["application_id", "tenant_customer_id", "connector_type", "configuration"],
+  mapping_config: ["application_id", "tenant_customer_id", "user_id_template", "lower_case"],
 };
 const PROVISION_CALLER_COLUMNS = ["id", "tenant_customer_id", "accreditation_id", "order_item_plan_ids"];
 /** Columns provisio derives in validation from the row (whatever the caller gave is replaced). */
@@ -304,6 +313,34 @@ describe("item 4: the engine's columns are not the order role's to set", () => {
       }
       case "provision_host":
         return { columns: ["tenant_customer_id", "accreditation_id", "name"], values: [a.tenantId, a.accreditationId, `ns-${id}.external.net`] };
+      case "identity":
+        return { columns: ["tenant_customer_id", "username"], values: [a.tenantId, `u-${id}`] };
+      case "role":
+      case "application":
+        return { columns: ["tenant_customer_id", "name"], values: [a.tenantId, `${table}-${id}`] };
+      case "identity_role":
+      case "role_entitlement": {
+        const f = await createAccessFixture(t.pool, a.tenantId);
+        const role = (await t.pool.query<{ id: string }>("INSERT INTO role (tenant_customer_id, name) VALUES ($1, $2) RETURNING id", [a.tenantId, `r-${id}`]))
+          .rows[0]!.id;
+        return table === "identity_role"
+          ? { columns: ["identity_id", "role_id", "tenant_customer_id"], values: [f.identityId, role, a.tenantId] }
+          : { columns: ["role_id", "entitlement_id", "tenant_customer_id"], values: [role, Object.values(f.entitlements)[0], a.tenantId] };
+      }
+      case "entitlement":
+      case "connector_config":
+      case "mapping_config": {
+        const app = (
+          await t.pool.query<{ id: string }>("INSERT INTO application (tenant_customer_id, name) VALUES ($1, $2) RETURNING id", [a.tenantId, `app-${id}`])
+        ).rows[0]!.id;
+        if (table === "entitlement")
+          return { columns: ["tenant_customer_id", "application_id", "name", "native_key"], values: [a.tenantId, app, "e", `k-${id}`] };
+        if (table === "mapping_config") return { columns: ["tenant_customer_id", "application_id"], values: [a.tenantId, app] };
+        return {
+          columns: ["tenant_customer_id", "application_id", "connector_type", "configuration"],
+          values: [a.tenantId, app, "scim", { baseUrl: "http://127.0.0.1/scim", token_env: "T_TOKEN" }],
+        };
+      }
       default:
         throw new Error(`no valid row for ${table}: add one to this test`);
     }
@@ -317,6 +354,7 @@ describe("item 4: the engine's columns are not the order role's to set", () => {
     jsonb: { spoofed: true },
     date: "2001-02-03",
     numeric: 7,
+    boolean: false,
   };
 
   it("every column of every table the order role may INSERT into is the caller's, derived, or refused (42501/PV115) leaving nothing", async () => {
