@@ -41,6 +41,7 @@ CREATE TABLE access_discovery_run (
 -- one pass in flight per application: requesting another returns it (get-or-create)
 CREATE UNIQUE INDEX access_discovery_run_in_flight_uidx ON access_discovery_run (application_id) WHERE status IN ('queued', 'running');
 CREATE INDEX access_discovery_run_application_idx ON access_discovery_run (application_id, created_date DESC);
+CREATE INDEX access_discovery_run_complete_idx ON access_discovery_run (application_id, finished_date DESC) WHERE status = 'complete';
 
 -- What a pass saw: one row per account, with the native keys (of the application's entitlements) it holds.
 CREATE TABLE access_observation (
@@ -52,7 +53,9 @@ CREATE TABLE access_observation (
   active             BOOLEAN NOT NULL,
   entitlements       TEXT[] NOT NULL DEFAULT '{}'
 );
-CREATE UNIQUE INDEX access_observation_uidx ON access_observation (run_id, lower(user_id_in_app));
+-- a user id as the application spells it: targets that compare case-sensitively (SQL logins) may hold
+-- "Alice" and "alice" as two accounts
+CREATE UNIQUE INDEX access_observation_uidx ON access_observation (run_id, user_id_in_app);
 
 -- Down Migration
 -- Forward-only (docs/design.md "Habits"): no down migration.

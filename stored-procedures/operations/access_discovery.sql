@@ -58,6 +58,38 @@ END
 $$;
 COMMENT ON FUNCTION access_application_assert(uuid) IS 'The application row. Raises PV208 when it does not exist or belongs to another tenant than the session''s.';
 
+-- Whether graphile-worker still holds a job with key p_key that will run (or is running): not yet at its
+-- last attempt, or locked by a worker now.
+CREATE OR REPLACE FUNCTION access_job_alive(p_key text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT EXISTS (SELECT 1 FROM graphile_worker._private_jobs j WHERE j.key = p_key AND (j.attempts < j.max_attempts OR j.locked_at IS NOT NULL))
+$$;
+COMMENT ON FUNCTION access_job_alive(text) IS 'True when a graphile-worker job with this key will still run or is running. Raises nothing.';
+
+-- Pass p_run_id's jobs, again when they are gone: a pass queued or running, or a repair queued or
+-- running, whose graphile-worker job no longer exists or has used its attempts (a worker killed during
+-- the last attempt, a failure that could not be recorded) is enqueued again, so that no pass or repair
+-- stays in flight for ever. Returns how many jobs it added.
+CREATE OR REPLACE FUNCTION access_discovery_jobs_ensure(p_run_id uuid) RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_run access_discovery_run;
+  n integer := 0;
+BEGIN
+  SELECT * INTO v_run FROM access_discovery_run WHERE id = p_run_id;
+  IF v_run.status IN ('queued', 'running') AND NOT access_job_alive('access_discover:' || v_run.application_id) THEN
+    PERFORM graphile_worker.add_job('access__discover', json_build_object('run_id', v_run.id), max_attempts => 5, job_key => 'access_discover:' || v_run.application_id);
+    n := n + 1;
+  END IF;
+  IF v_run.repair_status IN ('queued', 'running') AND NOT access_job_alive('access_repair:' || v_run.id) THEN
+    PERFORM graphile_worker.add_job('access__repair', json_build_object('run_id', v_run.id), max_attempts => 5, job_key => 'access_repair:' || v_run.id);
+    n := n + 1;
+  END IF;
+  RETURN n;
+END
+$$;
+COMMENT ON FUNCTION access_discovery_jobs_ensure(uuid) IS 'Enqueues again the discovery or repair job of a pass in flight whose job is gone or exhausted; returns how many. Raises nothing.';
+
 -- Get-or-create a discovery pass of application p_application_id and enqueue it (task access__discover,
 -- job_key access_discover:<application>: at most one queued). A pass already queued or running is
 -- returned instead of a second one. Raises PV208 (not the tenant's application), PV206 (no usable
@@ -72,7 +104,10 @@ BEGIN
   -- serialise requests of one application (the in-flight unique index is the backstop)
   PERFORM pg_advisory_xact_lock(hashtextextended('access_discover:' || v_app.id, 0));
   SELECT id INTO v_id FROM access_discovery_run WHERE application_id = v_app.id AND status IN ('queued', 'running');
-  IF FOUND THEN RETURN v_id; END IF;
+  IF FOUND THEN
+    PERFORM access_discovery_jobs_ensure(v_id);
+    RETURN v_id;
+  END IF;
   INSERT INTO access_discovery_run (tenant_customer_id, application_id, trigger)
   VALUES (v_app.tenant_customer_id, v_app.id, p_trigger) RETURNING id INTO v_id;
   PERFORM graphile_worker.add_job('access__discover', json_build_object('run_id', v_id),
@@ -83,15 +118,27 @@ $$;
 COMMENT ON FUNCTION access_discovery_request(uuid, text) IS
   'Queues a discovery pass of the application (or returns the one queued or running): its access_discovery_run id. Raises PV208, PV206.';
 
--- The scheduler (graphile-worker cron, task access__discover_due): request a pass of every application
--- whose discovery_interval has elapsed since its last pass was requested. Returns how many it queued.
--- An application whose configuration cannot be used is skipped (its last failed pass says why).
+-- The scheduler (graphile-worker cron, task access__discover_due): enqueue again the jobs of passes and
+-- repairs in flight whose job is gone (access_discovery_jobs_ensure), delete passes finished over 30
+-- days ago (never an application's last complete pass nor a held or running repair), and request a pass
+-- of every application whose discovery_interval has elapsed since its last pass was requested. Returns
+-- how many passes it requested. An application whose configuration cannot be used is skipped.
 CREATE OR REPLACE FUNCTION access_discovery_schedule() RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   r record;
   n integer := 0;
 BEGIN
+  -- passes and repairs in flight whose job is gone are enqueued again
+  PERFORM access_discovery_jobs_ensure(d.id) FROM access_discovery_run d
+  WHERE d.status IN ('queued', 'running') OR d.repair_status IN ('queued', 'running');
+  -- retention: passes finished over 30 days ago, but never an application's last complete pass (the
+  -- drift view's), nor one whose repair is held or in flight
+  DELETE FROM access_discovery_run d
+  WHERE d.finished_date < now() - interval '30 days'
+    AND d.repair_status IS DISTINCT FROM 'held' AND d.repair_status IS DISTINCT FROM 'queued' AND d.repair_status IS DISTINCT FROM 'running'
+    AND d.id <> (SELECT l.id FROM access_discovery_run l WHERE l.application_id = d.application_id AND l.status = 'complete'
+                 ORDER BY l.finished_date DESC, l.id DESC LIMIT 1);
   FOR r IN
     SELECT a.id FROM application a
     WHERE a.discovery_interval IS NOT NULL
@@ -129,8 +176,8 @@ $$;
 COMMENT ON FUNCTION access_discovery_start(uuid) IS 'Marks the pass running and clears an earlier attempt''s observations; no row when the pass is final. Raises nothing.';
 
 -- One page of pass p_run_id: p_accounts = [{ user_id_in_app, native_id, active, entitlements: [key] }].
--- An account already recorded by this pass (the same user id whatever its case) is merged: its
--- entitlements are the union. Returns the accounts recorded so far. Raises PV209 when the pass is not running.
+-- An account listed twice (on this page or an earlier one: the same user id, spelled the same) is
+-- merged: its entitlements are the union, active only if every listing says so. Returns the accounts recorded so far. Raises PV209 when the pass is not running.
 CREATE OR REPLACE FUNCTION access_discovery_record(p_run_id uuid, p_accounts jsonb) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -141,13 +188,18 @@ BEGIN
   IF NOT FOUND OR v_run.status <> 'running' THEN
     RAISE EXCEPTION 'discovery pass % is not running', p_run_id USING ERRCODE = 'PV209';
   END IF;
+  -- one row per user id of the page (a listing may repeat one), merged with what earlier pages recorded
   INSERT INTO access_observation AS o (run_id, tenant_customer_id, application_id, user_id_in_app, native_id, active, entitlements)
-  SELECT p_run_id, v_run.tenant_customer_id, v_run.application_id, x ->> 'user_id_in_app', x ->> 'native_id',
-         coalesce((x ->> 'active')::boolean, true),
-         ARRAY(SELECT DISTINCT e FROM jsonb_array_elements_text(coalesce(x -> 'entitlements', '[]')) e ORDER BY e)
-  FROM jsonb_array_elements(p_accounts) x
-  WHERE coalesce(x ->> 'user_id_in_app', '') <> ''
-  ON CONFLICT (run_id, lower(user_id_in_app)) DO UPDATE
+  SELECT p_run_id, v_run.tenant_customer_id, v_run.application_id, x.user_id_in_app, max(x.native_id), bool_and(x.active),
+         coalesce(array_agg(DISTINCT x.ents ORDER BY x.ents) FILTER (WHERE x.ents IS NOT NULL), '{}')
+  FROM (
+    SELECT a ->> 'user_id_in_app' AS user_id_in_app, a ->> 'native_id' AS native_id, coalesce((a ->> 'active')::boolean, true) AS active, k AS ents
+    FROM jsonb_array_elements(p_accounts) a
+    LEFT JOIN LATERAL jsonb_array_elements_text(coalesce(a -> 'entitlements', '[]')) k ON true
+    WHERE coalesce(a ->> 'user_id_in_app', '') <> ''
+  ) x
+  GROUP BY x.user_id_in_app
+  ON CONFLICT (run_id, user_id_in_app) DO UPDATE
     SET entitlements = ARRAY(SELECT DISTINCT e FROM unnest(o.entitlements || EXCLUDED.entitlements) e ORDER BY e),
         native_id = coalesce(EXCLUDED.native_id, o.native_id), active = o.active AND EXCLUDED.active;
   SELECT count(*) INTO v_seen FROM access_observation WHERE run_id = p_run_id;
@@ -213,6 +265,7 @@ BEGIN
            coalesce(array_agg(DISTINCT d.native_key) FILTER (WHERE d.kind = 'excess'), '{}') AS revokes
     FROM v_access_drift d
     WHERE d.application_id = v_run.application_id AND d.run_id = p_run_id AND d.kind IN ('missing', 'excess') AND d.identity_id IS NOT NULL
+      AND d.user_id_in_app IS NOT NULL
     GROUP BY d.identity_id
   ) p;
   v_repair := CASE
@@ -310,12 +363,16 @@ DROP VIEW IF EXISTS v_access_drift, v_access_discovery_run;
 --   orphan   an account the pass saw that belongs to no identity of the tenant
 --   gone     an account provisio recorded (linked) that the last complete pass did not see
 -- An identity's account is matched by the user id provisio recorded for it, else by the id its mapping
--- derives, compared case-insensitively. Only a complete pass counts: a failed or partial one is ignored.
+-- derives: as spelled, and also whatever its case where the target compares user ids case-insensitively
+-- (ldap, scim; SQL logins "Alice" and "alice" are two accounts). A missing entitlement's user id is the
+-- account's as the application spells it when the pass saw one. Only a complete pass counts: a failed or partial one is ignored.
 -- Security barrier with its own tenant filter, like the status views.
 CREATE VIEW v_access_drift WITH (security_barrier) AS
 WITH latest AS (
-  SELECT DISTINCT ON (r.application_id) r.id AS run_id, r.application_id, r.tenant_customer_id, r.started_date, r.finished_date
+  SELECT DISTINCT ON (r.application_id) r.id AS run_id, r.application_id, r.tenant_customer_id, r.started_date, r.finished_date,
+         coalesce(c.connector_type IN ('ldap', 'scim'), false) AS case_insensitive
   FROM access_discovery_run r
+  LEFT JOIN connector_config c ON c.application_id = r.application_id
   WHERE r.status = 'complete'
     AND (r.tenant_customer_id = (SELECT current_tenant_id()) OR (SELECT role_is_engine(current_user)))
   ORDER BY r.application_id, r.finished_date DESC, r.id DESC
@@ -337,9 +394,11 @@ WITH latest AS (
   SELECT o.*, x.identity_id, x.username
   FROM access_observation o
   JOIN latest l ON l.run_id = o.run_id
-  LEFT JOIN ident x ON x.run_id = o.run_id AND lower(x.user_id_in_app) = lower(o.user_id_in_app)
+  LEFT JOIN ident x ON x.run_id = o.run_id
+    AND (x.user_id_in_app = o.user_id_in_app OR (l.case_insensitive AND lower(x.user_id_in_app) = lower(o.user_id_in_app)))
 )
-SELECT d.application_id, d.run_id, 'missing'::text AS kind, d.identity_id, x.username, x.user_id_in_app, s.native_id, d.entitlement_id, d.native_key
+SELECT d.application_id, d.run_id, 'missing'::text AS kind, d.identity_id, x.username, coalesce(s.user_id_in_app, x.user_id_in_app) AS user_id_in_app, s.native_id,
+       d.entitlement_id, d.native_key
 FROM desired d
 JOIN ident x ON x.run_id = d.run_id AND x.identity_id = d.identity_id
 LEFT JOIN seen s ON s.run_id = d.run_id AND s.identity_id = d.identity_id

@@ -106,8 +106,9 @@ COMMENT ON FUNCTION access_connector_policy_error(uuid, text, jsonb) IS
   'NULL, or what in a tenant-written connector configuration the tenant''s policy does not allow (connector type, secret references, host). Raises nothing.';
 
 -- BEFORE INSERT OR UPDATE on connector_config: no inline secret at any depth (23514, whoever writes);
--- a tenant's session writes only what its policy allows (PV211) and marks the row tenant_written; an
--- engine session's write (the operator's, vetted) clears the mark.
+-- a tenant's session writes only what its policy allows (PV211) and marks the row tenant_written. The
+-- mark stays through an engine session's later edits; the operator clears it explicitly
+-- (UPDATE connector_config SET tenant_written = false ...) after vetting the configuration.
 CREATE OR REPLACE FUNCTION tg_connector_config__check() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -118,8 +119,15 @@ BEGIN
     RAISE EXCEPTION 'connector_config of application %: "%" holds a secret inline; reference it (*_env or *_file)', NEW.application_id, v_err
       USING ERRCODE = 'check_violation', COLUMN = 'configuration', CONSTRAINT = 'connector_config_inline_secret';
   END IF;
-  NEW.tenant_written := NOT role_is_engine(session_user);
-  IF NEW.tenant_written THEN
+  IF NOT role_is_engine(session_user) THEN
+    NEW.tenant_written := true;
+  ELSIF TG_OP = 'INSERT' THEN
+    NEW.tenant_written := coalesce(NEW.tenant_written, false);
+  ELSIF NEW.tenant_written IS NOT DISTINCT FROM OLD.tenant_written THEN
+    -- an engine session's other change keeps the mark: only an explicit SET tenant_written = false clears it
+    NEW.tenant_written := OLD.tenant_written;
+  END IF;
+  IF NOT role_is_engine(session_user) THEN
     PERFORM tenant_assert_session_may_act_for(NEW.tenant_customer_id);
     v_err := access_connector_policy_error(NEW.tenant_customer_id, NEW.connector_type, NEW.configuration);
     IF v_err IS NOT NULL THEN
@@ -134,3 +142,36 @@ COMMENT ON FUNCTION tg_connector_config__check() IS
   'BEFORE INSERT OR UPDATE on connector_config: 23514 for an inline secret at any depth; for a tenant''s session, PV211 for what its tenant_connector_policy does not allow, and tenant_written.';
 DROP TRIGGER IF EXISTS connector_config_check ON connector_config;
 CREATE TRIGGER connector_config_check BEFORE INSERT OR UPDATE ON connector_config FOR EACH ROW EXECUTE FUNCTION tg_connector_config__check();
+
+-- BEFORE INSERT OR UPDATE on tenant_connector_policy: no two tenants' policies may overlap, or one
+-- tenant could name another's secrets: an environment prefix may not be a prefix of another tenant's
+-- (ACME_ and ACME_CORP_), nor a secret directory contain another's. Raises PV212 naming the other tenant.
+CREATE OR REPLACE FUNCTION tg_tenant_connector_policy__check() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_other uuid;
+BEGIN
+  SELECT p.tenant_customer_id INTO v_other FROM tenant_connector_policy p
+  WHERE p.tenant_customer_id <> NEW.tenant_customer_id AND NEW.secret_env_prefix IS NOT NULL AND p.secret_env_prefix IS NOT NULL
+    AND (starts_with(p.secret_env_prefix, NEW.secret_env_prefix) OR starts_with(NEW.secret_env_prefix, p.secret_env_prefix))
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'secret_env_prefix % overlaps the prefix of tenant %', NEW.secret_env_prefix, v_other
+      USING ERRCODE = 'PV212', COLUMN = 'secret_env_prefix';
+  END IF;
+  SELECT p.tenant_customer_id INTO v_other FROM tenant_connector_policy p
+  WHERE p.tenant_customer_id <> NEW.tenant_customer_id AND NEW.secret_file_dir IS NOT NULL AND p.secret_file_dir IS NOT NULL
+    AND (starts_with(p.secret_file_dir, NEW.secret_file_dir) OR starts_with(NEW.secret_file_dir, p.secret_file_dir))
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'secret_file_dir % overlaps the directory of tenant %', NEW.secret_file_dir, v_other
+      USING ERRCODE = 'PV212', COLUMN = 'secret_file_dir';
+  END IF;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tg_tenant_connector_policy__check() IS
+  'BEFORE INSERT OR UPDATE on tenant_connector_policy: PV212 when the secret prefix or directory overlaps another tenant''s.';
+DROP TRIGGER IF EXISTS tenant_connector_policy_check ON tenant_connector_policy;
+CREATE TRIGGER tenant_connector_policy_check BEFORE INSERT OR UPDATE ON tenant_connector_policy
+  FOR EACH ROW EXECUTE FUNCTION tg_tenant_connector_policy__check();

@@ -26,6 +26,8 @@ export class MemoryApp implements Connector, AccountOperations {
   discoveryFailures: (Error | undefined)[] = [];
   /** pages served by discoverAccounts */
   pagesServed = 0;
+  /** accounts listed again, on the first page, after the real ones (a target that repeats itself) */
+  listingRepeats: DiscoveredAccount[] = [];
 
   /** Set an account by hand (drift made outside provisio). */
   put(app: string, userId: string, entitlements: string[], active = true): void {
@@ -66,12 +68,13 @@ export class MemoryApp implements Connector, AccountOperations {
       const fault = this.discoveryFailures.shift();
       if (fault) throw fault;
       this.pagesServed++;
-      yield all.slice(i, i + request.pageSize).map(([k, a]) => ({
+      const page: DiscoveredAccount[] = all.slice(i, i + request.pageSize).map(([k, a]) => ({
         userIdInApp: k.slice(prefix.length),
         nativeId: `mem-${k.slice(prefix.length)}`,
         active: a.active,
         entitlements: [...a.entitlements].filter((e) => keys.has(e)),
       }));
+      yield i === 0 ? [...page, ...this.listingRepeats] : page;
       if (all.length === 0) break;
     }
   }

@@ -279,73 +279,110 @@ async function provision(
   };
 }
 
+/**
+ * An error of an attempt outside the per-application loop (loading the identity or the entitlements,
+ * PV_ACCESS_INACTIVE, the database) that keeps the applications an earlier attempt made consistent in
+ * result_data: job_retry and job_fail replace result_data, and without them the next attempt would plan
+ * every application again, and a failure would not record the accounts that were made.
+ */
+class AccessErrorKeepingResults extends ProvisioError {
+  override readonly retryable: boolean;
+  constructor(
+    cause: ProvisioError,
+    readonly applications: ApplicationResult[],
+  ) {
+    super(cause.code, cause.message);
+    this.retryable = cause.retryable;
+  }
+
+  override resultData(): Record<string, unknown> {
+    return { ...super.resultData(), applications: this.applications };
+  }
+}
+
+/** Run an attempt's body; an error outside the per-application loop keeps the earlier attempts' results. */
+async function keepingEarlierResults(ctx: Ctx, body: () => Promise<TaskOutcome>): Promise<TaskOutcome> {
+  try {
+    return await body();
+  } catch (raw) {
+    if (raw instanceof AccessApplicationsError || ctx.job.attempts <= 1) throw raw;
+    const err = fromPgError(raw);
+    const earlier = await earlierSuccesses(ctx).catch(() => new Map<string, ApplicationResult>());
+    throw earlier.size ? new AccessErrorKeepingResults(err, [...earlier.values()]) : err;
+  }
+}
+
 export const accessGrant: DefinedTask = defineTask<GrantData, object>(accessFamily, {
   identifier: "access__grant",
   data: grantData,
-  async run(ctx: TaskContext<GrantData>) {
-    const { data } = ctx;
-    const identity = await loadIdentity(ctx, data.tenant_customer_id, data.identity_id);
-    if (!identity.is_active) {
-      // deactivated after the grant was accepted (PV205 is checked at INSERT): give no access
-      throw new PermanentError("PV_ACCESS_INACTIVE", `identity ${data.identity_id} ("${identity.username}") is no longer active`);
-    }
-    const apps = await entitlementsByApplication(ctx, data.tenant_customer_id, { identityId: data.identity_id, applicationId: data.application_id });
-    if (data.application_id && !apps.has(data.application_id)) {
-      // the named application with nothing to grant: the account is still made to exist and be enabled
-      const names = await applicationNames(ctx, data.tenant_customer_id, [data.application_id]);
-      apps.set(data.application_id, { name: names.get(data.application_id) ?? data.application_id, keys: [] });
-    }
-    const attributes = { userName: identity.username, email: identity.email, displayName: identity.display_name };
-    return provision(
-      ctx,
-      apps,
-      (keys, userId) => ({
-        userIdInApp: userId,
-        attributes,
-        ensureAccount: true,
-        entitlementsToGrant: keys,
-        entitlementsToRevoke: [],
-        deactivateWhenEmpty: false,
-      }),
-      identity,
-      data.dry_run,
-    );
-  },
+  run: (ctx: TaskContext<GrantData>) => keepingEarlierResults(ctx, () => runGrant(ctx)),
 });
+
+async function runGrant(ctx: TaskContext<GrantData>): Promise<TaskOutcome> {
+  const { data } = ctx;
+  const identity = await loadIdentity(ctx, data.tenant_customer_id, data.identity_id);
+  if (!identity.is_active) {
+    // deactivated after the grant was accepted (PV205 is checked at INSERT): give no access
+    throw new PermanentError("PV_ACCESS_INACTIVE", `identity ${data.identity_id} ("${identity.username}") is no longer active`);
+  }
+  const apps = await entitlementsByApplication(ctx, data.tenant_customer_id, { identityId: data.identity_id, applicationId: data.application_id });
+  if (data.application_id && !apps.has(data.application_id)) {
+    // the named application with nothing to grant: the account is still made to exist and be enabled
+    const names = await applicationNames(ctx, data.tenant_customer_id, [data.application_id]);
+    apps.set(data.application_id, { name: names.get(data.application_id) ?? data.application_id, keys: [] });
+  }
+  const attributes = { userName: identity.username, email: identity.email, displayName: identity.display_name };
+  return provision(
+    ctx,
+    apps,
+    (keys, userId) => ({
+      userIdInApp: userId,
+      attributes,
+      ensureAccount: true,
+      entitlementsToGrant: keys,
+      entitlementsToRevoke: [],
+      deactivateWhenEmpty: false,
+    }),
+    identity,
+    data.dry_run,
+  );
+}
 
 export const accessRevoke: DefinedTask = defineTask<RevokeData, object>(accessFamily, {
   identifier: "access__revoke",
   data: revokeData,
-  async run(ctx: TaskContext<RevokeData>) {
-    const { data } = ctx;
-    const identity = await loadIdentity(ctx, data.tenant_customer_id, data.identity_id);
-    // the keys captured at INSERT (an entitlement deleted or re-keyed since is still revoked as the account holds it)
-    let apps: Map<string, { name: string; keys: string[] }>;
-    if (data.entitlement_keys?.length) {
-      const names = await applicationNames(ctx, data.tenant_customer_id, [...new Set(data.entitlement_keys.map((k) => k.application_id))]);
-      apps = new Map();
-      for (const k of data.entitlement_keys) {
-        const app = apps.get(k.application_id) ?? { name: names.get(k.application_id) ?? k.application_id, keys: [] };
-        app.keys.push(k.native_key);
-        apps.set(k.application_id, app);
-      }
-    } else apps = await entitlementsByApplication(ctx, data.tenant_customer_id, { ids: data.entitlement_ids });
-    const attributes = { userName: identity.username, email: identity.email, displayName: identity.display_name };
-    return provision(
-      ctx,
-      apps,
-      (keys, userId) => ({
-        userIdInApp: userId,
-        attributes,
-        ensureAccount: false,
-        entitlementsToGrant: [],
-        entitlementsToRevoke: keys,
-        deactivateWhenEmpty: data.deactivate,
-      }),
-      identity,
-      data.dry_run,
-    );
-  },
+  run: (ctx: TaskContext<RevokeData>) => keepingEarlierResults(ctx, () => runRevoke(ctx)),
 });
+
+async function runRevoke(ctx: TaskContext<RevokeData>): Promise<TaskOutcome> {
+  const { data } = ctx;
+  const identity = await loadIdentity(ctx, data.tenant_customer_id, data.identity_id);
+  // the keys captured at INSERT (an entitlement deleted or re-keyed since is still revoked as the account holds it)
+  let apps: Map<string, { name: string; keys: string[] }>;
+  if (data.entitlement_keys?.length) {
+    const names = await applicationNames(ctx, data.tenant_customer_id, [...new Set(data.entitlement_keys.map((k) => k.application_id))]);
+    apps = new Map();
+    for (const k of data.entitlement_keys) {
+      const app = apps.get(k.application_id) ?? { name: names.get(k.application_id) ?? k.application_id, keys: [] };
+      app.keys.push(k.native_key);
+      apps.set(k.application_id, app);
+    }
+  } else apps = await entitlementsByApplication(ctx, data.tenant_customer_id, { ids: data.entitlement_ids });
+  const attributes = { userName: identity.username, email: identity.email, displayName: identity.display_name };
+  return provision(
+    ctx,
+    apps,
+    (keys, userId) => ({
+      userIdInApp: userId,
+      attributes,
+      ensureAccount: false,
+      entitlementsToGrant: [],
+      entitlementsToRevoke: keys,
+      deactivateWhenEmpty: data.deactivate,
+    }),
+    identity,
+    data.dry_run,
+  );
+}
 
 export const accessTasks: DefinedTask[] = [accessGrant, accessRevoke];

@@ -115,7 +115,8 @@ BEGIN
   END LOOP;
 END
 $$;
-GRANT EXECUTE ON FUNCTION access_connector_policy_error(uuid, text, jsonb) TO provisio_worker;
+-- the worker re-checks a tenant-written configuration (src/families/access/task.ts loadApplication)
+GRANT EXECUTE ON FUNCTION access_connector_policy_error(uuid, text, jsonb), jsonb_walk(jsonb), access_connector_host(text, jsonb) TO provisio_worker;
 
 -- provisio_worker: the job lifecycle, accreditations, heartbeats and graphile_worker
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO provisio_worker;

@@ -30,7 +30,8 @@ beforeAll(async () => {
   other = await createAccount(t.pool, { name: "other-tenant" });
   await t.pool.query("INSERT INTO connector_type VALUES ('memory', 'in-memory applications (tests)') ON CONFLICT DO NOTHING");
   await t.pool.query("UPDATE job_type SET retry_backoff_seconds = 0.05, retry_backoff_max_seconds = 0.2");
-  worker = await startWorker({ connectionString: t.url, concurrency: 2, pollInterval: 100 });
+  // the worker as production runs it: a provisio_worker login, not the owner
+  worker = await startWorker({ connectionString: await loginAs(t, "provisio_worker"), concurrency: 2, pollInterval: 100 });
 });
 afterAll(async () => {
   await clients.endAll();
@@ -40,6 +41,7 @@ afterAll(async () => {
 beforeEach(() => {
   app.failures = [];
   app.discoveryFailures = [];
+  app.listingRepeats = [];
 });
 
 let seq = 0;
@@ -232,6 +234,49 @@ describe("access discovery", () => {
     const second = await discover(a.applicationId);
     expect(second.repair_status).toBe("held");
     await expect(t.pool.query("SELECT access_repair_approve($1)", [first.id])).rejects.toMatchObject({ code: "PV210" });
+  });
+
+  it("user ids as the target spells them: a case-sensitive target's Alice is not alice; a repeated listing is merged", async () => {
+    const { name, a } = await setup();
+    const aId = a.username.toLowerCase();
+    const upper = a.username.toUpperCase();
+    // the memory target compares user ids case-sensitively (like SQL logins): an upper-case twin is another account
+    app.put(name, upper, []);
+    app.listingRepeats = [
+      { userIdInApp: upper, active: true, entitlements: ["x"] },
+      { userIdInApp: upper, active: false, entitlements: [] },
+    ];
+    const run = await discover(a.applicationId);
+    expect(run).toMatchObject({ status: "complete", accounts_seen: 3 });
+    const twin = (await t.pool.query("SELECT active, entitlements FROM access_observation WHERE run_id = $1 AND user_id_in_app = $2", [run.id, upper])).rows;
+    expect(twin).toEqual([{ active: false, entitlements: ["x"] }]);
+    expect(await drift(a.applicationId)).toEqual([`orphan ${upper} -`]);
+    expect((await drift(a.applicationId)).some((d) => d.includes(` ${aId} `))).toBe(false);
+  });
+
+  it("a pass or repair whose job is gone is enqueued again by the scheduler and completes", async () => {
+    const { a } = await setup();
+    // a pass left running with no job (its worker died during the last attempt)
+    const stuck = (
+      await t.pool.query<{ id: string }>(
+        "INSERT INTO access_discovery_run (tenant_customer_id, application_id, trigger, status, attempts) VALUES ($1, $2, 'manual', 'running', 5) RETURNING id",
+        [acc.tenantId, a.applicationId],
+      )
+    ).rows[0]!.id;
+    expect((await t.pool.query("SELECT access_discovery_request($1) AS id", [a.applicationId])).rows[0].id).toBe(stuck);
+    const done = await waitFor(
+      "the revived pass",
+      async () => (await t.pool.query("SELECT * FROM access_discovery_run WHERE id = $1 AND status = 'complete'", [stuck])).rows[0],
+    );
+    expect(done.accounts_seen).toBe(2);
+    // a repair queued with no job: the scheduler adds it
+    await t.pool.query("UPDATE application SET reconcile_mode = 'repair' WHERE id = $1", [a.applicationId]);
+    await t.pool.query(`UPDATE access_discovery_run SET repair_status = 'queued', repair_plan = '[]' WHERE id = $1`, [stuck]);
+    await t.pool.query("SELECT access_discovery_schedule()");
+    await waitFor(
+      "the revived repair",
+      async () => (await t.pool.query("SELECT 1 FROM access_discovery_run WHERE id = $1 AND repair_status = 'applied'", [stuck])).rows[0],
+    );
   });
 
   it("requests are get-or-create, scheduled by interval, and tenants see and request only their own", async () => {

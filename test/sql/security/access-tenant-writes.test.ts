@@ -37,7 +37,8 @@ beforeAll(async () => {
     [a.tenantId],
   );
   mine = await clients.connect(await loginAs(t, "provisio_order"), a.tenantId);
-  worker = await startWorker({ connectionString: t.url, concurrency: 2, pollInterval: 100 });
+  // the worker as production runs it: a provisio_worker login (it re-checks tenant-written configurations)
+  worker = await startWorker({ connectionString: await loginAs(t, "provisio_worker"), concurrency: 2, pollInterval: 100 });
 });
 afterAll(async () => {
   await clients.endAll();
@@ -229,9 +230,10 @@ describe("a tenant's session writes its access definitions", () => {
       expect(p.result_data.applications[0]).toMatchObject({ success: false, error_code: "PV_ACCESS_POLICY" });
       expect(p.result_data.applications[0].error).toMatch(/host "127.0.0.1" is not one this tenant may reach/);
       expect(scim.requests.length).toBe(requests);
-      // the operator's own write of the same configuration is trusted (and clears tenant_written)
+      // an operator's other edit keeps the mark; clearing it is explicit (the operator vetted the configuration)
       await t.pool.query("UPDATE connector_config SET configuration = configuration WHERE application_id = $1", [app]);
-      expect((await t.pool.query("SELECT tenant_written FROM connector_config WHERE application_id = $1", [app])).rows[0].tenant_written).toBe(false);
+      expect((await t.pool.query("SELECT tenant_written FROM connector_config WHERE application_id = $1", [app])).rows[0].tenant_written).toBe(true);
+      await t.pool.query("UPDATE connector_config SET tenant_written = false WHERE application_id = $1", [app]);
       const again = await one(mine, "INSERT INTO provision_access_grant (tenant_customer_id, identity_id) VALUES ($1, $2) RETURNING id", [
         a.tenantId,
         identity,
@@ -242,6 +244,29 @@ describe("a tenant's session writes its access definitions", () => {
         a.tenantId,
       ]);
     }
+  });
+
+  it("refuses a policy whose secret prefix or directory overlaps another tenant's", async () => {
+    const c = await createAccount(t.pool, { name: "writer-c" });
+    for (const [env, dir, column] of [
+      ["TENANT_A_X_", null, "secret_env_prefix"],
+      ["TENANT_", null, "secret_env_prefix"],
+      [null, "/run/secrets/tenant-a/sub/", "secret_file_dir"],
+      [null, "/run/secrets/", "secret_file_dir"],
+    ] as const) {
+      const err = await failure(
+        t.pool.query("INSERT INTO tenant_connector_policy (tenant_customer_id, secret_env_prefix, secret_file_dir) VALUES ($1, $2, $3)", [
+          c.tenantId,
+          env,
+          dir,
+        ]),
+      );
+      expect([env, dir, err.code, err.column]).toEqual([env, dir, "PV212", column]);
+    }
+    await t.pool.query(
+      "INSERT INTO tenant_connector_policy (tenant_customer_id, secret_env_prefix, secret_file_dir) VALUES ($1, 'TENANT_C_', '/run/secrets/tenant-c/')",
+      [c.tenantId],
+    );
   });
 
   it("a tenant without a policy may write no connector configuration", async () => {
