@@ -22,6 +22,8 @@ export class MemoryApp implements Connector, AccountOperations {
   applied = 0;
   /** errors to throw on the next applyDesiredState calls (then it works) */
   failures: Error[] = [];
+  /** called at the start of every applyDesiredState call (a test's hook: change the database between applications) */
+  beforeCall: ((desired: AccountDesiredState) => Promise<void>) | undefined;
   /** errors to throw instead of the next pages of discoverAccounts (undefined: that page is served) */
   discoveryFailures: (Error | undefined)[] = [];
   /** pages served by discoverAccounts */
@@ -35,6 +37,7 @@ export class MemoryApp implements Connector, AccountOperations {
   }
 
   async applyDesiredState(config: unknown, d: AccountDesiredState, ctx: CommandContext & { dryRun?: boolean }): Promise<AccountResult> {
+    await this.beforeCall?.(d);
     const next = this.failures.shift();
     if (next) throw next;
     // each application (its configuration names it) keeps its own accounts

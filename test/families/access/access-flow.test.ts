@@ -35,6 +35,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   app.failures = [];
+  app.beforeCall = undefined;
 });
 
 /** an identity whose role gives two entitlements in each of two memory applications */
@@ -178,6 +179,25 @@ describe("access__grant and access__revoke through the worker", () => {
     } finally {
       c.release();
     }
+  });
+
+  it("a failure of a later attempt outside the applications keeps the applications an earlier attempt made consistent", async () => {
+    const { f } = await twoApps();
+    // attempt 1: the first application is made consistent; before the second, the identity is deactivated and
+    // the second fails transiently. Attempt 2 then fails before any application (PV_ACCESS_INACTIVE).
+    let calls = 0;
+    app.beforeCall = async () => {
+      if (++calls !== 2) return;
+      await t.pool.query("UPDATE identity SET is_active = false WHERE id = $1", [f.identityId]);
+      throw new TransientError("PV_TEST_DOWN", "application unreachable");
+    };
+    const p = await finalProvision(t.pool, await grant(f.identityId));
+    expect(p).toMatchObject({ status: "failed", attempts: 2 });
+    expect(p.result_data.error_code).toBe("PV_ACCESS_INACTIVE");
+    const apps = p.result_data.applications as { success: boolean }[];
+    expect(apps.map((a) => a.success)).toEqual([true]);
+    // the account of the application that was made consistent is recorded
+    expect((await t.pool.query("SELECT count(*)::int AS n FROM account WHERE identity_id = $1", [f.identityId])).rows[0].n).toBe(1);
   });
 
   it("a revoke without deactivate keeps a disabled account recorded as disabled; a missing account is not recorded", async () => {
