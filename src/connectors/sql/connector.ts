@@ -53,7 +53,9 @@ export class SqlConnector implements Connector, AccountOperations {
    * Bring the account of `desired.userIdInApp` to the desired state (src/connectors/capabilities/account.ts).
    * @param config the application's connector configuration, parsed with sqlConnectorConfigSchema
    * @returns every operation with its outcome; nativeId is the login name (roles) or the id find_account
-   *   returned (tables), when the account exists
+   *   returned (tables), when the account exists; in roles mode, the grant or revoke of an entitlement
+   *   that is a reserved role (the connector's own login, a superuser or administrative role, a `pg_`
+   *   role, MariaDB's built-in accounts) is "failed" with native_code PV_SQL_RESERVED (roles.ts)
    * @throws ConfigurationError (PV_CONFIG: invalid config, secret not set or unreadable, tls.ca_file
    *   unreadable, a tables-mode statement the change needs and the config lacks); TransientError
    *   (retry); PermanentError (bad credentials or unknown database: configSuspect; PV_SQL_NAME: the

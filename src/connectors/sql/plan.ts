@@ -10,6 +10,11 @@
  * Keys are compared exactly (a PostgreSQL or MariaDB role name is case-sensitive); a key repeated in a
  * list counts once; a key in both lists is granted and its revoke "failed".
  *
+ * Reserved entitlements: a key the read reports as reserved (AccountState.reservedEntitlements: roles.ts,
+ * a role provisio never manages, e.g. a superuser role) is neither granted nor revoked, whatever the
+ * account holds: its grant or revoke is "failed" with native_code "PV_SQL_RESERVED" (also in a dry run),
+ * and the other operations go on.
+ *
  * Outcomes: "already" when the state read first shows the operation holds (or the target says so when
  * it runs: a race with another job), "applied" when it ran, "skipped" in a dry run for what would run,
  * "failed" when the target refused it (its SQLSTATE or errno in native_code) or the check afterwards
@@ -29,6 +34,11 @@ export interface AccountState {
   nativeId?: string;
   /** the native keys it holds (direct role memberships; the list statement's rows) */
   entitlements: Set<string>;
+  /**
+   * Among the keys given to read(), those provisio never grants nor revokes (PV_SQL_RESERVED), each
+   * with why (for the operation's message); absent or empty when none is.
+   */
+  reservedEntitlements?: Map<string, string>;
 }
 
 /** What an operation reports when it ran without error. */
@@ -36,8 +46,11 @@ export type StepOutcome = "applied" | "already";
 
 /** One way of keeping accounts (PostgreSQL roles, MariaDB roles, an application's tables). */
 export interface AccountBackend {
-  /** Read the account and what it holds. Driver errors are thrown as they are. */
-  read(): Promise<AccountState>;
+  /**
+   * Read the account and what it holds, and which of `entitlementKeys` (the keys to grant and to
+   * revoke) are reserved. Driver errors are thrown as they are.
+   */
+  read(entitlementKeys: readonly string[]): Promise<AccountState>;
   /** Read again what the (existing) account holds, after the grants and revokes. */
   readEntitlements(state: AccountState): Promise<Set<string>>;
   create(): Promise<StepOutcome>;
@@ -95,7 +108,10 @@ export async function reconcile(backend: AccountBackend, desired: AccountDesired
     return record;
   };
 
-  let state = await read(() => backend.read());
+  const grants = unique(desired.entitlementsToGrant);
+  const revokes = unique(desired.entitlementsToRevoke);
+  const keys = unique([...grants, ...revokes]);
+  let state = await read(() => backend.read(keys));
   const user = desired.userIdInApp;
   /** the account will exist once the plan is applied (a dry run: would) */
   let willExist = state.exists;
@@ -106,7 +122,7 @@ export async function reconcile(backend: AccountBackend, desired: AccountDesired
       const r = await run("create_account", user, () => backend.create());
       if (r.outcome === "skipped") willExist = true;
       else if (r.outcome !== "failed") {
-        state = await read(() => backend.read());
+        state = await read(() => backend.read(keys));
         willExist = state.exists;
         if (!state.exists) {
           r.outcome = "failed";
@@ -123,13 +139,19 @@ export async function reconcile(backend: AccountBackend, desired: AccountDesired
     }
   }
 
-  const grants = unique(desired.entitlementsToGrant);
-  const revokes = unique(desired.entitlementsToRevoke);
   const held = new Set(state.entitlements);
+  /** the failed record of an operation on a reserved key, or undefined */
+  const reserved = (op: "grant" | "revoke", key: string): AccountOperation | undefined => {
+    const why = state.reservedEntitlements?.get(key);
+    if (why === undefined) return undefined;
+    return { op, target: key, outcome: "failed", native_code: "PV_SQL_RESERVED", message: `${why}; provisio does not ${op} it (PV_SQL_RESERVED)` };
+  };
   const applied: { op: "grant" | "revoke"; key: string; record: AccountOperation }[] = [];
   for (const key of grants) {
     const invalid = backend.invalidEntitlement(key);
+    const refused = invalid ? undefined : reserved("grant", key);
     if (invalid) ops.push({ op: "grant", target: key, outcome: "failed", message: invalid });
+    else if (refused) ops.push(refused);
     else if (state.exists && held.has(key)) ops.push({ op: "grant", target: key, outcome: "already" });
     else if (!willExist) {
       ops.push({
@@ -145,7 +167,10 @@ export async function reconcile(backend: AccountBackend, desired: AccountDesired
     }
   }
   for (const key of revokes) {
-    if (grants.includes(key)) {
+    const refused = reserved("revoke", key);
+    if (refused) {
+      ops.push(refused);
+    } else if (grants.includes(key)) {
       ops.push({ op: "revoke", target: key, outcome: "failed", message: "the same entitlement is also to be granted" });
     } else if (!state.exists || !held.has(key)) {
       ops.push({ op: "revoke", target: key, outcome: "already" });

@@ -29,9 +29,18 @@
  * as string literals, with mysql2's escape() (backslash escapes: the session's sql_mode is kept without
  * NO_BACKSLASH_ESCAPES, pools.ts). Values of the state reads are bound.
  *
- * Reserved accounts (PV_SQL_RESERVED), never managed nor listed: PostgreSQL's {@link pgReservedRole}
+ * Reserved roles (PV_SQL_RESERVED), never managed nor listed: PostgreSQL's {@link pgReservedRole}
  * (the connector's own login, superusers and other administrative roles, `pg_` roles), MariaDB's
- * {@link mariadbReservedUsers} (the connector's own login, the built-in accounts).
+ * {@link mariadbReservedUsers} (the connector's own login, the built-in accounts and PUBLIC).
+ * - As the account: read() throws PermanentError PV_SQL_RESERVED (nothing is done for the call).
+ * - As an entitlement (a key to grant or to revoke): neither granted nor revoked, whatever the account
+ *   holds: that operation is "failed" with native_code "PV_SQL_RESERVED" and a message naming the role
+ *   and the rule (a dry run reports the same), the call's other operations go on (plan.ts). Membership
+ *   in such a role would hand the account its powers (SET ROLE postgres, pg_execute_server_program's
+ *   COPY ... PROGRAM, the connector's own grants). Read in the same statement as the account:
+ *   PostgreSQL evaluates pgReservedRole on each key's pg_roles row (a key no role has is not reserved:
+ *   its grant fails with 42704); MariaDB compares the keys with mariadbReservedUsers, case-sensitively.
+ *   Only the key itself is checked, not the roles it is a member of.
  *
  * Discovery (SqlConnector.discoverAccounts, discovery.ts) lists the accounts page by page, keyset-paged
  * on the name (ORDER BY name, name > the previous page's last, LIMIT pageSize; every value bound):
@@ -74,6 +83,26 @@ export function pgReservedRole(r: string): string {
            OR ${r}.rolname::text = current_user::text OR left(${r}.rolname::text, 3) = 'pg_')`;
 }
 
+/** A key that is a reserved role (pgReservedRole), as postgresRoles' read returns it. */
+interface PgReservedKey {
+  name: string;
+  own: boolean;
+  super: boolean;
+  createrole: boolean;
+  replication: boolean;
+  bypassrls: boolean;
+}
+
+/** Why a reserved role is reserved, for an operation's message: the rule of pgReservedRole it meets. */
+function pgReservedReason(where: string, k: PgReservedKey): string {
+  const flags = [k.super && "SUPERUSER", k.createrole && "CREATEROLE", k.replication && "REPLICATION", k.bypassrls && "BYPASSRLS"].filter(Boolean);
+  const rules: string[] = [];
+  if (k.own) rules.push("the connector's own login");
+  if (flags.length > 0) rules.push(`${k.super ? "a superuser" : "an administrative"} role (${flags.join(", ")})`);
+  if (k.name.startsWith("pg_")) rules.push("a pg_ (predefined) role");
+  return `${where}: the entitlement "${k.name}" is a reserved role: ${rules.join(", ") || "an administrative role"}`;
+}
+
 /**
  * The PostgreSQL roles backend for account `user` (see the module doc).
  * @throws PermanentError PV_SQL_NAME (at read) when `user` is empty, holds a NUL character or is longer
@@ -101,12 +130,19 @@ export function postgresRoles(session: SqlSession, user: string): AccountBackend
     return new Set(r.rows.map((row) => String(row.role)));
   };
   return {
-    async read(): Promise<AccountState> {
+    async read(entitlementKeys: readonly string[] = []): Promise<AccountState> {
+      // the keys that are reserved roles (pgReservedRole), each with the flags its message names
       const r = await session.query(
         `SELECT current_setting('max_identifier_length')::int AS max_length,
                 (SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname::text = $1) AS can_login,
-                (SELECT ${pgReservedRole("r")} FROM pg_catalog.pg_roles r WHERE r.rolname::text = $1) AS reserved`,
-        [user],
+                (SELECT ${pgReservedRole("r")} FROM pg_catalog.pg_roles r WHERE r.rolname::text = $1) AS reserved,
+                (SELECT coalesce(json_agg(json_build_object(
+                          'name', k.rolname::text, 'own', k.rolname::text = current_user::text, 'super', k.rolsuper,
+                          'createrole', k.rolcreaterole, 'replication', k.rolreplication, 'bypassrls', k.rolbypassrls)), '[]')
+                   FROM pg_catalog.pg_roles k
+                  WHERE k.rolname::text = ANY($2::text[]) AND ${pgReservedRole("k")}) AS reserved_keys`,
+        // a key with a NUL character cannot be sent (its operation fails on invalidEntitlement)
+        [user, uniqueKeys(entitlementKeys).filter((k) => !k.includes("\u0000"))],
       );
       const row = r.rows[0] ?? {};
       maxLength = Number(row.max_length) || 63;
@@ -121,7 +157,15 @@ export function postgresRoles(session: SqlSession, user: string): AccountBackend
         );
       }
       const exists = row.can_login !== null && row.can_login !== undefined;
-      return { exists, active: row.can_login === true, nativeId: exists ? user : undefined, entitlements: exists ? await entitlements() : new Set() };
+      const reservedEntitlements = new Map<string, string>();
+      for (const k of (row.reserved_keys ?? []) as PgReservedKey[]) reservedEntitlements.set(k.name, pgReservedReason(session.where, k));
+      return {
+        exists,
+        active: row.can_login === true,
+        nativeId: exists ? user : undefined,
+        entitlements: exists ? await entitlements() : new Set(),
+        reservedEntitlements,
+      };
     },
     readEntitlements: () => entitlements(),
     async create(): Promise<StepOutcome> {
@@ -203,11 +247,19 @@ export function mariadbRoles(session: SqlSession, user: string, host: string): A
     return new Set(r.rows.map((row) => String(row.role)));
   };
   return {
-    async read(): Promise<AccountState> {
+    async read(entitlementKeys: readonly string[] = []): Promise<AccountState> {
       const invalid = badName(user);
       if (invalid) throw new PermanentError("PV_SQL_NAME", `${session.where}: the account name cannot be a MariaDB user: ${invalid}`);
-      // never manage the connector's own login or the server's built-in accounts
-      if ((await mariadbReservedUsers(session)).includes(user)) {
+      // never manage the connector's own login or the server's built-in accounts, as the account or as a
+      // role granted to it
+      const reserved = await mariadbReservedUsers(session);
+      const reservedEntitlements = new Map<string, string>();
+      for (const key of entitlementKeys) {
+        if (!reserved.includes(key)) continue;
+        const rule = key === reserved[0] ? "the connector's own login" : `a built-in account or role (${MARIADB_BUILTIN_ACCOUNTS.join(", ")})`;
+        reservedEntitlements.set(key, `${session.where}: the entitlement "${key}" is a reserved name: ${rule}`);
+      }
+      if (reserved.includes(user)) {
         throw new PermanentError(
           "PV_SQL_RESERVED",
           `${session.where}: "${user}" is the connector's own login or a built-in account; provisio does not manage it`,
@@ -215,8 +267,8 @@ export function mariadbRoles(session: SqlSession, user: string, host: string): A
       }
       const r = await session.query("SELECT JSON_VALUE(Priv, '$.account_locked') AS locked FROM mysql.global_priv WHERE User = ? AND Host = ?", [user, host]);
       const row = r.rows[0];
-      if (!row) return { exists: false, active: false, entitlements: new Set() };
-      return { exists: true, active: !isLocked(row.locked), nativeId: user, entitlements: await entitlements() };
+      if (!row) return { exists: false, active: false, entitlements: new Set(), reservedEntitlements };
+      return { exists: true, active: !isLocked(row.locked), nativeId: user, entitlements: await entitlements(), reservedEntitlements };
     },
     readEntitlements: () => entitlements(),
     async create(): Promise<StepOutcome> {

@@ -351,6 +351,43 @@ describe("reserved accounts (MariaDB)", () => {
       await expect(connector.applyDesiredState(config(), want(user, { deactivateWhenEmpty: true }), ctx)).rejects.toMatchObject({ code: "PV_SQL_RESERVED" });
     }
   });
+
+  it("refuses to grant or revoke the connector's own login or a built-in account as an entitlement (PV_SQL_RESERVED) while the others are applied", async () => {
+    const user = `${P}res_acct`;
+    const [ok, ok2] = [`${P}res_ok`, `${P}res_ok2`];
+    await createRoles(ok, ok2);
+    const reserved = ["root", "mariadb.sys", ADMIN, "PUBLIC"];
+    const show = (r: AccountResult) => r.operations.map((o) => `${o.op} ${o.target} ${o.outcome}${o.native_code !== undefined ? ` ${o.native_code}` : ""}`);
+
+    const before = await catalog();
+    const dry = await connector.applyDesiredState(config(), want(user, { ensureAccount: true, entitlementsToGrant: [...reserved, ok] }), {
+      ...ctx,
+      dryRun: true,
+    });
+    expect(show(dry)).toEqual([`create_account ${user} skipped`, ...reserved.map((k) => `grant ${k} failed PV_SQL_RESERVED`), `grant ${ok} skipped`]);
+    expect(await catalog()).toEqual(before);
+
+    const r = await connector.applyDesiredState(config(), want(user, { ensureAccount: true, entitlementsToGrant: [...reserved, ok] }), ctx);
+    expect(show(r)).toEqual([`create_account ${user} applied`, ...reserved.map((k) => `grant ${k} failed PV_SQL_RESERVED`), `grant ${ok} applied`]);
+    expect(r.success).toBe(false);
+    const byTarget = new Map(r.operations.map((o) => [o.target, o.message ?? ""]));
+    expect(byTarget.get("root")).toMatch(
+      /"root" is a reserved name: a built-in account or role \(root, mariadb\.sys, mysql, PUBLIC\); provisio does not grant it/,
+    );
+    expect(byTarget.get(ADMIN)).toMatch(new RegExp(`"${ADMIN}" is a reserved name: the connector's own login; provisio does not grant it`));
+    expect(await roles(user)).toEqual([ok]);
+
+    await root.query(`GRANT ${mysql.escapeId(ok2, true)} TO ${mysql.escape(user)}@'%'`);
+    const revoke = await connector.applyDesiredState(config(), want(user, { entitlementsToRevoke: ["root", ok, ADMIN, "mariadb.sys"] }), ctx);
+    expect(show(revoke)).toEqual([
+      "revoke root failed PV_SQL_RESERVED",
+      `revoke ${ok} applied`,
+      `revoke ${ADMIN} failed PV_SQL_RESERVED`,
+      "revoke mariadb.sys failed PV_SQL_RESERVED",
+    ]);
+    expect(revoke.operations[0]!.message).toMatch(/does not revoke it/);
+    expect(await roles(user)).toEqual([ok2]);
+  });
 });
 
 describe("sql connector, MariaDB, discoverAccounts", () => {

@@ -551,6 +551,79 @@ describe("reserved accounts", () => {
       await expect(connector.applyDesiredState(config(), want(user, { deactivateWhenEmpty: true }), ctx)).rejects.toMatchObject({ code: "PV_SQL_RESERVED" });
     }
   });
+
+  /** the operations of `r` on keys, as "op target outcome native_code" */
+  const refusals = (r: AccountResult) => r.operations.map((o) => `${o.op} ${o.target} ${o.outcome}${o.native_code !== undefined ? ` ${o.native_code}` : ""}`);
+
+  it("refuses to grant or revoke an entitlement that is a reserved role (PV_SQL_RESERVED) while the call's other entitlements are applied", async () => {
+    const user = `${P}res_acct`;
+    const [ok, ok2, superRole, adminRole] = [`${P}res_ok`, `${P}res_ok2`, `${P}res_super`, `${P}res_createrole`];
+    await createRoles(ok, ok2);
+    await admin.query(`CREATE ROLE ${q(superRole)} NOLOGIN SUPERUSER; CREATE ROLE ${q(adminRole)} NOLOGIN CREATEROLE BYPASSRLS`);
+    const reserved = ["postgres", superRole, adminRole, "pg_execute_server_program", "pg_read_server_files"];
+
+    // a dry run reports the refusals as failed and changes nothing
+    const before = await catalog();
+    const dry = await connector.applyDesiredState(config(), want(user, { ensureAccount: true, entitlementsToGrant: [...reserved, ok] }), {
+      ...ctx,
+      dryRun: true,
+    });
+    expect(refusals(dry)).toEqual([`create_account ${user} skipped`, ...reserved.map((k) => `grant ${k} failed PV_SQL_RESERVED`), `grant ${ok} skipped`]);
+    expect(dry.success).toBe(false);
+    expect(await catalog()).toEqual(before);
+
+    const r = await connector.applyDesiredState(config(), want(user, { ensureAccount: true, entitlementsToGrant: [...reserved, ok] }), ctx);
+    expect(refusals(r)).toEqual([`create_account ${user} applied`, ...reserved.map((k) => `grant ${k} failed PV_SQL_RESERVED`), `grant ${ok} applied`]);
+    expect(r.success).toBe(false);
+    const byTarget = new Map(r.operations.map((o) => [o.target, o.message ?? ""]));
+    expect(byTarget.get("postgres")).toMatch(/"postgres" is a reserved role: .*superuser role \(SUPERUSER/);
+    expect(byTarget.get("postgres")).toMatch(/the connector's own login/);
+    expect(byTarget.get(superRole)).toMatch(new RegExp(`"${superRole}" is a reserved role: a superuser role \\(SUPERUSER`));
+    expect(byTarget.get(adminRole)).toMatch(/an administrative role \(CREATEROLE, BYPASSRLS\)/);
+    expect(byTarget.get("pg_execute_server_program")).toMatch(/"pg_execute_server_program" is a reserved role: a pg_ \(predefined\) role.*does not grant it/);
+    expect(await memberships(user)).toEqual([ok]);
+
+    // held (granted by an administrator): a revoke of a reserved role is refused too, the others applied
+    await admin.query(`GRANT pg_read_server_files, ${q(superRole)} TO ${q(user)}`);
+    await admin.query(`GRANT ${q(ok2)} TO ${q(user)}`);
+    const revoke = await connector.applyDesiredState(
+      config(),
+      want(user, { entitlementsToRevoke: ["pg_read_server_files", superRole, ok, "pg_execute_server_program"], entitlementsToGrant: [] }),
+      ctx,
+    );
+    expect(refusals(revoke)).toEqual([
+      "revoke pg_read_server_files failed PV_SQL_RESERVED",
+      `revoke ${superRole} failed PV_SQL_RESERVED`,
+      `revoke ${ok} applied`,
+      "revoke pg_execute_server_program failed PV_SQL_RESERVED",
+    ]);
+    expect(revoke.operations[0]!.message).toMatch(/does not revoke it/);
+    expect(await memberships(user)).toEqual([ok2, superRole, "pg_read_server_files"].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+  });
+
+  it("refuses to grant or revoke the connector's own login as an entitlement (PV_SQL_RESERVED), even without administrative attributes", async () => {
+    // a login with no attribute: reserved as an entitlement only for being the connector's own login
+    // (PostgreSQL 15 lets a session user grant membership in itself)
+    const conn = `${P}res_conn`;
+    const user = `${P}res_conn_acct`;
+    const ok = `${P}res_conn_ok`;
+    await admin.query(`CREATE ROLE ${q(conn)} LOGIN; CREATE ROLE ${q(user)} LOGIN`);
+    await createRoles(ok);
+    await admin.query(`GRANT ${q(ok)} TO ${q(conn)} WITH ADMIN OPTION`);
+    const cfg = config({ user: conn });
+    const r = await connector.applyDesiredState(cfg, want(user, { entitlementsToGrant: [conn, ok] }), ctx);
+    expect(refusals(r)).toEqual([`grant ${conn} failed PV_SQL_RESERVED`, `grant ${ok} applied`]);
+    expect(r.operations[0]!.message).toMatch(new RegExp(`"${conn}" is a reserved role: the connector's own login; provisio does not grant it`));
+    expect(await memberships(user)).toEqual([ok]);
+
+    await admin.query(`GRANT ${q(conn)} TO ${q(user)}`);
+    const revoke = await connector.applyDesiredState(cfg, want(user, { entitlementsToRevoke: [conn, ok] }), ctx);
+    expect(refusals(revoke)).toEqual([`revoke ${conn} failed PV_SQL_RESERVED`, `revoke ${ok} applied`]);
+    expect(await memberships(user)).toEqual([conn]);
+    // the same login is not reserved for another connector login
+    const other = await connector.applyDesiredState(config(), want(user, { entitlementsToRevoke: [conn] }), ctx);
+    expect(refusals(other)).toEqual([`revoke ${conn} applied`]);
+  });
 });
 
 describe("sql connector, PostgreSQL, discoverAccounts", () => {
