@@ -10,9 +10,12 @@
  * - BENCH_LATENCY_SECONDS (40): counted seconds of that load; BENCH_WARMUP_SECONDS (2): uncounted ones before;
  * - BENCH_BULK (10,000): provision_domain rows in the bulk INSERT (bulk.ts);
  * - BENCH_HISTORY (1,000,000): finished jobs written as history before the second latency run (history.ts);
+ * - BENCH_ACCESS (1,000): identities, hence provision_access_grant rows in the one INSERT, per target of
+ *   the access grant measurement (access.ts); BENCH_ACCESS_TIMEOUT_SECONDS (1,800): how long a target's
+ *   grants may take to be final before the benchmark stops with an error;
  * - BENCH_ONLY: `throughput` stops after the throughput rounds, `latency` runs only the latency
- *   measurement; each prints one line (for trying changes; docs/benchmarks.md is not written). Unset: the
- *   full run, which writes docs/benchmarks.md.
+ *   measurement, `access` only the access grant measurement; each prints one line (for trying changes;
+ *   docs/benchmarks.md is not written). Unset: the full run, which writes docs/benchmarks.md.
  * DATABASE_URL is read as before: set and non-empty, the benchmark runs on that database; otherwise on a
  * throw-away embedded PostgreSQL (setup.ts).
  */
@@ -36,7 +39,7 @@ const nonNegativeInt = (def: number) => numberFromEnv(def, "an integer of 0 or m
 const positiveNumber = (def: number) => numberFromEnv(def, "a number greater than 0", (n) => n > 0);
 const nonNegativeNumber = (def: number) => numberFromEnv(def, "a number of 0 or more", (n) => n >= 0);
 
-const only = ["throughput", "latency"] as const;
+const only = ["throughput", "latency", "access"] as const;
 
 export const benchEnvSchema = z.object({
   BENCH_JOBS: positiveInt(2000),
@@ -53,6 +56,8 @@ export const benchEnvSchema = z.object({
   BENCH_BULK: positiveInt(10_000),
   // 0 is a run whose second latency measurement has no history to cost
   BENCH_HISTORY: nonNegativeInt(1_000_000),
+  BENCH_ACCESS: positiveInt(1000),
+  BENCH_ACCESS_TIMEOUT_SECONDS: positiveNumber(1800),
   BENCH_ONLY: emptyIsUnset(z.enum(only, { error: `expected one of ${only.join(", ")} (or unset for the full run)` }).optional()),
   DATABASE_URL: z.string().optional(),
 });
@@ -74,6 +79,10 @@ export interface BenchOptions {
   bulk: number;
   /** BENCH_HISTORY */
   history: number;
+  /** BENCH_ACCESS */
+  access: number;
+  /** BENCH_ACCESS_TIMEOUT_SECONDS */
+  accessTimeoutSeconds: number;
   /** BENCH_ONLY; undefined: the full run */
   only: (typeof only)[number] | undefined;
   /** DATABASE_URL when set and non-empty; undefined: a throw-away embedded PostgreSQL */
@@ -106,6 +115,8 @@ export function parseBenchOptions(env: NodeJS.ProcessEnv = process.env): BenchOp
     warmupSeconds: e.BENCH_WARMUP_SECONDS,
     bulk: e.BENCH_BULK,
     history: e.BENCH_HISTORY,
+    access: e.BENCH_ACCESS,
+    accessTimeoutSeconds: e.BENCH_ACCESS_TIMEOUT_SECONDS,
     only: e.BENCH_ONLY,
     databaseUrl: e.DATABASE_URL || undefined,
   };

@@ -6,23 +6,27 @@
  *     fraction of the raw rate (1-3: throughput.ts);
  *  4. enqueue→complete latency p50/p95/p99 at a fixed offered rate (BENCH_RATE, default 200/s; latency.ts);
  *  5. bulk INSERT of BENCH_BULK (default 10,000) provision_domain rows in one statement (bulk.ts);
- *  6. the latency of (4) again after BENCH_HISTORY (default 1,000,000) finished jobs are in history (history.ts).
+ *  6. an access grant of BENCH_ACCESS (default 1,000) identities in one INSERT ... SELECT: its rows/s, and
+ *     grants completed per second end to end against the SCIM simulator and against a PostgreSQL database
+ *     (sql connector, mode roles), each beside a raw graphile-worker rate measured just before it (access.ts);
+ *  7. the latency of (4) again after BENCH_HISTORY (default 1,000,000) finished jobs are in history (history.ts).
  * Prints a table and writes docs/benchmarks.md with the machine and the date (report.ts).
  * Database: DATABASE_URL when set, else a throw-away embedded PostgreSQL (fsync off; setup.ts).
- * BENCH_ONLY=throughput stops after 1-3, BENCH_ONLY=latency runs only 4; each prints one line (for
- * trying changes; docs/benchmarks.md is not written). Every setting: options.ts.
+ * BENCH_ONLY=throughput stops after 1-3, BENCH_ONLY=latency runs only 4, BENCH_ONLY=access only 6; each
+ * prints one line (for trying changes; docs/benchmarks.md is not written). Every setting: options.ts.
  * Layout after graphile-worker's perfTest/: one file per concern, this one the entry point.
  */
 import { config } from "../src/config.js";
 import { migrate } from "../src/db/migrate.js";
 import { createPool } from "../src/db/pool.js";
 import { workerOptionsFromConfig } from "../src/worker/runner.js";
+import { measureAccess } from "./access.js";
 import { bulkInsertRate } from "./bulk.js";
 import { account } from "./fixtures.js";
 import { writeHistory } from "./history.js";
 import { latencyAtRate } from "./latency.js";
 import { BenchOptionsError, parseBenchOptions } from "./options.js";
-import { printLatencyOnly, printThroughputOnly, writeReport } from "./report.js";
+import { machineLine, printAccessOnly, printLatencyOnly, printThroughputOnly, writeReport } from "./report.js";
 import { startDatabase, startSimulator } from "./setup.js";
 import { measureThroughput } from "./throughput.js";
 import { progress } from "./util.js";
@@ -43,11 +47,26 @@ async function main() {
     await cleanup();
     await sim.removeCa();
   };
+  /** the access grant measurement; a failed grant stops the run, and then this run's server too */
+  const access = async () => {
+    try {
+      return await measureAccess(o, opts, pool, url);
+    } catch (err) {
+      await finish();
+      throw err;
+    }
+  };
   /** a fresh tenant whose accreditation uses the no-op connector */
   const noopAccount = (label: string) => account(pool, o.concurrency, label, "noop", {});
 
   if (o.only === "latency") {
     printLatencyOnly(o, await latencyAtRate(o, opts, url, await noopAccount("latency"), "lat"));
+    await finish();
+    process.exit(0);
+  }
+  if (o.only === "access") {
+    progress(machineLine(o, version));
+    printAccessOnly(o, await access());
     await finish();
     process.exit(0);
   }
@@ -62,6 +81,8 @@ async function main() {
   const lat = await latencyAtRate(o, opts, url, latAcc, "lat");
   progress(`bulk INSERT of ${o.bulk} provision_domain rows`);
   const bulk = await bulkInsertRate(o, pool, await noopAccount("bulk"));
+  progress(`access grant of ${o.access} identities, SCIM simulator and PostgreSQL (mode roles)`);
+  const acc = await access();
   progress(`writing ${o.history} finished jobs of history`);
   const historySecs = await writeHistory(o, url, await noopAccount("history"));
   progress(`latency at ${o.rate}/s with ${o.history} finished jobs in history`);
@@ -69,7 +90,7 @@ async function main() {
   const sizes = (await pool.query<{ job: string; prov: string }>("SELECT (SELECT count(*) FROM job) AS job, (SELECT count(*) FROM class.provision) AS prov"))
     .rows[0]!;
   await finish();
-  await writeReport(o, opts, { version, throughput, lat, bulk, historySecs, latHist, sizes });
+  await writeReport(o, opts, { version, throughput, lat, bulk, access: acc, historySecs, latHist, sizes });
   process.exit(0);
 }
 

@@ -23,9 +23,10 @@ export const warmJobs = (o: BenchOptions) => Math.min(500, Math.max(50, Math.flo
 
 /**
  * graphile-worker's own rate: a running pool (warmed with WARM jobs) runs N no-op jobs added in one
- * add_jobs; timed from that statement's commit to the N-th task run.
+ * add_jobs; timed from that statement's commit to the N-th task run. Also measured beside the access
+ * grants (access.ts).
  */
-async function rawNoopRate(o: BenchOptions, opts: WorkerOptions, pool: pg.Pool): Promise<number> {
+export async function rawNoopRate(o: BenchOptions, opts: WorkerOptions, pool: pg.Pool): Promise<number> {
   const N = o.jobs;
   const WARM = warmJobs(o);
   const addJobs = (n: number) =>
