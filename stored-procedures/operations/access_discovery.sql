@@ -227,7 +227,8 @@ COMMENT ON FUNCTION access_discovery_fail(uuid, text, text) IS 'Marks the pass f
 -- (and the native id it saw); the observations of the application's earlier passes are dropped. In repair
 -- mode the repair is planned from v_access_drift (per identity: the keys to grant and to revoke) and then
 -- queued (task access__repair) or, when the identities it would revoke from exceed the application's
--- repair_max_revoke_share of the accounts seen, held for access_repair_approve. Returns the pass's
+-- repair_max_revoke_share of the accounts seen, or the recorded accounts it did not see ("gone") exceed
+-- that share of the linked accounts, held for access_repair_approve. Returns the pass's
 -- repair_status (NULL in report mode). Raises PV209 when the pass is not running.
 CREATE OR REPLACE FUNCTION access_discovery_finish(p_run_id uuid) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -268,9 +269,14 @@ BEGIN
       AND d.user_id_in_app IS NOT NULL
     GROUP BY d.identity_id
   ) p;
+  -- the mass-change guard: held when the plan revokes from more than the share of the accounts seen, or
+  -- when the pass did not see more than the share of the accounts provisio recorded as linked (a listing
+  -- that reads too little, e.g. a wrong base or filter, would otherwise re-create them all)
   v_repair := CASE
     WHEN jsonb_array_length(v_plan) = 0 THEN 'none'
     WHEN v_revoking > v_app.repair_max_revoke_share * (SELECT count(*) FROM access_observation WHERE run_id = p_run_id) THEN 'held'
+    WHEN (SELECT count(*) FROM v_access_drift d WHERE d.run_id = p_run_id AND d.kind = 'gone')
+         > v_app.repair_max_revoke_share * (SELECT count(*) FROM account a WHERE a.application_id = v_run.application_id AND a.link_state = 'linked') THEN 'held'
     ELSE 'queued' END;
   UPDATE access_discovery_run SET repair_status = v_repair, repair_plan = v_plan WHERE id = p_run_id;
   IF v_repair = 'queued' THEN

@@ -219,6 +219,19 @@ describe("access discovery", () => {
     await expect(t.pool.query("SELECT access_repair_approve($1)", [clean.id])).rejects.toMatchObject({ code: "PV209" });
   });
 
+  it("holds a repair whose pass did not see the accounts provisio recorded (a listing that read too little)", async () => {
+    const { name, a, b } = await setup();
+    await t.pool.query("UPDATE application SET reconcile_mode = 'repair', repair_max_revoke_share = 0.4 WHERE id = $1", [a.applicationId]);
+    // both recorded accounts vanish from the listing (as a wrong base DN or filter would make them): 2 of 2 gone
+    app.accounts.delete(`${name}/${a.username.toLowerCase()}`);
+    app.accounts.delete(`${name}/${b.username.toLowerCase()}`);
+    const applied = app.applied;
+    const run = await discover(a.applicationId);
+    expect(run).toMatchObject({ status: "complete", accounts_seen: 0, repair_status: "held", repair_revoking: "0" });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(app.applied).toBe(applied);
+  });
+
   it("a newer pass supersedes a held repair", async () => {
     const { name, a, keys } = await setup();
     await t.pool.query("UPDATE application SET reconcile_mode = 'repair', repair_max_revoke_share = 0 WHERE id = $1", [a.applicationId]);
