@@ -8,6 +8,7 @@
  *   provisio status [--workers]      orders and provisions as tables
  *   provisio start                   demo (no DATABASE_URL) or production worker (DATABASE_URL set)
  *   provisio access plan|discover|drift|approve   the access family (src/cli/access.ts)
+ *   provisio template list|show|create|publish|retire   workflow templates (src/cli/template.ts)
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -22,6 +23,7 @@ import { logger } from "../logger.js";
 import { startServices, stopOnSignals } from "../services.js";
 import { EppRegistrySimulator, SimulatorService } from "../simulators/epp-registry/server.js";
 import { approveCommand, discoverCommand, driftCommand, planCommand } from "./access.js";
+import { templateCreate, templateList, templatePublish, templateRetire, templateShow } from "./template.js";
 import { isUuid, positiveInt, uuidArg } from "./args.js";
 import { errorLine } from "./error-line.js";
 import { renderStatus } from "./status.js";
@@ -181,6 +183,34 @@ access
     if (!isUuid(run)) throw new InvalidArgumentError(`<run> must be a discovery pass id (uuid), got "${run}"`);
     console.log(await withPool((pool) => approveCommand(pool, run)));
   });
+
+const template = program
+  .command("template")
+  .description("workflow templates: versions of a definition, published to freeze them (README 'Workflows'; docs/decisions/0008)");
+template
+  .command("list")
+  .description("every template version with its status")
+  .action(async () => console.log(await withPool((pool) => templateList(pool))));
+template
+  .command("show <name>")
+  .description("one version's steps in the order they run, and its input schema")
+  .option("-v, --version <n>", "the version (default: the latest)", positiveInt("--version"))
+  .action(async (name: string, opts: { version?: number }) => console.log(await withPool((pool) => templateShow(pool, name, opts.version))));
+template
+  .command("create")
+  .description('a draft from a JSON file: { "name", "description", "input_schema", "definition" }; its version is the next of the name')
+  .requiredOption("-f, --file <json>", "the template file")
+  .action(async (opts: { file: string }) => console.log(await withPool((pool) => templateCreate(pool, opts.file))));
+template
+  .command("publish <name>")
+  .description("check and freeze a draft (PV301-PV311 name what is wrong); runs may start from it")
+  .requiredOption("-v, --version <n>", "the version", positiveInt("--version"))
+  .action(async (name: string, opts: { version: number }) => console.log(await withPool((pool) => templatePublish(pool, name, opts.version))));
+template
+  .command("retire <name>")
+  .description("no new runs of this version; runs in flight go on")
+  .requiredOption("-v, --version <n>", "the version", positiveInt("--version"))
+  .action(async (name: string, opts: { version: number }) => console.log(await withPool((pool) => templateRetire(pool, name, opts.version))));
 
 program
   .command("start")

@@ -33,3 +33,7 @@ SELECT inventory_attach('tenant_connector_policy');
 -- identity, role, their links, application, entitlement, connector_config within the tenant's
 -- tenant_connector_policy, mapping_config); accounts, discovery passes and the policy are the engine's
 -- and the operator's.
+
+-- Workflows (docs/decisions/0008): templates are global, audited, written by the owner only
+-- (engine/security/roles.sql grants every runtime role SELECT).
+SELECT attach_audit_trail('workflow_template');

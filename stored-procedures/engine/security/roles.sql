@@ -118,6 +118,9 @@ $$;
 -- the worker re-checks a tenant-written configuration (src/families/access/task.ts loadApplication)
 GRANT EXECUTE ON FUNCTION access_connector_policy_error(uuid, text, jsonb), jsonb_walk(jsonb), access_connector_host(text, jsonb) TO provisio_worker;
 
+-- workflow templates (global, no tenant): every runtime role reads them, the owner writes them
+GRANT SELECT ON workflow_template, workflow_task_type TO provisio_order, provisio_reader;
+
 -- provisio_worker: the job lifecycle, accreditations, heartbeats and graphile_worker
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO provisio_worker;
 GRANT SELECT ON ALL TABLES IN SCHEMA class TO provisio_worker;
