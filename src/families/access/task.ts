@@ -202,6 +202,29 @@ async function assertAccountNotTaken(ctx: Ctx, applicationId: string, userId: st
   if (rows[0]) throw new PermanentError("PV_ACCESS_ACCOUNT_TAKEN", `the user id "${userId}" is another identity's account in this application`);
 }
 
+/**
+ * The user id provisio recorded for the identity's account in the application, if it made one.
+ * A grant refuses to go on when the mapping now gives another id (provisio does not rename accounts:
+ * it would make a second account and strand the first); a revoke acts on the recorded account, so
+ * offboarding works after a username or mapping change.
+ * @throws PermanentError PV_ACCESS_RENAMED (grant only)
+ */
+async function accountUserId(ctx: Ctx, applicationId: string, app: string, derived: string, mode: "grant" | "revoke"): Promise<string> {
+  const { identity_id: identityId } = ctx.data as { identity_id: string };
+  const rows = await query<{ user_id_in_app: string }>(ctx.helpers, "SELECT user_id_in_app FROM account WHERE identity_id = $1 AND application_id = $2", [
+    identityId,
+    applicationId,
+  ]);
+  const recorded = rows[0]?.user_id_in_app;
+  if (recorded === undefined || recorded === derived) return derived;
+  if (mode === "revoke") return recorded;
+  throw new PermanentError(
+    "PV_ACCESS_RENAMED",
+    `the identity's account in ${app} is "${recorded}", and the mapping now gives "${derived}": provisio does not rename accounts. ` +
+      `Revoke with deactivate (it acts on "${recorded}"), delete the account row, then grant again`,
+  );
+}
+
 /** Results of an earlier attempt of this job: applications already consistent are not provisioned again. */
 async function earlierSuccesses(ctx: Ctx): Promise<Map<string, ApplicationResult>> {
   const rows = await query<{ result_data: { applications?: ApplicationResult[] } | null }>(ctx.helpers, "SELECT result_data FROM job WHERE id = $1", [
@@ -218,6 +241,7 @@ async function provision(
   desiredOf: (keys: string[], userId: string) => AccountDesiredState,
   identity: { username: string; email: string | null },
   dryRun: boolean,
+  mode: "grant" | "revoke",
 ): Promise<TaskOutcome> {
   // a first attempt has no earlier results (job_start counts every attempt, a re-run after a crash too)
   const done = dryRun || ctx.job.attempts <= 1 ? new Map<string, ApplicationResult>() : await earlierSuccesses(ctx);
@@ -229,7 +253,7 @@ async function provision(
     let userId: string | undefined;
     try {
       const cfg = await loadApplication(ctx.helpers, applicationId, (ctx.data as { tenant_customer_id: string }).tenant_customer_id);
-      userId = userIdInApp(cfg.user_id_template, identity, cfg.lower_case);
+      userId = await accountUserId(ctx, applicationId, app.name, userIdInApp(cfg.user_id_template, identity, cfg.lower_case), mode);
       const desired = desiredOf(app.keys, userId);
       const fingerprint = createHash("sha256")
         .update(JSON.stringify([cfg.connector_type, cfg.configuration, cfg.user_id_template, cfg.lower_case, desired]))
@@ -345,6 +369,7 @@ async function runGrant(ctx: TaskContext<GrantData>): Promise<TaskOutcome> {
     }),
     identity,
     data.dry_run,
+    "grant",
   );
 }
 
@@ -382,6 +407,7 @@ async function runRevoke(ctx: TaskContext<RevokeData>): Promise<TaskOutcome> {
     }),
     identity,
     data.dry_run,
+    "revoke",
   );
 }
 

@@ -200,6 +200,24 @@ describe("access__grant and access__revoke through the worker", () => {
     expect((await t.pool.query("SELECT count(*)::int AS n FROM account WHERE identity_id = $1", [f.identityId])).rows[0].n).toBe(1);
   });
 
+  it("after a username change a grant refuses to make a second account, and a revoke acts on the recorded one", async () => {
+    const f = await createAccessFixture(t.pool, acc.tenantId, { connectorType: "memory", configuration: { app: "renamed" } });
+    expect((await finalProvision(t.pool, await grant(f.identityId))).status).toBe("completed");
+    const old = f.username.toLowerCase();
+    await t.pool.query("UPDATE identity SET username = $1 WHERE id = $2", [`${f.username}-new`, f.identityId]);
+    const p = await finalProvision(t.pool, await grant(f.identityId));
+    expect(p.status).toBe("failed");
+    expect(p.result_data.error_code).toBe("PV_ACCESS_RENAMED");
+    expect(p.result_message).toContain(`is "${old}", and the mapping now gives "${old}-new"`);
+    expect(app.accounts.has(`renamed/${old}-new`)).toBe(false);
+    const r = await t.pool.query<{ id: string }>(
+      "INSERT INTO provision_access_revoke (tenant_customer_id, identity_id, entitlement_ids, deactivate) VALUES ($1, $2, $3, true) RETURNING id",
+      [acc.tenantId, f.identityId, Object.values(f.entitlements)],
+    );
+    expect((await finalProvision(t.pool, r.rows[0]!.id)).status).toBe("completed");
+    expect(app.accounts.get(`renamed/${old}`)).toMatchObject({ active: false, entitlements: new Set() });
+  });
+
   it("a revoke without deactivate keeps a disabled account recorded as disabled; a missing account is not recorded", async () => {
     const f = await createAccessFixture(t.pool, acc.tenantId, { connectorType: "memory", configuration: { app: "five" } });
     const [k1, k2] = Object.values(f.entitlements);
