@@ -103,7 +103,8 @@ export interface AccountOperations {
    * List every account of the application with the entitlements it holds among
    * `request.entitlementKeys`, one page (at most `request.pageSize` accounts) per iteration; each account
    * appears once in the whole pass. Accounts the adapter never manages (SQL's reserved roles: the
-   * connector's own login, superusers, `pg_` roles, MariaDB's built-in accounts) are left out.
+   * connector's own login, superusers, `pg_` roles, MariaDB's built-in accounts; LDAP's bindDN entry)
+   * are left out.
    * The listing is complete only when the iterator finishes; an error thrown in between means it is
    * partial, and the caller must not conclude that an account it did not see is gone.
    * @throws TransientError (server down, 429/503, timeout: the pass is retried), PermanentError /

@@ -46,7 +46,10 @@ export const ldapConfigSchema = z
   .object({
     /** ldap://host[:389] or ldaps://host[:636] (scheme, host and port only) */
     url: ldapUrl,
-    /** the DN provisio binds as (simple bind, RFC 4511 §4.2) */
+    /**
+     * the DN provisio binds as (simple bind, RFC 4511 §4.2). Reserved (reserved.ts): never managed as an
+     * account or group (PV_LDAP_RESERVED) nor listed by discovery
+     */
     bindDN: dnString("bindDN"),
     /** the bind password, by reference: exactly one of password_env and password_file */
     password_env: z.string().min(1).optional(),
@@ -57,7 +60,8 @@ export const ldapConfigSchema = z
     usersDN: dnString("usersDN"),
     /**
      * where the account's groups live. Entitlement keys (group DNs) outside it are refused (outcome
-     * "failed"), and deactivateWhenEmpty counts the account's groups below it; without it no disable is
+     * "failed", native_code PV_LDAP_GROUPS_DN: a tenant-written entitlement can name only a group of this
+     * subtree; without groupsDN any group DN is accepted), and deactivateWhenEmpty counts the account's groups below it; without it no disable is
      * done (the operation fails with a message saying so).
      */
     groupsDN: dnString("groupsDN").optional(),

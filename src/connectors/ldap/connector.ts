@@ -5,13 +5,19 @@
  * src/connectors/ldap/pool.ts (one bound client per configuration, closed by close()). Result codes and
  * errors: src/connectors/ldap/errors.ts.
  *
+ * Reserved (src/connectors/ldap/reserved.ts): the entry the connector binds as (the config's bindDN) is never
+ * managed nor listed. An account DN that is the bindDN (normalised) fails the whole call with PermanentError
+ * PV_LDAP_RESERVED before anything is read; an entitlement key that is the bindDN is "failed" with
+ * native_code PV_LDAP_RESERVED; discoverAccounts leaves the entry out.
+ *
  * applyDesiredState plans, then applies (src/connectors/capabilities/account.ts):
  * 1. read: the account entry (base search on `<rdnAttribute>=<escaped userIdInApp>,<usersDN>`, with its
  *    entryUUID and the disable attribute), each named group (base search, its member values), and, for
  *    deactivateWhenEmpty, the groups below groupsDN that hold the account (a filter with the escaped DN);
  * 2. plan: per operation "already" when the directory holds it, "failed" when it cannot be done (an
- *    entitlement key that is not a DN (34), outside groupsDN, a group that does not exist (32) or is not
- *    of groupObjectClass), else to do; membership is compared on DNs normalised case-insensitively
+ *    entitlement key that is not a DN (34), the bindDN (PV_LDAP_RESERVED), outside groupsDN when groupsDN is
+ *    set (PV_LDAP_GROUPS_DN: a tenant-written entitlement can only name a group of the configured subtree),
+ *    a group that does not exist (32) or is not of groupObjectClass), else to do; membership is compared on DNs normalised case-insensitively
  *    (dn.ts normalizeDn);
  * 3. apply (not in a dry run, where "to do" is reported as "skipped"): create or enable the account,
  *    add memberships, remove memberships, then disable the account when it holds no group any more.
@@ -37,6 +43,7 @@ import { childDn, escapeFilterValue, isWithin, normalizeDn } from "./dn.js";
 import { normOrRaw, values } from "./entries.js";
 import { LDAP, applicationError, messageOf, resultCodeOf, toProvisioError } from "./errors.js";
 import { LdapClientPool, type LdapHandle } from "./pool.js";
+import { RESERVED, assertNotReservedAccount, reservedEntitlementMessage, reservedNorm } from "./reserved.js";
 
 export { ldapConfigSchema, type LdapConfig } from "./config.js";
 
@@ -85,12 +92,14 @@ export class LdapConnector implements Connector, AccountOperations {
    * @param ctx `dryRun: true` reads and plans only: outcomes "already" and "skipped", nothing written
    * @returns one operation per account action and per distinct entitlement key; `success` when none failed
    * @throws ConfigurationError (bad config, unresolvable secret), PermanentError (`LDAP49` and other
-   *   session codes, configSuspect; PV_LDAP_USER_ID; `LDAP<code>` when the account cannot be read),
+   *   session codes, configSuspect; PV_LDAP_USER_ID; PV_LDAP_RESERVED when the account's DN is the bindDN,
+   *   thrown before anything is read, also in a dry run; `LDAP<code>` when the account cannot be read),
    *   TransientError (connection refused, dropped or timed out; 1, 3, 51, 52)
    */
   async applyDesiredState(config: unknown, desired: AccountDesiredState, ctx: CommandContext & { dryRun?: boolean }): Promise<AccountResult> {
     const settings = parseLdapConfig(config);
     const accountDN = accountDnOf(settings, desired.userIdInApp);
+    assertNotReservedAccount(settings, desired.userIdInApp, accountDN);
     return this.pool.use(settings, (handle) => new AccountRun(settings, desired, accountDN, handle, ctx).execute());
   }
 
@@ -103,7 +112,8 @@ export class LdapConnector implements Connector, AccountOperations {
    * value of `rdnAttribute` in the entry's RDN (what applyDesiredState takes, not the DN), nativeId the
    * entryUUID (RFC 4530) or else the DN (what applyDesiredState returns), active false when the `disable`
    * attribute holds its value, entitlements the request's keys, spelled as given, whose group's
-   * `memberAttribute` lists the account (DNs compared normalised, dn.ts normalizeDn).
+   * `memberAttribute` lists the account (DNs compared normalised, dn.ts normalizeDn). The entry the
+   * connector binds as (bindDN) is left out (reserved.ts).
    *
    * Accounts are read with the simple paged results control (RFC 2696) on a connection of the pool's own
    * for this pass (pool.ts lease), released when the iteration ends or is abandoned with `return()`
@@ -155,7 +165,7 @@ interface EntitlementPlan {
   dn: string;
   norm: string;
   op: AccountOperation;
-  /** refused before reading (not a DN, outside groupsDN, also granted): op.outcome is "failed" */
+  /** refused before reading (not a DN, the bindDN, outside groupsDN, also granted): op.outcome is "failed" */
   rejected: boolean;
   /** to be applied (outcome is "skipped" in a dry run, the final outcome otherwise) */
   todo: boolean;
@@ -164,11 +174,15 @@ interface EntitlementPlan {
 
 const DONE = new Set<string>(["applied", "already"]);
 
+/** native_code of an entitlement key outside groupsDN (refused when groupsDN is set). */
+const GROUPS_DN = "PV_LDAP_GROUPS_DN";
+
 /** One applyDesiredState call: read, plan, apply. */
 class AccountRun {
   private readonly dry: boolean;
   private readonly accountNorm: string;
   private readonly placeholderNorm: string;
+  private readonly bindNorm: string;
 
   constructor(
     private readonly s: LdapConfig,
@@ -180,6 +194,7 @@ class AccountRun {
     this.dry = ctx.dryRun === true;
     this.accountNorm = normalizeDn(accountDN);
     this.placeholderNorm = normalizeDn(s.emptyGroupMember);
+    this.bindNorm = reservedNorm(s);
   }
 
   async execute(): Promise<AccountResult> {
@@ -310,7 +325,8 @@ class AccountRun {
 
   /**
    * One plan per distinct entitlement key (duplicates by normalised DN dropped). Keys that are not DNs
-   * (34), lie outside groupsDN, or (revokes) are also granted, get a "failed" outcome at once.
+   * (34), are the bindDN (PV_LDAP_RESERVED), lie outside groupsDN when it is set (PV_LDAP_GROUPS_DN), or
+   * (revokes) are also granted, get a "failed" outcome at once, before any read.
    */
   private entitlements(keys: string[], kind: "grant" | "revoke", granted: Set<string>): EntitlementPlan[] {
     const seen = new Set<string>();
@@ -334,7 +350,9 @@ class AccountRun {
       const op: AccountOperation = { op: kind, target: key, outcome: "skipped" };
       let reason: Partial<AccountOperation> | undefined;
       if (norm === "") reason = { native_code: LDAP.invalidDNSyntax, message: "empty DN" };
-      else if (this.s.groupsDN && !isWithin(key, this.s.groupsDN)) reason = { message: `${key} is not below groupsDN ${this.s.groupsDN}` };
+      else if (norm === this.bindNorm) reason = { native_code: RESERVED, message: reservedEntitlementMessage(this.s, key) };
+      else if (this.s.groupsDN && !isWithin(key, this.s.groupsDN))
+        reason = { native_code: GROUPS_DN, message: `${key} is not below groupsDN ${this.s.groupsDN}: only groups of the configured subtree are managed` };
       else if (granted.has(norm)) reason = { message: "also listed in entitlementsToGrant" };
       if (reason) Object.assign(op, { outcome: "failed" }, reason);
       plans.push({ dn: key, norm, op, rejected: reason !== undefined, todo: false });

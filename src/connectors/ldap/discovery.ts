@@ -27,6 +27,8 @@
  *    `disable` attribute holds the configured value (compared case-insensitively, as applyDesiredState
  *    reads it); entitlements are the request's keys, as given, whose group lists the entry's DN
  *    (normalised on both sides).
+ * 4. The entry the connector binds as (bindDN, compared normalised) is left out: applyDesiredState refuses
+ *    to manage it (PV_LDAP_RESERVED, reserved.ts), and the account contract leaves reserved accounts out.
  *
  * Connection: the listing runs on a connection of its own (pool.ts LdapClientPool.lease), because the
  * server ties a paged search's cookie to the connection and OpenLDAP keeps one paged search per
@@ -46,6 +48,7 @@ import { childDn, escapeFilterValue, normalizeDn, parseDn } from "./dn.js";
 import { normOrRaw, values } from "./entries.js";
 import { LDAP, messageOf, resultCodeOf, toProvisioError } from "./errors.js";
 import type { LdapLease } from "./pool.js";
+import { reservedNorm } from "./reserved.js";
 
 /** Group entries read at once before the listing (LDAP multiplexes requests on one connection, RFC 4511 §5.1). */
 const GROUP_READ_CONCURRENCY = 8;
@@ -78,6 +81,8 @@ export class DiscoveryRun {
   private accounts = 0;
   private pageCount = 0;
   private readonly what: string;
+  /** the bindDN, normalised: the reserved entry, never listed */
+  private readonly bindNorm: string;
 
   constructor(
     private readonly s: LdapConfig,
@@ -86,6 +91,7 @@ export class DiscoveryRun {
     private readonly ctx: CommandContext,
   ) {
     this.what = `list the accounts below ${s.usersDN}`;
+    this.bindNorm = reservedNorm(s);
   }
 
   /**
@@ -266,7 +272,10 @@ export class DiscoveryRun {
 
   // ------------------------------------------------------------------ accounts
 
-  /** The account an entry is, or undefined (and remembered in `skipped`) when applyDesiredState cannot name it. */
+  /**
+   * The account an entry is, or undefined: when applyDesiredState cannot name it (remembered in `skipped`)
+   * or when it is the reserved bindDN entry.
+   */
   private account(entry: Entry, holdings: Holding[]): DiscoveredAccount | undefined {
     const userIdInApp = this.userIdOf(entry.dn);
     if (userIdInApp === undefined) {
@@ -275,6 +284,10 @@ export class DiscoveryRun {
       return undefined;
     }
     const norm = normOrRaw(entry.dn);
+    if (norm === this.bindNorm) {
+      this.ctx.log.debug({ ldap: "discover", dn: entry.dn }, "LDAP entry is the connector's bindDN (reserved): left out");
+      return undefined;
+    }
     const disable = this.s.disable;
     const disabled = disable !== "none" && values(entry, disable.attribute).some((v) => v.toLowerCase() === disable.value.toLowerCase());
     return {

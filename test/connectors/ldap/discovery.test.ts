@@ -250,6 +250,42 @@ describe("LDAP discovery: the listing", () => {
     expect(withDisable.real!.active).toBe(true);
   });
 
+  it("leaves out the entry the connector binds as (bindDN, any spelling); bound as another DN it is listed; applyDesiredState refuses it", async () => {
+    const dn3 = `ou=disc-svc,${slapd.baseDN}`;
+    await admin.add(dn3, { objectClass: "organizationalUnit", ou: "disc-svc" });
+    const svc = `uid=provisio,${dn3}`;
+    await admin.add(svc, { objectClass: "inetOrgPerson", uid: "provisio", cn: "provisio", sn: "provisio", userPassword: READER_PW });
+    await admin.modify(gA, new Change({ operation: "add", modification: new Attribute({ type: "member", values: [svc] }) }));
+    const asAdmin = { ...cfg, usersDN: dn3 };
+    const real = await connector.applyDesiredState(asAdmin, desired("real", { entitlementsToGrant: [gA] }), ctx());
+    expect(real.success).toBe(true);
+    const { searchEntries } = await admin.search(svc, { scope: "base", attributes: ["entryUUID"] });
+    const keys = { entitlementKeys: [gA], pageSize: 1 };
+    // bound as the rootdn, uid=provisio is an ordinary account of ou=disc-svc
+    expect(byId(await collect(connector.discoverAccounts(asAdmin, keys, ctx())))).toEqual({
+      real: { userIdInApp: "real", nativeId: real.nativeId, active: true, entitlements: [gA] },
+      provisio: { userIdInApp: "provisio", nativeId: searchEntries[0]!.entryUUID, active: true, entitlements: [gA] },
+    });
+    // bound as uid=provisio (spelled otherwise), it is the connector's own entry: left out
+    const asSvc = { ...asAdmin, bindDN: `UID=Provisio , OU=Disc-Svc,dc=provisio,DC=test`, password_env: READER_PW_ENV };
+    const pages = await collect(connector.discoverAccounts(asSvc, keys, ctx()));
+    expect(pages).toEqual([[{ userIdInApp: "real", nativeId: real.nativeId, active: true, entitlements: [gA] }]]);
+    // and applyDesiredState does not manage it (refused before anything is read)
+    await expect(connector.applyDesiredState(asSvc, desired("provisio", { ensureAccount: false, entitlementsToRevoke: [gA] }), ctx())).rejects.toMatchObject({
+      code: "PV_LDAP_RESERVED",
+      message: expect.stringContaining(svc),
+    });
+    expect((await members(gA)).some((m) => dnEquals(m, svc))).toBe(true);
+    // leave gA as the listing tests expect it
+    await admin.modify(
+      gA,
+      new Change({
+        operation: "delete",
+        modification: new Attribute({ type: "member", values: [svc, accountDnOf({ rdnAttribute: "uid", usersDN: dn3 }, "real")] }),
+      }),
+    );
+  });
+
   it("an empty usersDN yields no page", async () => {
     const empty = `ou=empty,${slapd.baseDN}`;
     await admin.add(empty, { objectClass: "organizationalUnit", ou: "empty" });

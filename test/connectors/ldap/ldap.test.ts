@@ -315,7 +315,7 @@ describe("LDAP adapter: per-operation failures do not abort the rest", () => {
       { op: "grant", target: g1, outcome: "applied" },
       { op: "grant", target: ghost, outcome: "failed", native_code: 32, message: expect.stringContaining("does not exist") },
       { op: "grant", target: "not a dn", outcome: "failed", native_code: 34, message: expect.stringContaining("not a valid DN") },
-      { op: "grant", target: outside, outcome: "failed", message: expect.stringContaining("not below groupsDN") },
+      { op: "grant", target: outside, outcome: "failed", native_code: "PV_LDAP_GROUPS_DN", message: expect.stringContaining("not below groupsDN") },
       { op: "grant", target: role, outcome: "failed", message: expect.stringContaining("not a groupOfNames entry") },
       { op: "grant", target: g2, outcome: "applied" },
     ]);
@@ -345,6 +345,93 @@ describe("LDAP adapter: per-operation failures do not abort the rest", () => {
     const rv = await apply(desired("ivan", { ensureAccount: false, entitlementsToRevoke: [g], deactivateWhenEmpty: true }));
     expect(outcomes(rv)).toEqual(["revoke:applied", "disable_account:already"]);
     expect(await members(g)).toEqual([SEED_PLACEHOLDER]);
+  });
+});
+
+describe("LDAP adapter: reserved entries (PV_LDAP_RESERVED) and the groupsDN subtree", () => {
+  /**
+   * The entry the connector binds as, placed where a mapping can name it: the rootdn cn=admin,<suffix> as an
+   * entry of usersDN = the suffix with rdnAttribute cn, so "admin" is the bind account's user id (bound as
+   * the rootdn the adapter could write anything, so an unchanged directory means it refused).
+   */
+  const bindEntry = () => slapd.adminDN;
+  const reservedCfg = () => ({ ...cfg, usersDN: slapd.baseDN, rdnAttribute: "cn", accountAttributes: { sn: "userName", uid: "userName" } });
+
+  it("a mapping naming the bind account fails the whole call (also a dry run, any spelling); nothing is granted, revoked or disabled", async () => {
+    const [held, other] = [await newGroup("bind-held"), await newGroup("bind-other")];
+    await admin.add(bindEntry(), { objectClass: cfg.objectClasses as string[], cn: "admin", sn: "admin", uid: "admin" });
+    await admin.modify(held, new Change({ operation: "add", modification: new Attribute({ type: "member", values: [bindEntry()] }) }));
+    try {
+      const before = await snapshot();
+      const calls: [AccountDesiredState, { dryRun?: boolean; config?: Record<string, unknown> }][] = [
+        [desired("admin", { entitlementsToGrant: [other] }), { config: reservedCfg() }],
+        [desired("admin", { ensureAccount: false, entitlementsToRevoke: [held], deactivateWhenEmpty: true }), { config: reservedCfg() }],
+        [desired("admin", { ensureAccount: false, deactivateWhenEmpty: true }), { config: reservedCfg() }],
+        [desired("admin", { entitlementsToGrant: [other] }), { config: reservedCfg(), dryRun: true }],
+        // the bindDN and the user id spelled otherwise: compared as normalised DNs
+        [desired(" ADMIN", { entitlementsToGrant: [other] }), { config: { ...reservedCfg(), bindDN: `CN=Admin ,  DC=Provisio,DC=TEST` } }],
+      ];
+      for (const [d, opts] of calls) {
+        const err = await apply(d, opts).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(PermanentError);
+        expect(err).toMatchObject({ code: "PV_LDAP_RESERVED", message: expect.stringContaining(accountDnOf(reservedCfg(), d.userIdInApp)) });
+        expect((err as Error).message).toContain("bindDN");
+      }
+      expect(await snapshot()).toBe(before);
+      expect((await members(other)).some((m) => dnEquals(m, bindEntry()))).toBe(false);
+      expect((await members(held)).some((m) => dnEquals(m, bindEntry()))).toBe(true);
+      const { searchEntries } = await admin.search(bindEntry(), { scope: "base", attributes: [disableAttr()] });
+      expect(searchEntries[0]?.[disableAttr()] ?? []).toEqual([]);
+
+      // the same configuration manages any other account of that usersDN
+      const r = await apply(desired("not-the-admin", { entitlementsToGrant: [other] }), { config: reservedCfg() });
+      expect(outcomes(r)).toEqual(["create_account:applied", "grant:applied"]);
+      await admin.del(accountDnOf(reservedCfg(), "not-the-admin"));
+    } finally {
+      await admin.del(bindEntry());
+    }
+  });
+
+  it("an entitlement key that is the bindDN is 'failed' PV_LDAP_RESERVED (grant and revoke, also in a dry run); the others apply", async () => {
+    const g = await newGroup("bind-key");
+    // without groupsDN any group DN is accepted, so only the reserved rule refuses the bindDN
+    const config = { ...cfg, groupsDN: undefined };
+    const spelled = `CN=ADMIN, dc=provisio , dc=test`;
+    for (const dryRun of [true, false]) {
+      const r = await apply(desired("bind-key-user", { entitlementsToGrant: [spelled, g], entitlementsToRevoke: [bindEntry()] }), { config, dryRun });
+      expect(r.success).toBe(false);
+      expect(r.operations.filter((o) => o.target === spelled || o.target === bindEntry())).toEqual([
+        { op: "grant", target: spelled, outcome: "failed", native_code: "PV_LDAP_RESERVED", message: expect.stringContaining("binds as") },
+        { op: "revoke", target: bindEntry(), outcome: "failed", native_code: "PV_LDAP_RESERVED", message: expect.stringContaining("binds as") },
+      ]);
+      expect(r.operations.find((o) => o.target === g)?.outcome).toBe(dryRun ? "skipped" : "applied");
+    }
+    expect(await isMember(g, "bind-key-user")).toBe(true);
+  });
+
+  it("with groupsDN set, a key outside it is 'failed' PV_LDAP_GROUPS_DN even when it names a real group; without groupsDN that group is granted", async () => {
+    const ouDN = `ou=elsewhere-groups,${slapd.baseDN}`;
+    await admin.add(ouDN, { objectClass: "organizationalUnit", ou: "elsewhere-groups" });
+    const outside = `cn=admins,${ouDN}`;
+    await admin.add(outside, { objectClass: "groupOfNames", cn: "admins", member: SEED_PLACEHOLDER });
+    // a DN that only ends like groupsDN's RDN value is not below it
+    const lookalike = `cn=x,ou=groups-not,${slapd.baseDN}`;
+    const r = await apply(desired("outside-keys", { entitlementsToGrant: [outside, lookalike], entitlementsToRevoke: [outside] }));
+    expect(r.success).toBe(false);
+    const refused = { outcome: "failed", native_code: "PV_LDAP_GROUPS_DN", message: expect.stringContaining(`not below groupsDN ${slapd.groupsDN}`) };
+    expect(r.operations).toEqual([
+      { op: "create_account", target: "outside-keys", outcome: "applied" },
+      { op: "grant", target: outside, ...refused },
+      { op: "grant", target: lookalike, ...refused },
+      { op: "revoke", target: outside, outcome: "failed", native_code: "PV_LDAP_GROUPS_DN", message: expect.any(String) },
+    ]);
+    expect(await isMember(outside, "outside-keys")).toBe(false);
+    const open = await apply(desired("outside-keys", { entitlementsToGrant: [outside] }), { config: { ...cfg, groupsDN: undefined } });
+    expect(outcomes(open)).toEqual(["create_account:already", "grant:applied"]);
+    expect(await isMember(outside, "outside-keys")).toBe(true);
   });
 });
 
