@@ -63,7 +63,7 @@ export async function templateShow(db: pg.Pool, name: string, version?: number):
 
 const templateFile = z
   .object({
-    name: z.string().min(1),
+    name: z.string().regex(/^[a-z][a-z0-9_.-]{0,62}$/, "a template name is lower case: ^[a-z][a-z0-9_.-]{0,62}$"),
     description: z.string().optional(),
     input_schema: z.record(z.string(), z.unknown()).optional(),
     definition: z.record(z.string(), z.unknown()),

@@ -276,7 +276,8 @@ BEGIN
     WHEN jsonb_array_length(v_plan) = 0 THEN 'none'
     WHEN v_revoking > v_app.repair_max_revoke_share * (SELECT count(*) FROM access_observation WHERE run_id = p_run_id) THEN 'held'
     WHEN (SELECT count(*) FROM v_access_drift d WHERE d.run_id = p_run_id AND d.kind = 'gone')
-         > v_app.repair_max_revoke_share * (SELECT count(*) FROM account a WHERE a.application_id = v_run.application_id AND a.link_state = 'linked') THEN 'held'
+         > v_app.repair_max_revoke_share * (SELECT count(*) FROM account a WHERE a.application_id = v_run.application_id AND a.link_state = 'linked'
+                                                AND a.created_date < v_run.started_date) THEN 'held'
     ELSE 'queued' END;
   UPDATE access_discovery_run SET repair_status = v_repair, repair_plan = v_plan WHERE id = p_run_id;
   IF v_repair = 'queued' THEN

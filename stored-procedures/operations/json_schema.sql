@@ -448,13 +448,15 @@ BEGIN
         v := v || jsonb_build_object(k, s -> 'default');
       END IF;
     END LOOP;
-    FOR k, s IN SELECT key, value FROM jsonb_each(v) LOOP
-      IF coalesce(p_schema -> 'properties' ? k, false) THEN
-        v := jsonb_set(v, ARRAY[k], json_schema_apply_defaults(p_schema -> 'properties' -> k, s));
-      ELSIF p_schema ? 'additionalProperties' THEN
-        v := jsonb_set(v, ARRAY[k], json_schema_apply_defaults(p_schema -> 'additionalProperties', s));
-      END IF;
-    END LOOP;
+    -- one pass over the object (a jsonb_set per key would copy it once per key: quadratic on wide input);
+    -- only values that are objects or arrays can take defaults
+    SELECT jsonb_object_agg(e.key, CASE
+             WHEN jsonb_typeof(e.value) NOT IN ('object', 'array') THEN e.value
+             WHEN coalesce(p_schema -> 'properties' ? e.key, false) THEN json_schema_apply_defaults(p_schema -> 'properties' -> e.key, e.value)
+             WHEN p_schema ? 'additionalProperties' THEN json_schema_apply_defaults(p_schema -> 'additionalProperties', e.value)
+             ELSE e.value END)
+      INTO v FROM jsonb_each(v) e;
+    v := coalesce(v, '{}');
   ELSIF jsonb_typeof(v) = 'array' AND p_schema ? 'items' THEN
     SELECT coalesce(jsonb_agg(json_schema_apply_defaults(p_schema -> 'items', x) ORDER BY o), '[]') INTO v
       FROM jsonb_array_elements(v) WITH ORDINALITY AS e(x, o);

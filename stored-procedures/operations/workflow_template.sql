@@ -20,25 +20,52 @@ END
 $$;
 COMMENT ON FUNCTION workflow_template_raise(text, text, text) IS 'Raises p_code with p_message and COLUMN p_column (the one error exit of the template checks).';
 
--- Every reference path in p (params, a when condition, an output map): the "$ref" values, not looking
--- inside "$literal".
+-- Every reference path in p (params, a compensation's params, an output map): the "$ref" values, and
+-- those of their "default"s; nothing inside a "$literal". Raises PV307 for a "$ref" object with other
+-- keys than "$ref" and "default", a "$ref" that is not a string, or a "$literal" object with other keys.
 CREATE OR REPLACE FUNCTION workflow_refs(p jsonb) RETURNS SETOF text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  v jsonb;
+BEGIN
+  IF jsonb_typeof(p) = 'object' THEN
+    IF p ? '$literal' THEN
+      IF (SELECT count(*) FROM jsonb_object_keys(p)) <> 1 THEN
+        PERFORM workflow_template_raise('PV307', format('{"$literal": v} takes nothing else, got %s', p));
+      END IF;
+      RETURN;
+    END IF;
+    IF p ? '$ref' THEN
+      IF jsonb_typeof(p -> '$ref') <> 'string' OR EXISTS (SELECT 1 FROM jsonb_object_keys(p) k WHERE k NOT IN ('$ref', 'default')) THEN
+        PERFORM workflow_template_raise('PV307', format('a reference is {"$ref": "<path>"} with an optional "default", got %s', p));
+      END IF;
+      RETURN NEXT p ->> '$ref';
+      IF p ? 'default' THEN RETURN QUERY SELECT workflow_refs(p -> 'default'); END IF;
+      RETURN;
+    END IF;
+    FOR v IN SELECT value FROM jsonb_each(p) LOOP RETURN QUERY SELECT workflow_refs(v); END LOOP;
+  ELSIF jsonb_typeof(p) = 'array' THEN
+    FOR v IN SELECT value FROM jsonb_array_elements(p) LOOP RETURN QUERY SELECT workflow_refs(v); END LOOP;
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION workflow_refs(jsonb) IS 'The $ref paths in params or an output map (and in their defaults; not inside $literal). Raises PV307 for a malformed $ref or $literal object.';
+
+-- Every reference path of a when condition (its "ref"s, in all/any/not).
+CREATE OR REPLACE FUNCTION workflow_when_refs(p jsonb) RETURNS SETOF text
 LANGUAGE sql IMMUTABLE AS $$
   WITH RECURSIVE walk(v) AS (
     SELECT p
     UNION ALL
     SELECT c.v FROM walk w CROSS JOIN LATERAL (
-      SELECT e.value AS v FROM jsonb_each(CASE WHEN jsonb_typeof(w.v) = 'object' AND NOT w.v ? '$literal' AND NOT w.v ? '$ref' THEN w.v ELSE '{}' END) e
+      SELECT e.value AS v FROM jsonb_array_elements(CASE WHEN jsonb_typeof(coalesce(w.v -> 'all', w.v -> 'any')) = 'array' THEN coalesce(w.v -> 'all', w.v -> 'any') ELSE '[]' END) e
       UNION ALL
-      SELECT a.value FROM jsonb_array_elements(CASE WHEN jsonb_typeof(w.v) = 'array' THEN w.v ELSE '[]' END) a
+      SELECT w.v -> 'not' WHERE jsonb_typeof(w.v) = 'object' AND w.v ? 'not'
     ) c
   )
-  SELECT v ->> '$ref' FROM walk WHERE jsonb_typeof(v) = 'object' AND v ? '$ref'
-  UNION ALL
-  -- a when condition names its references in "ref"
-  SELECT v ->> 'ref' FROM walk WHERE jsonb_typeof(v) = 'object' AND v ? 'ref' AND NOT v ? '$ref'
+  SELECT v ->> 'ref' FROM walk WHERE jsonb_typeof(v) = 'object' AND v ? 'ref'
 $$;
-COMMENT ON FUNCTION workflow_refs(jsonb) IS 'The reference paths ($ref, and a condition''s ref) in a params object, condition or output map. Raises nothing.';
+COMMENT ON FUNCTION workflow_when_refs(jsonb) IS 'The reference paths of a when condition. Raises nothing.';
 
 -- The step a reference path names (steps.<key>...), '' for input and run paths, NULL when the path is
 -- outside the grammar.
@@ -58,10 +85,16 @@ LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
   v_path text;
   v_step text;
+  v_paths text[];
 BEGIN
-  FOR v_path IN SELECT workflow_refs(p) LOOP
+  IF p_field = 'when' THEN
+    v_paths := ARRAY(SELECT workflow_when_refs(p));
+  ELSE
+    v_paths := ARRAY(SELECT workflow_refs(p));
+  END IF;
+  FOREACH v_path IN ARRAY v_paths LOOP
     v_step := workflow_ref_step(v_path);
-    IF v_step IS NULL THEN
+    IF v_step IS NULL OR v_path IS NULL THEN
       PERFORM workflow_template_raise('PV307', format('step "%s" %s: reference "%s" is not input.<field>, steps.<key>.output[.<field>], steps.<key>.provision_id, run.id or run.tenant_customer_id', p_key, p_field, v_path));
     ELSIF v_step <> '' AND NOT v_step = ANY (p_allowed) THEN
       PERFORM workflow_template_raise('PV307', format('step "%s" %s: reference "%s" names step "%s", which does not run before it (only steps it depends on, directly or not, may be referenced)', p_key, p_field, v_path, v_step));
@@ -128,6 +161,13 @@ BEGIN
     IF (SELECT count(*) FROM jsonb_object_keys(coalesce(p_params, '{}')) k WHERE k IN ('seconds', 'hours', 'until')) <> 1
        OR EXISTS (SELECT 1 FROM jsonb_object_keys(coalesce(p_params, '{}')) k WHERE k NOT IN ('seconds', 'hours', 'until')) THEN
       PERFORM workflow_template_raise('PV305', format('%s "%s": a wait takes exactly one of params seconds, hours, until', p_what, p_key));
+    END IF;
+    -- a duration is a positive number; until is a reference or an RFC 3339 date-time
+    IF (p_params ? 'seconds' AND NOT (jsonb_typeof(p_params -> 'seconds') = 'number' AND (p_params ->> 'seconds')::numeric > 0))
+       OR (p_params ? 'hours' AND NOT (jsonb_typeof(p_params -> 'hours') = 'number' AND (p_params ->> 'hours')::numeric > 0))
+       OR (p_params ? 'until' AND NOT (p_params -> 'until' ? '$ref'
+           OR (jsonb_typeof(p_params -> 'until') = 'string' AND json_schema_format_ok('date-time', p_params ->> 'until')))) THEN
+      PERFORM workflow_template_raise('PV305', format('%s "%s": a wait''s seconds or hours is a positive number, its until a date-time (RFC 3339) or a reference', p_what, p_key));
     END IF;
     RETURN;
   END IF;
@@ -248,6 +288,13 @@ BEGIN
     v_left := ARRAY(SELECT k FROM unnest(v_left) k WHERE NOT k = ANY (v_ready));
   END LOOP;
   IF cardinality(v_left) > 0 THEN
+    -- name only the steps on a cycle: drop, again and again, those no other remaining step depends on
+    LOOP
+      v_ready := ARRAY(SELECT k FROM unnest(v_left) k
+                       WHERE NOT EXISTS (SELECT 1 FROM unnest(v_left) o WHERE (v_deps -> o) ? k));
+      EXIT WHEN cardinality(v_ready) = 0;
+      v_left := ARRAY(SELECT k FROM unnest(v_left) k WHERE NOT k = ANY (v_ready));
+    END LOOP;
     PERFORM workflow_template_raise('PV303', format('the steps %s depend on each other in a cycle', array_to_string(v_left, ', ')));
   END IF;
   -- ancestors, in topological order
@@ -290,10 +337,27 @@ BEGIN
     i := i + 1;
   END LOOP;
   IF p_def ? 'output' THEN
-    IF jsonb_typeof(p_def -> 'output') <> 'object' THEN
-      PERFORM workflow_template_raise('PV301', 'output must be an object of references');
+    IF jsonb_typeof(p_def -> 'output') <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_each(p_def -> 'output') o WHERE jsonb_typeof(o.value) <> 'object' OR NOT o.value ? '$ref') THEN
+      PERFORM workflow_template_raise('PV301', 'output must be an object whose values are references ({"$ref": path})');
     END IF;
     PERFORM workflow_refs_assert(p_def -> 'output', '(run)', 'output', v_keys);
+  END IF;
+  -- only a provision step has a provision_id
+  SELECT r INTO v_err FROM (
+    SELECT workflow_refs(x) AS r FROM jsonb_array_elements(v_steps) st,
+      LATERAL (VALUES (st -> 'params'), (st -> 'compensate' -> 'params')) v(x)
+    UNION ALL SELECT workflow_when_refs(st -> 'when') FROM jsonb_array_elements(v_steps) st WHERE st ? 'when'
+    UNION ALL SELECT workflow_refs(p_def -> 'output')
+  ) q
+  WHERE r ~ '\.provision_id$'
+    AND (SELECT value ->> 'kind' FROM jsonb_array_elements(v_steps) WHERE value ->> 'key' = split_part(r, '.', 2)) <> 'provision'
+  LIMIT 1;
+  IF v_err IS NOT NULL THEN
+    PERFORM workflow_template_raise('PV307', format('reference "%s": only a provision step has a provision_id', v_err));
+  END IF;
+  IF jsonb_typeof(p_schema) IS DISTINCT FROM 'object' OR p_schema ->> 'type' IS DISTINCT FROM 'object' THEN
+    PERFORM workflow_template_raise('PV308', 'input_schema: the root must be {"type": "object", ...} (a run''s input is an object)', 'input_schema');
   END IF;
   v_err := json_schema_subset_error(p_schema);
   IF v_err IS NOT NULL THEN
@@ -320,17 +384,19 @@ BEGIN
   END IF;
   IF TG_OP = 'UPDATE' AND OLD.status <> 'draft' THEN
     IF OLD.status = 'published' AND NEW.status = 'retired'
-       AND (NEW.name, NEW.version, NEW.description, NEW.input_schema, NEW.definition, NEW.compiled, NEW.published_date)
-           IS NOT DISTINCT FROM (OLD.name, OLD.version, OLD.description, OLD.input_schema, OLD.definition, OLD.compiled, OLD.published_date) THEN
+       AND (NEW.id, NEW.name, NEW.version, NEW.description, NEW.input_schema, NEW.definition, NEW.compiled, NEW.published_date, NEW.created_by, NEW.created_date)
+           IS NOT DISTINCT FROM (OLD.id, OLD.name, OLD.version, OLD.description, OLD.input_schema, OLD.definition, OLD.compiled, OLD.published_date, OLD.created_by, OLD.created_date) THEN
       NEW.retired_date := now();
       RETURN NEW;
     END IF;
     IF row(NEW.*) IS NOT DISTINCT FROM row(OLD.*) THEN RETURN NEW; END IF;
-    PERFORM workflow_template_raise('PV311', format('template %s version %s is %s: it never changes (publish a new version); only published -> retired is allowed', OLD.name, OLD.version, OLD.status), 'status');
+    PERFORM workflow_template_raise('PV311', format('template %s version %s is %s: it never changes (publish a new version)%s', OLD.name, OLD.version, OLD.status,
+      CASE WHEN OLD.status = 'published' THEN '; only published -> retired is allowed' ELSE '' END), 'status');
   END IF;
   IF NEW.status = 'retired' THEN
-    PERFORM workflow_template_raise('PV311', format('template %s version %s is a draft: publish it before retiring it, or delete it', NEW.name, NEW.version), 'status');
+    PERFORM workflow_template_raise('PV311', format('template %s version %s: only a published version can be retired (publish it first, or delete the draft)', NEW.name, NEW.version), 'status');
   END IF;
+  NEW.retired_date := NULL;
   IF NEW.status = 'published' THEN
     NEW.compiled := workflow_template_compile(NEW.definition, NEW.input_schema);
     NEW.published_date := now();

@@ -151,6 +151,8 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_other uuid;
 BEGIN
+  -- one policy write at a time: two overlapping rows written concurrently would each miss the other
+  PERFORM pg_advisory_xact_lock(hashtextextended('tenant_connector_policy', 0));
   SELECT p.tenant_customer_id INTO v_other FROM tenant_connector_policy p
   WHERE p.tenant_customer_id <> NEW.tenant_customer_id AND NEW.secret_env_prefix IS NOT NULL AND p.secret_env_prefix IS NOT NULL
     AND (starts_with(p.secret_env_prefix, NEW.secret_env_prefix) OR starts_with(NEW.secret_env_prefix, p.secret_env_prefix))

@@ -205,11 +205,19 @@ async function assertAccountNotTaken(ctx: Ctx, applicationId: string, userId: st
 /**
  * The user id provisio recorded for the identity's account in the application, if it made one.
  * A grant refuses to go on when the mapping now gives another id (provisio does not rename accounts:
- * it would make a second account and strand the first); a revoke acts on the recorded account, so
- * offboarding works after a username or mapping change.
+ * it would make a second account and strand the first), unless the target compares user ids whatever
+ * their case and only the case changed (then the recorded spelling is used); a revoke acts on the
+ * recorded account, so offboarding works after a username or mapping change.
  * @throws PermanentError PV_ACCESS_RENAMED (grant only)
  */
-async function accountUserId(ctx: Ctx, applicationId: string, app: string, derived: string, mode: "grant" | "revoke"): Promise<string> {
+async function accountUserId(
+  ctx: Ctx,
+  applicationId: string,
+  app: string,
+  derived: string,
+  mode: "grant" | "revoke",
+  caseInsensitive: boolean,
+): Promise<string> {
   const { identity_id: identityId } = ctx.data as { identity_id: string };
   const rows = await query<{ user_id_in_app: string }>(ctx.helpers, "SELECT user_id_in_app FROM account WHERE identity_id = $1 AND application_id = $2", [
     identityId,
@@ -217,7 +225,8 @@ async function accountUserId(ctx: Ctx, applicationId: string, app: string, deriv
   ]);
   const recorded = rows[0]?.user_id_in_app;
   if (recorded === undefined || recorded === derived) return derived;
-  if (mode === "revoke") return recorded;
+  // a target that compares user ids whatever their case (LDAP, SCIM) holds the recorded account under either spelling
+  if (mode === "revoke" || (caseInsensitive && recorded.toLowerCase() === derived.toLowerCase())) return recorded;
   throw new PermanentError(
     "PV_ACCESS_RENAMED",
     `the identity's account in ${app} is "${recorded}", and the mapping now gives "${derived}": provisio does not rename accounts. ` +
@@ -253,7 +262,8 @@ async function provision(
     let userId: string | undefined;
     try {
       const cfg = await loadApplication(ctx.helpers, applicationId, (ctx.data as { tenant_customer_id: string }).tenant_customer_id);
-      userId = await accountUserId(ctx, applicationId, app.name, userIdInApp(cfg.user_id_template, identity, cfg.lower_case), mode);
+      const derived = userIdInApp(cfg.user_id_template, identity, cfg.lower_case);
+      userId = await accountUserId(ctx, applicationId, app.name, derived, mode, cfg.connector_type === "ldap" || cfg.connector_type === "scim");
       const desired = desiredOf(app.keys, userId);
       const fingerprint = createHash("sha256")
         .update(JSON.stringify([cfg.connector_type, cfg.configuration, cfg.user_id_template, cfg.lower_case, desired]))

@@ -175,6 +175,40 @@ describe("workflow templates", () => {
         /step "a" when: reference "steps.b.output"/,
       ],
       ["a malformed when", { steps: [step({ when: { ref: "input.x", gt: 3 } })] }, "PV309", /step "a" when: \{"ref": path\} takes at most one of/],
+      [
+        "a reference hidden in a default",
+        {
+          steps: [
+            step(),
+            { key: "b", kind: "provision", target: "provision_contact", params: { name: { $ref: "input.n", default: { $ref: "steps.a.output.x" } } } },
+          ],
+        },
+        "PV307",
+        /names step "a", which does not run before it/,
+      ],
+      [
+        "a $ref with other keys",
+        { steps: [{ key: "a", kind: "provision", target: "provision_contact", params: { name: { $ref: "input.n", junk: 1 } } }] },
+        "PV307",
+        /a reference is \{"\$ref": "<path>"\}/,
+      ],
+      [
+        "a $literal with other keys",
+        { steps: [{ key: "a", kind: "provision", target: "provision_contact", params: { name: { $literal: 1, y: 2 } } }] },
+        "PV307",
+        /\{"\$literal": v\} takes nothing else/,
+      ],
+      ["a negative wait", { steps: [step({ params: { seconds: -5 } })] }, "PV305", /a wait's seconds or hours is a positive number/],
+      ["a wait until no date", { steps: [step({ params: { until: "not a date" } })] }, "PV305", /its until a date-time/],
+      [
+        "the provision_id of a wait",
+        {
+          steps: [step(), { key: "b", kind: "provision", target: "provision_contact", depends_on: ["a"], params: { name: { $ref: "steps.a.provision_id" } } }],
+        },
+        "PV307",
+        /reference "steps.a.provision_id": only a provision step has a provision_id/,
+      ],
+      ["an output that is no reference", { steps: [step()], output: { x: "plain" } }, "PV301", /output must be an object whose values are references/],
       ["an empty all", { steps: [step({ when: { all: [] } })] }, "PV309", /"all"\/"any" takes a non-empty array/],
       [
         "a compensation of kind wait",
@@ -197,6 +231,16 @@ describe("workflow templates", () => {
     }
   });
 
+  it("takes a params value that merely has a key named ref (only conditions have refs)", async () => {
+    const p = await publish({ steps: [{ key: "a", kind: "provision", target: "provision_contact", params: { name: { ref: "main" } } }] });
+    expect(p.compiled.steps).toHaveLength(1);
+  });
+
+  it("refuses an input schema whose root is not an object", async () => {
+    const err = await refused({ steps: [step()] }, { type: "string" });
+    expect([err.code, err.column, err.message]).toEqual(["PV308", "input_schema", expect.stringContaining('the root must be {"type": "object"')]);
+  });
+
   it("refuses an input schema outside the subset, naming the pointer", async () => {
     const err = await refused({ steps: [step()] }, { type: "object", properties: { a: { anyOf: [{ type: "string" }] } } });
     expect([err.code, err.column]).toEqual(["PV308", "input_schema"]);
@@ -217,6 +261,8 @@ describe("workflow templates", () => {
     expect(await change("UPDATE workflow_template SET description = 'new words' WHERE name = $1")).toBe("PV311");
     expect(await change("UPDATE workflow_template SET status = 'draft' WHERE name = $1")).toBe("PV311");
     expect(await change("DELETE FROM workflow_template WHERE name = $1")).toBe("PV311");
+    expect(await change("UPDATE workflow_template SET status = 'retired', created_by = 'mallory' WHERE name = $1")).toBe("PV311");
+    expect(await change("UPDATE workflow_template SET status = 'retired', id = uuid_generate_v7() WHERE name = $1")).toBe("PV311");
     expect(await change("UPDATE workflow_template SET status = 'retired' WHERE name = $1")).toBe("ok");
     const row = (await t.pool.query("SELECT status, retired_date, compiled FROM workflow_template WHERE name = $1", [p.name])).rows[0];
     expect(row.status).toBe("retired");
