@@ -59,7 +59,8 @@ beforeAll(async () => {
   await ensureDatabase(server.toString(), APP_DB);
   const appUrl = new URL(t.url);
   appUrl.pathname = `/${APP_DB}`;
-  process.env[SQL_PW_ENV] = decodeURIComponent(appUrl.password);
+  // a server with trust authentication (the local PostgreSQL) has no password in the URL; the connector still needs a reference
+  process.env[SQL_PW_ENV] = decodeURIComponent(appUrl.password) || "unused-under-trust";
   appDb = new pg.Client({ connectionString: appUrl.toString() });
   await appDb.connect();
   await appDb.query(`DROP SCHEMA IF EXISTS app CASCADE; CREATE SCHEMA app;
