@@ -161,6 +161,8 @@ beforeAll(async () => {
     },
     { noAck: true },
   );
+  // quick retries: the "one application down" test waits for a few
+  await t.pool.query("UPDATE job_type SET retry_backoff_seconds = 0.2, retry_backoff_max_seconds = 0.5 WHERE name IN ('access_grant', 'access_revoke')");
   relay = new EventRelay({ connectionString: t.url, amqpUrl: AMQP_URL, pollIntervalMs: 100 });
   await relay.start();
   worker = await startWorker({ connectionString: t.url, concurrency: 3, pollInterval: 100 });
@@ -316,5 +318,59 @@ describe("access provisioning across SQL, LDAP and SCIM", () => {
     });
     for (const app of [ids.sql, ids.ldap, ids.scim]) expect((await discover(app)).repair_status).toBe("none");
     expect(await drift()).toEqual([]);
+  });
+
+  it("one application down is retried alone while the others stay applied; one that failed for good is completed by a later grant", async () => {
+    // a second person with the same role
+    const grace = await insert("INSERT INTO identity (tenant_customer_id, username, email) VALUES ($1, 'Grace.Hopper', 'grace@example.com') RETURNING id", [
+      acc.tenantId,
+    ]);
+    await t.pool.query("INSERT INTO identity_role (identity_id, role_id, tenant_customer_id) VALUES ($1, $2, $3)", [grace, ids.role, acc.tenantId]);
+    const grantFor = (identity: string) =>
+      insert("INSERT INTO provision_access_grant (tenant_customer_id, identity_id) VALUES ($1, $2) RETURNING id", [acc.tenantId, identity]);
+    const scimWrites = () => scim.requests.filter((r) => r.method !== "GET").length;
+
+    // the directory is down: SQL and SCIM are applied once, LDAP is retried until the directory is back
+    await ldap.kill();
+    const id = await grantFor(grace);
+    const firstAttempt = await waitFor("an attempt with LDAP failed and the others applied", async () => {
+      const p = (await t.pool.query("SELECT attempts, result_data FROM v_provision WHERE id = $1", [id])).rows[0];
+      const apps = (p?.result_data?.applications ?? []) as { application: string; success: boolean }[];
+      return p && p.attempts >= 2 && apps.length === 3 ? apps : undefined;
+    });
+    expect(Object.fromEntries(firstAttempt.map((a) => [a.application, a.success]))).toEqual({ "three-ldap": false, "three-scim": true, "three-sql": true });
+    const writes = scimWrites();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(scimWrites()).toBe(writes);
+    await ldap.restart();
+    const done = await finalProvision(t.pool, id);
+    expect(done.status).toBe("completed");
+    expect(scimWrites()).toBe(writes);
+
+    // SCIM refuses the token (for good): the provision fails with SCIM's error, SQL and LDAP are applied and recorded
+    const henry = await insert("INSERT INTO identity (tenant_customer_id, username) VALUES ($1, 'Henry.Ford') RETURNING id", [acc.tenantId]);
+    await t.pool.query("INSERT INTO identity_role (identity_id, role_id, tenant_customer_id) VALUES ($1, $2, $3)", [henry, ids.role, acc.tenantId]);
+    process.env[TOKEN_ENV] = "not-the-token";
+    try {
+      const failed = await finalProvision(t.pool, await grantFor(henry));
+      expect(failed.status).toBe("failed");
+      expect(failed.result_data.error_code).toBe("PV_SCIM_AUTH");
+      const accounts = await t.pool.query("SELECT a.name FROM account x JOIN application a ON a.id = x.application_id WHERE x.identity_id = $1 ORDER BY 1", [
+        henry,
+      ]);
+      expect(accounts.rows.map((r) => r.name)).toEqual(["three-ldap", "three-sql"]);
+    } finally {
+      process.env[TOKEN_ENV] = "three-apps-token";
+    }
+    // a later grant completes it: SCIM applied, the others already
+    const later = await finalProvision(t.pool, await grantFor(henry));
+    expect(later.status).toBe("completed");
+    const outcomes = Object.fromEntries(
+      (later.result_data.applications as { application: string; operations: { outcome: string }[] }[]).map((a) => [
+        a.application,
+        [...new Set(a.operations.map((o) => o.outcome))].sort(),
+      ]),
+    );
+    expect(outcomes).toEqual({ "three-ldap": ["already"], "three-scim": ["applied"], "three-sql": ["already"] });
   });
 });
