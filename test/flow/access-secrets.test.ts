@@ -7,9 +7,15 @@
  * targets that check the secret: two SCIM simulators (one per token), a login role with a password on the
  * test's PostgreSQL server (whose password authentication checks it, roles mode), and a throw-away slapd
  * (its rootdn password is the helper's, fixed). Each target also gets an application whose reference
- * holds a wrong secret, so refusals (401, 28P01, LDAP 49) are written too. Then every table of the
- * database, once while the jobs are queued (graphile-worker's payloads) and once after the run, the
- * worker's whole output and the event rows are searched for each secret.
+ * holds a wrong secret, so refusals (401, 28P01, LDAP 49) are written too. Between the grants and the
+ * revokes the same worker runs the access family's discovery passes (src/families/access/discovery.ts):
+ * one per application (complete where the secret is right; failed with the target's auth error code
+ * where it is wrong), then drift made by hand (a SCIM group member removed in the simulator's store, a
+ * role membership revoked in SQL) is repaired by a second pass in repair mode (repair_status applied).
+ * Then every table of the database (access_discovery_run.error and repair_result, access_observation
+ * among them), once while the jobs are queued (graphile-worker's payloads) and once after the run, the
+ * worker's whole output and the event rows are searched for each secret; a planted canary shows the
+ * table scan finds what it looks for.
  * The connector_config CHECK refusing an inline secret key is checked last.
  */
 import { randomBytes } from "node:crypto";
@@ -60,12 +66,13 @@ beforeAll(async () => {
   await scimEnv.start();
   await scimFile.start();
   if (slapdInstalled()) ldap = await startSlapd();
-  // the SQL target: a login with a password and CREATEROLE on the test server, administering two roles
+  // the SQL target: a login with a password and CREATEROLE on the test server, administering four roles
   admin = new pg.Client({ connectionString: inject("serverUrl") });
   await admin.connect();
   await admin.query(`CREATE ROLE ${prefix}_conn LOGIN CREATEROLE PASSWORD ${admin.escapeLiteral(sqlPassword)}`);
-  await admin.query(`CREATE ROLE ${prefix}_reader NOLOGIN; CREATE ROLE ${prefix}_writer NOLOGIN`);
-  await admin.query(`GRANT ${prefix}_reader, ${prefix}_writer TO ${prefix}_conn WITH ADMIN OPTION`);
+  const roles = ["reader", "writer", "auditor", "editor"].map((r) => `${prefix}_${r}`);
+  for (const r of roles) await admin.query(`CREATE ROLE ${r} NOLOGIN`);
+  await admin.query(`GRANT ${roles.join(", ")} TO ${prefix}_conn WITH ADMIN OPTION`);
   // the embedded server checks passwords (initdb --auth=password); a DATABASE_URL server may trust 127.0.0.1
   const probe = new URL(inject("serverUrl"));
   probe.username = `${prefix}_conn`;
@@ -141,7 +148,11 @@ describe("access connector secrets", () => {
       mode: "roles",
       ...ref,
     });
+    // the two SQL applications grant different roles: a discovery pass of one sees the other's login
+    // (roles mode lists every login of the server) and would call the roles it holds excess if they were
+    // entitlements of both, so a repair would revoke them
     const roleKeys = [`${prefix}_reader`, `${prefix}_writer`];
+    const fileRoleKeys = [`${prefix}_auditor`, `${prefix}_editor`];
     const groups = (s: ScimSimulator) => ["staff", "admins"].map((n) => s.store.createGroup({ displayName: `${n}-${randomBytes(3).toString("hex")}` }).id);
     // each application: its identity, and whether its secret is right
     const apps: { name: string; f: AccessFixture; ok: boolean; code?: RegExp }[] = [];
@@ -159,10 +170,9 @@ describe("access connector secrets", () => {
       { connectorType: "scim", configuration: { baseUrl: scimEnv.baseUrl, token_env: "ACCESS_SECRETS_SCIM_WRONG" }, nativeKeys: groups(scimEnv) },
       /^PV_SCIM_AUTH$/,
     );
-    // the SQL applications grant the same roles (a native key is unique per application only); the wrong
-    // password only where the server checks passwords
+    // the wrong password only where the server checks passwords
     await add("sql_env", true, { connectorType: "sql", configuration: sql({ password_env: "ACCESS_SECRETS_SQL_PW" }), nativeKeys: roleKeys });
-    await add("sql_file", true, { connectorType: "sql", configuration: sql({ password_file: sqlPwFile }), nativeKeys: roleKeys });
+    await add("sql_file", true, { connectorType: "sql", configuration: sql({ password_file: sqlPwFile }), nativeKeys: fileRoleKeys });
     expect(checksPasswords || Boolean(process.env.DATABASE_URL), "the embedded server checks passwords").toBe(true);
     if (checksPasswords)
       await add(
@@ -195,6 +205,8 @@ describe("access connector secrets", () => {
 
     const w = spawnWorker(t.url, { ...ENV, PROVISIO_LOG_LEVEL: "debug" }, 4);
     let outcome: Record<string, any>[];
+    let passes: Record<string, any>[];
+    let repairs: Record<string, any>[];
     try {
       const final = (ids: string[]) =>
         waitFor(
@@ -206,6 +218,87 @@ describe("access connector secrets", () => {
           60_000,
         );
       outcome = await final(grants);
+
+      // discovery: one pass per application, all at once; each ends complete (right secret) or failed
+      const discover = async (a: (typeof apps)[number]) => {
+        const id = (await t.pool.query<{ id: string }>("SELECT access_discovery_request($1) AS id", [a.f.applicationId])).rows[0]!.id;
+        return waitFor(
+          `the discovery pass of ${a.name}`,
+          async () =>
+            (
+              await t.pool.query(
+                `SELECT * FROM v_access_discovery_run WHERE id = $1 AND status IN ('complete', 'failed')
+                   AND (repair_status IS NULL OR repair_status NOT IN ('queued', 'running'))`,
+                [id],
+              )
+            ).rows[0],
+          60_000,
+        );
+      };
+      passes = await Promise.all(apps.map(discover));
+      for (const [i, a] of apps.entries()) {
+        const p = passes[i]!;
+        if (a.ok) expect([a.name, p.status, p.error_code, p.repair_status]).toEqual([a.name, "complete", null, null]);
+        else {
+          expect([a.name, p.status, p.error_code]).toEqual([a.name, "failed", expect.stringMatching(a.code!)]);
+          expect([a.name, typeof p.error, p.error.length > 0]).toEqual([a.name, "string", true]);
+          for (const value of Object.values(SECRETS())) expect([a.name, p.error.includes(value)]).toEqual([a.name, false]);
+        }
+      }
+      // a complete pass saw the identity's account holding exactly what the grant gave: no drift of its own
+      const drift = async (a: (typeof apps)[number]) =>
+        (
+          await t.pool.query<{ d: string }>(
+            "SELECT kind || ' ' || coalesce(native_key, '-') AS d FROM v_access_drift WHERE application_id = $1 AND identity_id IS NOT NULL ORDER BY 1",
+            [a.f.applicationId],
+          )
+        ).rows.map((r) => r.d);
+      for (const a of apps.filter((x) => x.ok)) expect([a.name, await drift(a)]).toEqual([a.name, []]);
+
+      // drift by hand: a SCIM group member removed in the simulator's store, a role revoked in SQL (as
+      // the connector's login, which granted it); repair mode on both applications
+      const byName = (n: string) => apps.find((a) => a.name === n)!;
+      const scimApp = byName("scim_file");
+      const sqlApp = byName("sql_env");
+      const scimUser = scimFile.store.findUserByUserName(scimApp.f.username)!;
+      const [scimGroup] = Object.keys(scimApp.f.entitlements) as [string];
+      const group = scimFile.store.groupView(scimGroup)!;
+      scimFile.store.replaceGroup(scimGroup, { ...group, members: (group.members as { value: string }[]).filter((m) => m.value !== scimUser.id) });
+      expect(scimFile.store.memberEntries(scimGroup, scimUser.id)).toBe(0);
+      const conn = new URL(inject("serverUrl"));
+      conn.username = `${prefix}_conn`;
+      conn.password = sqlPassword;
+      const asConn = new pg.Client({ connectionString: conn.toString() });
+      await asConn.connect();
+      try {
+        await asConn.query(`REVOKE ${prefix}_writer FROM ${sqlApp.f.username}`);
+      } finally {
+        await asConn.end();
+      }
+      const memberships = async () =>
+        (
+          await admin.query<{ r: string }>(
+            `SELECT g.rolname::text AS r FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+              WHERE u.rolname = $1 ORDER BY 1`,
+            [sqlApp.f.username],
+          )
+        ).rows.map((r) => r.r);
+      expect(await memberships()).toEqual([`${prefix}_reader`]);
+      await t.pool.query("UPDATE application SET reconcile_mode = 'repair', repair_max_revoke_share = 1 WHERE id = ANY($1)", [
+        [scimApp.f.applicationId, sqlApp.f.applicationId],
+      ]);
+      repairs = await Promise.all([scimApp, sqlApp].map(discover));
+      expect(repairs.map((p) => [p.application_id, p.status, p.repair_status, p.repair_accounts])).toEqual(
+        [scimApp, sqlApp].map((a) => [a.f.applicationId, "complete", "applied", 1]),
+      );
+      expect(repairs.map((p) => p.repair_plan)).toEqual([
+        [expect.objectContaining({ identity_id: scimApp.f.identityId, grant: [scimGroup], revoke: [] })],
+        [expect.objectContaining({ identity_id: sqlApp.f.identityId, grant: [`${prefix}_writer`], revoke: [] })],
+      ]);
+      expect(repairs.map((p) => p.repair_result.accounts.map((r: Record<string, unknown>) => r.success))).toEqual([[true], [true]]);
+      // the targets hold again what the roles give
+      expect(scimFile.store.memberEntries(scimGroup, scimUser.id)).toBe(1);
+      expect(await memberships()).toEqual(roleKeys);
       // then revoke what the grants gave, with deactivate, where they succeeded
       const revokes = [];
       for (const a of apps.filter((x) => x.ok)) {
@@ -241,18 +334,40 @@ describe("access connector secrets", () => {
     const output = w.output();
     expect(output).toMatch(/scim operation/); // debug lines were written
     expect(output).toMatch(/application not provisioned/); // and the refusals
+    expect(output).toMatch(/discovery pass complete/); // the discovery passes, the refused ones and the repairs
+    expect(output).toMatch(/discovery pass failed/);
+    expect(output).toMatch(/repair finished/);
     const events = (await t.pool.query("SELECT event_type, payload::text AS payload FROM event")).rows;
     // per provision: its provision.status change(s) and one provisioning.task.status with every application's result
     expect(events.filter((e) => e.event_type === "provisioning.task.status").length).toBe(outcome.length);
     const jobs = (await t.pool.query("SELECT data::text AS data, result_data::text AS result_data, result_message FROM job")).rows;
     expect(jobs.length).toBe(outcome.length);
+    // what the discovery passes wrote: errors of the refused passes, repair plans and results, observations
+    const runs = (await t.pool.query("SELECT status, error, repair_plan::text AS repair_plan, repair_result::text AS repair_result FROM access_discovery_run"))
+      .rows;
+    expect(runs.filter((r) => r.status === "failed" && r.error).length).toBe(apps.filter((a) => !a.ok).length);
+    expect(runs.filter((r) => r.repair_result).length).toBe(2);
+    const observations = (await t.pool.query("SELECT o::text AS o FROM access_observation o")).rows.map((r) => r.o as string);
+    expect(observations.length).toBeGreaterThan(0);
     for (const [name, value] of Object.entries(SECRETS())) {
       expect([name, await tablesHolding(value)]).toEqual([name, {}]);
       expect([name, output.includes(value)]).toEqual([name, false]);
       expect([name, events.filter((e) => e.payload.includes(value))]).toEqual([name, []]);
       expect([name, jobs.filter((j) => `${j.data} ${j.result_data} ${j.result_message}`.includes(value))]).toEqual([name, []]);
       expect([name, outcome.filter((p) => `${JSON.stringify(p.result_data)} ${p.result_message}`.includes(value))]).toEqual([name, []]);
+      expect([name, runs.filter((r) => `${r.error} ${r.repair_plan} ${r.repair_result}`.includes(value))]).toEqual([name, []]);
+      expect([name, observations.filter((o) => o.includes(value))]).toEqual([name, []]);
+      expect([name, [...passes, ...repairs].filter((p) => JSON.stringify(p).includes(value))]).toEqual([name, []]);
     }
+    // the table scan finds a value that is there: a canary planted in a failed pass's error (text) and a
+    // repair's result (jsonb)
+    const canary = secret("canary");
+    await t.pool.query("UPDATE access_discovery_run SET error = error || $1 WHERE id = $2", [canary, passes.find((p) => p.status === "failed")!.id]);
+    await t.pool.query("UPDATE access_discovery_run SET repair_result = repair_result || jsonb_build_object('planted', $1::text) WHERE id = $2", [
+      canary,
+      repairs[0]!.id,
+    ]);
+    expect(await tablesHolding(canary)).toEqual({ "public.access_discovery_run": 2 });
   });
 
   it("connector_config refuses an inline secret key with check_violation (23514), and writes nothing", async () => {
