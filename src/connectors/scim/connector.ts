@@ -9,7 +9,7 @@
  *     "token_env": "VAR" | "token_file": "/path",     // the bearer token, by reference: exactly one
  *     "groupKey": "id" | "displayName",               // default "id"
  *     "timeoutMs": 10000, "maxRetries": 3, "maxRetryWaitMs": 10000, "retryBaseDelayMs": 200,
- *     "linkScanMaxPages": 10 }
+ *     "linkScanMaxPages": 10, "preconditionRetries": 3 }
  * The token is resolved at each call (a rotated one is used by the next call) and never logged.
  *
  * applyDesiredState plans, then applies only the difference (src/connectors/capabilities/account.ts):
@@ -44,8 +44,27 @@
  *  dryRun: the plan only (outcome "skipped" for what would be applied); nothing but GETs is sent; a Group
  *  to grant is read (GET /Groups/<id>) so the plan already shows an unknown one as failed with 404.
  *
- * Errors: a 400/404/409/412 (or other 4xx) on one write fails that operation only (native_code = HTTP
- * status, message = method, path, scimType and the server's detail) and the others go on; a grant or
+ * 412 Precondition Failed (RFC 7644 §3.14; some servers also answer it to a concurrent modification): the
+ * resource changed since the plan read it, so the write's operation is re-planned against what is there
+ * now, at most `preconditionRetries` times (default 3; 0: fail at once):
+ *   - grant / revoke: the Group is read again (`GET /Groups/<id>?attributes=members`); the account already
+ *     a direct member (grant) or no longer one (revoke, or the Group gone: 404) -> outcome "already";
+ *     else the same PATCH is sent again.
+ *   - enable_account / disable_account: the User is read again (`GET /Users/<id>`); `active` already as
+ *     wanted -> "already"; a disable whose re-read User lists Groups again (its `groups` attribute) is not
+ *     sent and fails (the next attempt plans from scratch); else the same PATCH is sent again.
+ *  An operation settled after a 412 carries native_code 412 and a message saying so ("applied" or
+ *  "already"); one still answered 412 after the last re-plan fails with native_code 412 and the message
+ *  "<method> <path>: HTTP 412 ...; still 412 Precondition Failed after N re-reads of the <Group|User>",
+ *  and the other operations go on; a re-read refused with a 4xx fails the operation with that status.
+ *  No If-Match is sent: the adapter's PATCHes are relative (add or remove one member, replace `active`),
+ *  not a read-modify-write of the whole resource, so a version check would only turn unrelated changes to
+ *  a busy Group into 412s (and the simulator, on scimmy, supports no ETags). 412s therefore come from
+ *  servers that check on their own; they are handled when they come.
+ *
+ * Errors: a 400/404/409 (or other 4xx) on one write, and a 412 that outlasts the re-plans, fail that
+ * operation only (native_code = HTTP status, message = method, path, scimType and the server's detail)
+ * and the others go on; a grant or
  * revoke that needs an account that could not be created fails with it. 429/503/5xx, timeouts and
  * connection failures are retried within the call (client.ts) and then thrown as ScimTransientError;
  * 401/403 as ScimPermanentError PV_SCIM_AUTH (configSuspect); a bad config or a missing secret as
@@ -101,6 +120,8 @@ export const scimConfigSchema = z
     retryBaseDelayMs: z.number().int().min(0).max(60_000).default(200),
     /** pages of 100 accounts searched after a 409 on create when the filter finds nothing (0: none) */
     linkScanMaxPages: z.number().int().min(0).max(1000).default(10),
+    /** re-reads and re-plans of one write answered 412 Precondition Failed before it fails (module doc; 0: none) */
+    preconditionRetries: z.number().int().min(0).max(10).default(3),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -287,6 +308,62 @@ class ScimRun {
   }
 
   /**
+   * Send one write of operation `op` and say how it ended (not recorded here). On 412 Precondition Failed,
+   * `replan` reads the resource again (module doc) and returns the operation's end when the write is no
+   * longer needed ("already", or "failed" with a reason), or undefined to send it again; at most
+   * cfg.preconditionRetries re-plans, then "failed" with native_code 412. Another 4xx, on the write or on
+   * the re-read, fails the operation with its status.
+   * @param what "Group" or "User": what `replan` re-reads, for the messages
+   * @throws ScimTransientError / ScimPermanentError from the client (the write's or the re-read's)
+   */
+  private async writeReplanning(
+    op: AccountOperation["op"],
+    target: string,
+    what: "Group" | "User",
+    write: () => Promise<unknown>,
+    replan: () => Promise<Pick<AccountOperation, "outcome" | "message"> | undefined>,
+  ): Promise<AccountOperation> {
+    let rereads = 0;
+    let first: ScimHttpError | undefined;
+    const after = () => `after HTTP 412 Precondition Failed (${first!.message}) and ${rereads} re-read${rereads === 1 ? "" : "s"} of the ${what}`;
+    for (;;) {
+      try {
+        await write();
+        return first ? { op, target, outcome: "applied", native_code: 412, message: `applied ${after()}` } : { op, target, outcome: "applied" };
+      } catch (err) {
+        if (!(err instanceof ScimHttpError)) throw err;
+        if (err.status !== 412) return { op, target, outcome: "failed", native_code: err.status, message: first ? `${err.message} (${after()})` : err.message };
+        first ??= err;
+        if (rereads >= this.cfg.preconditionRetries) {
+          return {
+            op,
+            target,
+            outcome: "failed",
+            native_code: 412,
+            message: `${err.message}; still 412 Precondition Failed after ${rereads} re-read${rereads === 1 ? "" : "s"} of the ${what} (preconditionRetries ${this.cfg.preconditionRetries})`,
+          };
+        }
+      }
+      rereads++;
+      this.ctx.log.debug({ op, target, reread: rereads }, "scim: 412 Precondition Failed; re-reading and re-planning");
+      let now: Pick<AccountOperation, "outcome" | "message"> | undefined;
+      try {
+        now = await replan();
+      } catch (err) {
+        if (!(err instanceof ScimHttpError)) throw err;
+        return { op, target, outcome: "failed", native_code: err.status, message: `re-reading the ${what} ${after()}: ${err.message}` };
+      }
+      if (now) return { op, target, native_code: 412, ...now, message: `${now.message ? `${now.message} ` : ""}${after()}` };
+    }
+  }
+
+  /** The Group's direct members as read now (`GET /Groups/<id>?attributes=members`). @throws ScimHttpError (e.g. 404) */
+  private async rereadMembers(gid: string): Promise<Set<string>> {
+    const g = await this.client.request<{ members?: { value?: unknown }[] }>("GET", `/Groups/${encodeURIComponent(gid)}`, { query: { attributes: "members" } });
+    return new Set((g?.members ?? []).flatMap((m) => (typeof m.value === "string" ? [m.value] : [])));
+  }
+
+  /**
    * The account whose userName equals this.userName case-insensitively, by filter (RFC 7644 §3.4.2.2).
    * @throws ScimPermanentError PV_SCIM_AMBIGUOUS for several, PV_SCIM_REJECTED when the lookup is refused
    */
@@ -447,14 +524,24 @@ class ScimRun {
       this.record({ op, target: this.userName, outcome: "skipped" });
       return;
     }
-    try {
-      await this.client.request("PATCH", `/Users/${encodeURIComponent(user.id)}`, { body: patch({ op: "replace", path: "active", value: active }) });
-      user.active = active;
-      this.record({ op, target: this.userName, outcome: "applied" });
-    } catch (err) {
-      if (!(err instanceof ScimHttpError)) throw err;
-      this.failed(op, this.userName, err);
-    }
+    const path = `/Users/${encodeURIComponent(user.id)}`;
+    const result = await this.writeReplanning(
+      op,
+      this.userName,
+      "User",
+      () => this.client.request("PATCH", path, { body: patch({ op: "replace", path: "active", value: active }) }),
+      async () => {
+        const now = await this.client.request<ScimUser>("GET", path);
+        if (now?.active === active || (active && now?.active === undefined)) return { outcome: "already" };
+        const groups = (Array.isArray(now?.groups) ? now.groups : []).flatMap((g) => (typeof g.value === "string" ? [g.value] : []));
+        if (!active && groups.length > 0) {
+          return { outcome: "failed", message: `not deactivated: the account is in Groups again (${groups.join(", ")})` };
+        }
+        return undefined;
+      },
+    );
+    if (result.outcome === "applied" || result.outcome === "already") user.active = active;
+    this.record(result);
   }
 
   /** One grant; returns the Group id when the account holds it afterwards (or would, in a dry run). */
@@ -484,19 +571,21 @@ class ScimRun {
       this.record({ op: "grant", target: key, outcome: "skipped" });
       return ref.id;
     }
-    try {
-      await this.client.request("PATCH", `/Groups/${encodeURIComponent(ref.id)}`, {
-        body: patch({ op: "add", path: "members", value: [{ value: user!.id }] }),
-      });
-      this.membership?.direct.add(ref.id);
-      this.membership?.all.add(ref.id);
-      this.record({ op: "grant", target: key, outcome: "applied" });
-      return ref.id;
-    } catch (err) {
-      if (!(err instanceof ScimHttpError)) throw err;
-      this.failed("grant", key, err);
-      return undefined;
-    }
+    const result = await this.writeReplanning(
+      "grant",
+      key,
+      "Group",
+      () =>
+        this.client.request("PATCH", `/Groups/${encodeURIComponent(ref.id)}`, {
+          body: patch({ op: "add", path: "members", value: [{ value: user!.id }] }),
+        }),
+      async () => ((await this.rereadMembers(ref.id)).has(user!.id) ? { outcome: "already", message: "already a member:" } : undefined),
+    );
+    this.record(result);
+    if (result.outcome === "failed") return undefined;
+    this.membership?.direct.add(ref.id);
+    this.membership?.all.add(ref.id);
+    return ref.id;
   }
 
   /** One revoke; returns the Group id when the account no longer holds it (or would not, in a dry run). */
@@ -527,19 +616,30 @@ class ScimRun {
       this.record({ op: "revoke", target: key, outcome: "skipped" });
       return ref.id;
     }
-    try {
-      await this.client.request("PATCH", `/Groups/${encodeURIComponent(ref.id)}`, {
-        body: patch({ op: "remove", path: `members[${eqFilter("value", user.id)}]` }),
-      });
-      this.membership.direct.delete(ref.id);
-      this.membership.all.delete(ref.id);
-      this.record({ op: "revoke", target: key, outcome: "applied" });
-      return ref.id;
-    } catch (err) {
-      if (!(err instanceof ScimHttpError)) throw err;
-      this.failed("revoke", key, err);
-      return undefined;
-    }
+    const result = await this.writeReplanning(
+      "revoke",
+      key,
+      "Group",
+      () =>
+        this.client.request("PATCH", `/Groups/${encodeURIComponent(ref.id)}`, {
+          body: patch({ op: "remove", path: `members[${eqFilter("value", user.id)}]` }),
+        }),
+      async () => {
+        let members: Set<string>;
+        try {
+          members = await this.rereadMembers(ref.id);
+        } catch (err) {
+          if (err instanceof ScimHttpError && err.status === 404) return { outcome: "already", message: "the Group no longer exists:" };
+          throw err;
+        }
+        return members.has(user.id) ? undefined : { outcome: "already", message: "no longer a member:" };
+      },
+    );
+    this.record(result);
+    if (result.outcome === "failed") return undefined;
+    this.membership.direct.delete(ref.id);
+    this.membership.all.delete(ref.id);
+    return ref.id;
   }
 
   /** disable_account when the account is, after the revokes, in no Group at all. */

@@ -5,7 +5,9 @@
  *
  * - {@link ScimHttpError}: one request was refused for a reason that will not pass (400, 404, 409, 412,
  *   other 4xx). The adapter records it on the operation that sent it (outcome "failed", native_code = the
- *   HTTP status) and goes on with the others; never thrown out of applyDesiredState.
+ *   HTTP status) and goes on with the others; never thrown out of applyDesiredState. A 412 Precondition
+ *   Failed on a write is first re-read and re-planned (connector.ts, config preconditionRetries) and only
+ *   recorded as failed when it outlasts them.
  * - {@link ScimTransientError}: worth a later attempt (429/503 after the in-call retries, 5xx, a timeout, a
  *   dropped or refused connection). Codes: PV_SCIM_RATE_LIMITED (429), PV_SCIM_UNAVAILABLE (503, 502, 504),
  *   PV_SCIM_SERVER (500, other 5xx), PV_SCIM_TIMEOUT, PV_SCIM_CONNECTION, PV_SCIM_CLOSED.

@@ -5,7 +5,12 @@
  * path below the SCIM base, e.g. "/Users" or "/Groups/", a RegExp is tested against it), after letting
  * the first `skip` matching requests through untouched (e.g. `skip: 1` hits the second page of a listing).
  *  - respond: answer with this HTTP status and a SCIM error body (RFC 7644 §3.12) instead of executing,
- *             with `Retry-After: <retryAfter>` (seconds) when given: 429 throttling, 503 unavailable, ...
+ *             with `Retry-After: <retryAfter>` (seconds) when given: 429 throttling, 503 unavailable, ...;
+ *             `run()`, when given, runs first (the concurrent change a 412 or a 409 reports)
+ *  - {@link ScimFaultPlan.preconditionFailed}: the next `count` writes (PATCH by default) of one resource
+ *             answered 412 Precondition Failed (RFC 7644 §3.14: the resource changed since the client read
+ *             it; the simulator has no ETags, so a 412 comes only from here), each after an optional
+ *             `change` to the store (someone else's write, e.g. adding the same member)
  *  - delay:   wait `ms` before executing (a slow server: a client's timeout runs out)
  *  - before:  run `run()` and then execute (a concurrent change between a client's read and its write,
  *             e.g. another system creating the same user)
@@ -20,7 +25,7 @@
 
 /** What a matching request gets instead of (or before) normal handling. */
 export type ScimFaultAction =
-  | { kind: "respond"; status: number; retryAfter?: number | string; detail?: string; scimType?: string }
+  | { kind: "respond"; status: number; retryAfter?: number | string; detail?: string; scimType?: string; run?: () => void | Promise<void> }
   | { kind: "delay"; ms: number }
   | { kind: "before"; run: () => void | Promise<void> }
   | { kind: "drop"; afterExecute?: boolean }
@@ -50,6 +55,24 @@ export class ScimFaultPlan {
   add(rule: ScimFaultRule): this {
     this.rules.push({ ...rule });
     return this;
+  }
+
+  /**
+   * Answer the next `count` writes of `path` (e.g. `/Groups/<id>`; method PATCH unless given) with 412
+   * Precondition Failed, running `change` (a concurrent write to the store) before each answer.
+   */
+  preconditionFailed(o: { path: string | RegExp; count: number; method?: string; change?: () => void | Promise<void> }): this {
+    return this.add({
+      method: o.method ?? "PATCH",
+      path: o.path,
+      count: o.count,
+      action: {
+        kind: "respond",
+        status: 412,
+        detail: "the resource was modified concurrently (simulated precondition failure)",
+        ...(o.change ? { run: o.change } : {}),
+      },
+    });
   }
 
   /** Remove every rule and the latency. */

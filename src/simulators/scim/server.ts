@@ -7,8 +7,8 @@
  *
  * In front of scimmy, in this order, for every request under the base path:
  *  1. the request log ({@link ScimSimulator.requests}: method, path below the base, filter, status);
- *  2. fault injection ({@link ScimFaultPlan}: 429 with Retry-After, 503, delays, drops, a hook run first,
- *     a rewritten answer); a request no rule took then meets, when on (sloppy mode's default), the 429
+ *  2. fault injection ({@link ScimFaultPlan}: 429 with Retry-After, 503, 412 with a concurrent change,
+ *     delays, drops, a hook run first, a rewritten answer); a request no rule took then meets, when on (sloppy mode's default), the 429
  *     bursts of {@link ScimBurstThrottle};
  *  3. bearer-token authentication (401 with a SCIM error body and `WWW-Authenticate: Bearer`);
  *  4. writes (anything but GET) run one at a time: scimmy's PATCH reads, patches and writes back the
@@ -22,7 +22,9 @@
  *    drops it in strict mode, keeps it in sloppy mode); a PATCH that changes nothing is answered 204.
  *  - Uniqueness (userName, 409 "uniqueness") is not scimmy's: the store enforces it.
  *  - Filters on POST /.search are parsed by scimmy first (same limits as above), then matched here.
- *  - No ETags / If-Match (so never 412), no sorting guarantees beyond scimmy's.
+ *  - No ETags / If-Match (`meta.version` changes on every write but is never checked), so a 412
+ *    Precondition Failed comes only from fault injection (`faults.preconditionFailed`, faults.ts); no
+ *    sorting guarantees beyond scimmy's.
  *  - Pagination (RFC 7644 §3.4.2.4, `startIndex` and `count`; scimmy's default count is 20) is scimmy's,
  *    except that a startIndex past the last result gets an empty page (scimmy 1.3.5 answers the first
  *    page again), and `maxPageSize` caps `count` (a server that returns fewer results than asked for, as
@@ -280,6 +282,7 @@ export class ScimSimulator {
       }
       switch (action.kind) {
         case "respond":
+          if (action.run) await action.run();
           if (action.retryAfter !== undefined) res.setHeader("Retry-After", String(action.retryAfter));
           sendError(res, action.status, action.scimType, action.detail ?? `injected fault: HTTP ${action.status}`);
           return;

@@ -159,6 +159,20 @@ export class ScimStore {
     return filter ? all.filter((g) => matchesFilter(filter, g, this.matchOptions)) : all;
   }
 
+  /** Add `memberId` to Group `groupId`'s members, as another client's PATCH would (tests: a concurrent change). */
+  addMember(groupId: string, memberId: string): StoredResource {
+    const g = this.groups.get(groupId);
+    if (!g) throw scimError(404, undefined, `Resource ${groupId} not found`);
+    return this.replaceGroup(groupId, { ...g, members: [...((g.members as ScimMember[] | undefined) ?? []), { value: memberId }] });
+  }
+
+  /** Remove every entry of `memberId` from Group `groupId`'s members (tests: a concurrent change). */
+  removeMember(groupId: string, memberId: string): StoredResource {
+    const g = this.groups.get(groupId);
+    if (!g) throw scimError(404, undefined, `Resource ${groupId} not found`);
+    return this.replaceGroup(groupId, { ...g, members: ((g.members as ScimMember[] | undefined) ?? []).filter((m) => m.value !== memberId) });
+  }
+
   /** How many member entries of Group `groupId` have value `memberId` (2 or more: a duplicate). */
   memberEntries(groupId: string, memberId: string): number {
     return ((this.groups.get(groupId)?.members as ScimMember[] | undefined) ?? []).filter((m) => m.value === memberId).length;
