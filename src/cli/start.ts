@@ -187,6 +187,28 @@ async function showAccessDemo(dbUrl: string, demo: DemoService, targets: AccessD
   const revoke = await insertDemoRevoke(pool, tenant, ids);
   console.log("Inserted a provision_access_revoke: bob loses the support role's entitlements everywhere:");
   console.log(accessLines(await untilFinal(pool, [revoke])));
+  // a discovery pass per application: bob's role still gives support, so its entitlements show as missing
+  const passes = await pool.query<{ id: string }>("SELECT access_discovery_request(id) AS id FROM unnest($1::uuid[]) id", [ids.applications]);
+  const runIds = passes.rows.map((r) => r.id);
+  const started = Date.now();
+  let runs: { application: string; status: string; accounts_seen: number; error: string | null; drift: string | null }[] = [];
+  for (;;) {
+    runs = (
+      await pool.query<(typeof runs)[number]>(
+        `SELECT r.application, r.status, r.accounts_seen, r.error,
+                (SELECT string_agg(d.kind || ' ' || coalesce(d.username, d.user_id_in_app) || coalesce(' ' || d.native_key, ''), '; ' ORDER BY d.kind, d.username)
+                 FROM v_access_drift d WHERE d.run_id = r.id) AS drift
+         FROM v_access_discovery_run r WHERE r.id = ANY($1) ORDER BY r.application`,
+        [runIds],
+      )
+    ).rows;
+    if (runs.every((r) => r.status === "complete" || r.status === "failed") || Date.now() - started > 30_000) break;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  console.log("A discovery pass of each application (SELECT access_discovery_request(application_id)), and the drift it found (v_access_drift):");
+  for (const r of runs) {
+    console.log(`  ${r.application}: ${r.status}, ${r.accounts_seen} account(s)${r.error ? ` (${r.error})` : ""}; drift: ${r.drift ?? "none"}`);
+  }
 }
 
 function printTryThis(dbUrl: string, demo: DemoService): void {
