@@ -155,6 +155,15 @@ async function main(): Promise<number> {
   const deadWorkers = Number((await pool.query("SELECT count(*) AS n FROM worker WHERE status = 'dead'")).rows[0].n);
   const lost = missingRows + notAtRegistry;
 
+  // a worker restarted a moment ago may still be starting: SIGTERM it only once it can stop gracefully
+  // (its heartbeat row is written as it starts, its SIGTERM handler just after), or it dies by the signal
+  const pids = workers.map((w) => w.child.pid);
+  for (let waited = 0; waited < 30_000; waited += 100) {
+    const up = await pool.query("SELECT count(DISTINCT pid)::int AS n FROM worker WHERE pid = ANY($1) AND status = 'alive'", [pids]);
+    if (up.rows[0].n === workers.length) break;
+    await sleep(100);
+  }
+  await sleep(500);
   for (const w of workers) w.child.kill("SIGTERM");
   const codes = await Promise.all(workers.map((w) => w.exited));
   await pool.end();
