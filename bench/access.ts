@@ -1,5 +1,5 @@
 /**
- * Access grant (issue: "a grant of 1,000 identities inserted in one statement"): for each of two targets,
+ * Access grant (a grant of 1,000 identities inserted in one statement): for each of two targets,
  *  (a) the SCIM 2.0 simulator (src/simulators/scim/, started in this process) and
  *  (b) a database on the same PostgreSQL server (sql connector, mode roles, as in
  *      test/families/access/sql-flow.test.ts: a LOGIN role per person, GRANTs of the role's roles),

@@ -1,5 +1,5 @@
 /**
- * Connector secrets of the access family (issue 3, as test/flow/secrets.test.ts for EPP): the SCIM bearer
+ * Connector secrets of the access family (as test/flow/secrets.test.ts does for EPP): the SCIM bearer
  * token, the SQL and LDAP bind passwords are configured by reference (token_env / token_file,
  * password_env / password_file), resolved when the adapter calls the application, and never written to a
  * table, a log line, a job payload, result_data, result_message or an event.

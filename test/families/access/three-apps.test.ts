@@ -1,6 +1,5 @@
 /**
- * The access family end to end against three real targets at once (issue "Access provisioning", Done
- * when): one identity whose role spans a SQL application (a database of the test server, tables mode), an
+ * The access family end to end against three real targets at once: one identity whose role spans a SQL application (a database of the test server, tables mode), an
  * LDAP directory (a throw-away slapd) and a SCIM service (the built-in simulator, strict mode).
  *  - a grant makes all three match; the same grant again is all "already"; a revoke removes exactly the
  *    listed entitlements; the provisioning.task.status events reach RabbitMQ (the relay publishes them);
