@@ -324,6 +324,7 @@ export const SCHEMA_COLUMNS = {
     secret_env_prefix: opt("text"),
     secret_file_dir: opt("text"),
     allowed_hosts: def("text[]"),
+    min_discovery_interval: def("interval"),
   }),
   mapping_config: table({ ...AUDIT, application_id: req("uuid"), tenant_customer_id: req("uuid"), user_id_template: def("text"), lower_case: def("boolean") }),
   entitlement: table({ ...AUDIT, id: def("uuid"), tenant_customer_id: req("uuid"), application_id: req("uuid"), name: req("text"), native_key: req("text") }),

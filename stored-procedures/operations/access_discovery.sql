@@ -93,12 +93,15 @@ COMMENT ON FUNCTION access_discovery_jobs_ensure(uuid) IS 'Enqueues again the di
 -- Get-or-create a discovery pass of application p_application_id and enqueue it (task access__discover,
 -- job_key access_discover:<application>: at most one queued). A pass already queued or running is
 -- returned instead of a second one. Raises PV208 (not the tenant's application), PV206 (no usable
--- connector_config or mapping_config).
+-- connector_config or mapping_config), PV213 (a tenant's session asking again within its policy's
+-- min_discovery_interval of the last request).
 CREATE OR REPLACE FUNCTION access_discovery_request(p_application_id uuid, p_trigger text DEFAULT 'manual') RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   v_app application := access_application_assert(p_application_id);
   v_id uuid;
+  v_last timestamptz;
+  v_min interval;
 BEGIN
   PERFORM access_applications_assert(ARRAY[v_app.id]);
   -- serialise requests of one application (the in-flight unique index is the backstop)
@@ -107,6 +110,15 @@ BEGIN
   IF FOUND THEN
     PERFORM access_discovery_jobs_ensure(v_id);
     RETURN v_id;
+  END IF;
+  -- a tenant's session may not have the application listed more often than its policy allows
+  IF NOT role_is_engine(session_user) THEN
+    SELECT max(created_date) INTO v_last FROM access_discovery_run WHERE application_id = v_app.id;
+    v_min := access_tenant_min_discovery_interval(v_app.tenant_customer_id);
+    IF v_last > now() - v_min THEN
+      RAISE EXCEPTION 'application %: a discovery pass was requested at %; this tenant may request one every %', v_app.name, v_last, v_min
+        USING ERRCODE = 'PV213', HINT = 'SELECT * FROM v_access_discovery_run WHERE application_id = ' || quote_literal(v_app.id);
+    END IF;
   END IF;
   INSERT INTO access_discovery_run (tenant_customer_id, application_id, trigger)
   VALUES (v_app.tenant_customer_id, v_app.id, p_trigger) RETURNING id INTO v_id;

@@ -177,3 +177,32 @@ COMMENT ON FUNCTION tg_tenant_connector_policy__check() IS
 DROP TRIGGER IF EXISTS tenant_connector_policy_check ON tenant_connector_policy;
 CREATE TRIGGER tenant_connector_policy_check BEFORE INSERT OR UPDATE ON tenant_connector_policy
   FOR EACH ROW EXECUTE FUNCTION tg_tenant_connector_policy__check();
+
+-- The shortest discovery interval tenant p_tenant may use: its policy's, else the column's default.
+CREATE OR REPLACE FUNCTION access_tenant_min_discovery_interval(p_tenant uuid) RETURNS interval
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce((SELECT min_discovery_interval FROM tenant_connector_policy WHERE tenant_customer_id = p_tenant), interval '15 minutes')
+$$;
+COMMENT ON FUNCTION access_tenant_min_discovery_interval(uuid) IS 'The minimum discovery interval of a tenant''s sessions (tenant_connector_policy, default 15 minutes). Raises nothing.';
+
+-- BEFORE INSERT OR UPDATE on application: a tenant's session may not schedule discovery more often than
+-- its policy allows (PV213 naming the minimum). Engine sessions are not limited.
+CREATE OR REPLACE FUNCTION tg_application__check() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_min interval;
+BEGIN
+  IF NEW.discovery_interval IS NOT NULL AND NOT role_is_engine(session_user)
+     AND (TG_OP = 'INSERT' OR NEW.discovery_interval IS DISTINCT FROM OLD.discovery_interval) THEN
+    v_min := access_tenant_min_discovery_interval(NEW.tenant_customer_id);
+    IF NEW.discovery_interval < v_min THEN
+      RAISE EXCEPTION 'application %: discovery_interval % is shorter than this tenant may use (%)', NEW.name, NEW.discovery_interval, v_min
+        USING ERRCODE = 'PV213', COLUMN = 'discovery_interval', HINT = 'tenant_connector_policy.min_discovery_interval';
+    END IF;
+  END IF;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tg_application__check() IS 'BEFORE INSERT OR UPDATE on application: PV213 when a tenant session schedules discovery more often than its policy allows.';
+DROP TRIGGER IF EXISTS application_check ON application;
+CREATE TRIGGER application_check BEFORE INSERT OR UPDATE ON application FOR EACH ROW EXECUTE FUNCTION tg_application__check();

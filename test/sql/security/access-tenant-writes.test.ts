@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ScimSimulator } from "../../../src/simulators/scim/server.js";
 import { startWorker, type WorkerHandle } from "../../../src/worker/runner.js";
 import { createTestDatabase, loginAs, tenantClients, type TestDatabase } from "../../helpers/db.js";
-import { createAccount, finalProvision, writeCounts, type Account } from "../../helpers/fixtures.js";
+import { createAccount, finalProvision, waitFor, writeCounts, type Account } from "../../helpers/fixtures.js";
 
 const TOKEN_ENV = "TENANT_A_SCIM_TOKEN";
 let t: TestDatabase;
@@ -267,6 +267,33 @@ describe("a tenant's session writes its access definitions", () => {
       "INSERT INTO tenant_connector_policy (tenant_customer_id, secret_env_prefix, secret_file_dir) VALUES ($1, 'TENANT_C_', '/run/secrets/tenant-c/')",
       [c.tenantId],
     );
+  });
+
+  it("a tenant may not have its applications listed more often than its policy allows", async () => {
+    const app = await application();
+    await writeConfig(app, scimConfig());
+    // the default minimum is 15 minutes
+    const err = await failure(mine.query("UPDATE application SET discovery_interval = '1 minute' WHERE id = $1", [app]));
+    expect([err.code, err.column, err.message]).toEqual([
+      "PV213",
+      "discovery_interval",
+      expect.stringContaining("is shorter than this tenant may use (00:15:00)"),
+    ]);
+    await mine.query("UPDATE application SET discovery_interval = '1 hour' WHERE id = $1", [app]);
+    // by hand: one request, then none until the interval has passed; the operator is not limited
+    const first = (await mine.query<{ id: string }>("SELECT access_discovery_request($1) AS id", [app])).rows[0]!.id;
+    await waitFor(
+      "the pass",
+      async () => (await t.pool.query("SELECT 1 FROM access_discovery_run WHERE id = $1 AND status IN ('complete', 'failed')", [first])).rows[0],
+    );
+    const again = await failure(mine.query("SELECT access_discovery_request($1)", [app]));
+    expect([again.code, again.message]).toEqual(["PV213", expect.stringMatching(/this tenant may request one every 00:15:00/)]);
+    const operator = (await t.pool.query<{ id: string }>("SELECT access_discovery_request($1) AS id", [app])).rows[0]!.id;
+    expect(operator).not.toBe(first);
+    // the operator may lower a tenant's minimum
+    await t.pool.query("UPDATE tenant_connector_policy SET min_discovery_interval = '1 minute' WHERE tenant_customer_id = $1", [a.tenantId]);
+    await mine.query("UPDATE application SET discovery_interval = '2 minutes' WHERE id = $1", [app]);
+    await t.pool.query("UPDATE tenant_connector_policy SET min_discovery_interval = DEFAULT WHERE tenant_customer_id = $1", [a.tenantId]);
   });
 
   it("a tenant without a policy may write no connector configuration", async () => {
