@@ -13,7 +13,8 @@
  *    starts over; a permanent one, or the last attempt, fails it (access_discovery_fail): a failed or
  *    partial pass marks nothing.
  *  - access__repair {run_id}: in repair mode, applies the pass's planned difference (repair_plan: per
- *    identity the keys to grant and to revoke), restricted to what v_access_drift still shows, through
+ *    identity the keys to grant and to revoke), restricted to what v_access_drift still shows and
+ *    leaving out identities with a grant or revoke in flight (PV_ACCESS_IN_FLIGHT), through
  *    the adapter's applyDesiredState (plan, then only the difference). Transient failures retry the
  *    repair (adapters are effectively once); the result of every account is written by
  *    access_repair_finish, which records the accounts made consistent.
@@ -143,6 +144,19 @@ const repairTask: Task = async (payload, helpers) => {
         )
       )[0];
       if (!identity) continue;
+      // a grant or revoke of this identity in flight decides its accounts now: the repair leaves it alone
+      // (it would undo what that provision does), and the next pass plans again from what is there
+      if (await accessInFlight(helpers, entry.identity_id)) {
+        results.push({
+          identity_id: entry.identity_id,
+          user_id_in_app: entry.user_id_in_app,
+          success: false,
+          operations: [],
+          error_code: "PV_ACCESS_IN_FLIGHT",
+          error: "a grant or revoke of this identity is in flight; the next pass repairs what is still drift",
+        });
+        continue;
+      }
       try {
         const r = await connector.applyDesiredState(
           cfg.configuration,
@@ -188,6 +202,19 @@ const repairTask: Task = async (payload, helpers) => {
   const status = (await query<{ s: string }>(helpers, "SELECT access_repair_finish($1, $2) AS s", [runId, JSON.stringify({ accounts: results })]))[0]!.s;
   log.info({ accounts: results.length, failed: results.filter((r) => !r.success).length, status }, "repair finished");
 };
+
+/** Whether a grant or revoke of the identity is not final yet. */
+async function accessInFlight(helpers: PgHelpers, identityId: string): Promise<boolean> {
+  const rows = await query<{ n: number }>(
+    helpers,
+    `SELECT count(*)::int AS n FROM (
+       SELECT status_id FROM provision_access_grant WHERE identity_id = $1
+       UNION ALL SELECT status_id FROM provision_access_revoke WHERE identity_id = $1) p
+     WHERE p.status_id NOT IN (status_completed(), status_failed())`,
+    [identityId],
+  );
+  return rows[0]!.n > 0;
+}
 
 const dueTask: Task = async (_payload, helpers) => {
   const n = (await query<{ n: number }>(helpers, "SELECT access_discovery_schedule() AS n", []))[0]!.n;

@@ -232,6 +232,30 @@ describe("access discovery", () => {
     expect(app.applied).toBe(applied);
   });
 
+  it("a repair leaves alone an identity whose grant or revoke is in flight", async () => {
+    const { name, a, keys } = await setup();
+    await t.pool.query("UPDATE application SET reconcile_mode = 'repair', repair_max_revoke_share = 1 WHERE id = $1", [a.applicationId]);
+    const aId = a.username.toLowerCase();
+    app.put(name, aId, [keys[0]!]);
+    // a grant of the identity fails transiently and waits 3 s for its retry: in flight while the pass and its repair run
+    app.failures = [new TransientError("PV_TEST_DOWN", "application unreachable")];
+    await t.pool.query("UPDATE job_type SET retry_backoff_seconds = 3, retry_backoff_max_seconds = 3 WHERE name = 'access_grant'");
+    try {
+      const pending = await grant(a.identityId);
+      const run = await discover(a.applicationId);
+      const done = await waitFor(
+        "the repair",
+        async () => (await t.pool.query("SELECT * FROM access_discovery_run WHERE id = $1 AND repair_status IN ('applied', 'failed')", [run.id])).rows[0],
+      );
+      expect(done.repair_status).toBe("failed");
+      expect(done.repair_result.accounts).toEqual([expect.objectContaining({ identity_id: a.identityId, error_code: "PV_ACCESS_IN_FLIGHT" })]);
+      expect((await finalProvision(t.pool, pending)).status).toBe("completed");
+    } finally {
+      app.failures = [];
+      await t.pool.query("UPDATE job_type SET retry_backoff_seconds = 0.05, retry_backoff_max_seconds = 0.2 WHERE name = 'access_grant'");
+    }
+  });
+
   it("a newer pass supersedes a held repair", async () => {
     const { name, a, keys } = await setup();
     await t.pool.query("UPDATE application SET reconcile_mode = 'repair', repair_max_revoke_share = 0 WHERE id = $1", [a.applicationId]);
