@@ -28,7 +28,6 @@
  * settings and secret are not sent to the registry again for a cool-down (session-pool.ts).
  * Secrets never appear in a log line or an error message; the log names the fields that changed.
  */
-import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
@@ -61,6 +60,7 @@ import { EppSessionPool } from "./session-pool.js";
 import type { EppSessionOptions } from "./session.js";
 import type { XmlNode } from "./xml.js";
 import type { EppResponse } from "./protocol.js";
+import { canonicalJson, fingerprint } from "../../util/fingerprint.js";
 
 export const eppAccreditationConfigSchema = z
   .object({
@@ -281,18 +281,7 @@ export class EppConnector implements Connector, RegistryOperations, HostOperatio
 
 /** Hex SHA-256 of the parsed settings (object keys sorted) and max_sessions. Holds no secret. */
 export function fingerprintOf(settings: EppAccreditationConfig, maxSessions: number): string {
-  return createHash("sha256").update(canonicalJson({ settings, maxSessions })).digest("hex");
-}
-
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  if (v && typeof v === "object") {
-    const entries = Object.entries(v)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(",")}}`;
-  }
-  return JSON.stringify(v) ?? "null";
+  return fingerprint({ settings, maxSessions });
 }
 
 /** Names of the settings that differ (e.g. ["port", "tls", "max_sessions"]), for the log. */

@@ -18,7 +18,6 @@
  * spans several requests with such state takes a connection of its own with {@link LdapClientPool.lease}:
  * opened and bound the same way, not shared, unbound when released (or when the pool is closed).
  */
-import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { ConnectionOptions } from "node:tls";
 import { Client } from "ldapts";
@@ -26,6 +25,7 @@ import { resolveSecret } from "../../config.js";
 import { ConfigurationError, TransientError } from "../../errors.js";
 import type { LdapConfig } from "./config.js";
 import { toProvisioError } from "./errors.js";
+import { fingerprint } from "../../util/fingerprint.js";
 
 interface Entry {
   settings: LdapConfig;
@@ -45,18 +45,7 @@ interface Entry {
  * secret: the config names the secret's variable or file only.
  */
 export function ldapFingerprint(settings: LdapConfig): string {
-  return createHash("sha256").update(canonicalJson(settings)).digest("hex");
-}
-
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  if (v && typeof v === "object") {
-    const entries = Object.entries(v)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(",")}}`;
-  }
-  return JSON.stringify(v) ?? "null";
+  return fingerprint(settings);
 }
 
 /** A handle on one configuration's connection for the duration of {@link LdapClientPool.use}. */

@@ -33,11 +33,11 @@
  *                      says: cast it there). Without it, discovery throws a ConfigurationError.
  * Keys this schema does not know are ignored (stripped), so a config row may carry settings of others.
  */
-import { createHash } from "node:crypto";
 import { z } from "zod";
 import { secretRefSchema } from "../../config.js";
 import { ConfigurationError } from "../../errors.js";
 import { compileStatement, StatementError, type CompiledStatement, type PlaceholderName } from "./statements.js";
+import { fingerprint } from "../../util/fingerprint.js";
 
 const ACCOUNT_INPUTS: PlaceholderName[] = ["userIdInApp", "userName", "email", "displayName"];
 const WITH_ID: PlaceholderName[] = [...ACCOUNT_INPUTS, "accountId"];
@@ -223,20 +223,7 @@ export type SqlConnectionSettings = ReturnType<typeof connectionSettings>;
  * fingerprint. Holds the secret's reference (variable name or file path), never its value.
  */
 export function connectionFingerprint(c: SqlConnectorConfig): string {
-  return createHash("sha256")
-    .update(canonicalJson(connectionSettings(c)))
-    .digest("hex");
-}
-
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  if (v && typeof v === "object") {
-    const entries = Object.entries(v)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(",")}}`;
-  }
-  return JSON.stringify(v) ?? "null";
+  return fingerprint(connectionSettings(c));
 }
 
 /** "postgresql 127.0.0.1:5432/app" — for messages and logs (no user, no secret). */

@@ -19,7 +19,6 @@
  * invalid config, an operation the target refused) fails the job with that application's error; the
  * others stay applied and recorded. The job completes only when every application is consistent.
  */
-import { createHash } from "node:crypto";
 import { sql, type InferResult } from "kysely";
 import { z } from "zod";
 import type { AccountDesiredState, AccountResult } from "../../connectors/capabilities/account.js";
@@ -28,6 +27,7 @@ import { queryBuilder } from "../../db/kysely.js";
 import { defineTask, noFamily, type DefinedTask, type FamilyPlugin, type TaskContext, type TaskOutcome } from "../../engine/lifecycle.js";
 import { query, type PgHelpers } from "../../engine/sql/query.js";
 import { PermanentError, ProvisioError, fromPgError } from "../../errors.js";
+import { fingerprint } from "../../util/fingerprint.js";
 
 /** One application's outcome, as stored in result_data.applications[]. */
 export interface ApplicationResult {
@@ -188,27 +188,17 @@ export function userIdInApp(template: string, identity: { username: string; emai
 }
 
 /**
- * One person per account: refuse a user id that provisio recorded for another identity in this
- * application (two mappings giving the same id would share, and strip, one account).
- * @throws PermanentError PV_ACCESS_ACCOUNT_TAKEN
- */
-async function assertAccountNotTaken(ctx: Ctx, applicationId: string, userId: string): Promise<void> {
-  const { identity_id: identityId } = ctx.data as { identity_id: string };
-  const rows = await query<{ identity_id: string }>(
-    ctx.helpers,
-    "SELECT identity_id FROM account WHERE application_id = $1 AND lower(user_id_in_app) = lower($2) AND identity_id <> $3 LIMIT 1",
-    [applicationId, userId, identityId],
-  );
-  if (rows[0]) throw new PermanentError("PV_ACCESS_ACCOUNT_TAKEN", `the user id "${userId}" is another identity's account in this application`);
-}
-
-/**
- * The user id provisio recorded for the identity's account in the application, if it made one.
- * A grant refuses to go on when the mapping now gives another id (provisio does not rename accounts:
- * it would make a second account and strand the first), unless the target compares user ids whatever
- * their case and only the case changed (then the recorded spelling is used); a revoke acts on the
- * recorded account, so offboarding works after a username or mapping change.
- * @throws PermanentError PV_ACCESS_RENAMED (grant only)
+ * The user id to act on in the application, checked against the accounts provisio recorded there (one
+ * query):
+ *  - the identity's own account, if provisio made one: a grant refuses to go on when the mapping now
+ *    gives another id (provisio does not rename accounts: it would make a second account and strand the
+ *    first), unless the target compares user ids whatever their case and only the case changed (then the
+ *    recorded spelling is used); a revoke acts on the recorded account, so offboarding works after a
+ *    username or mapping change;
+ *  - one person per account: an id recorded for another identity is refused (two mappings giving the same
+ *    id would share, and strip, one account). The recorded id itself is unique per application
+ *    (migrations/0013), so only the derived id can be another identity's.
+ * @throws PermanentError PV_ACCESS_RENAMED (grant only), PV_ACCESS_ACCOUNT_TAKEN
  */
 async function accountUserId(
   ctx: Ctx,
@@ -219,19 +209,28 @@ async function accountUserId(
   caseInsensitive: boolean,
 ): Promise<string> {
   const { identity_id: identityId } = ctx.data as { identity_id: string };
-  const rows = await query<{ user_id_in_app: string }>(ctx.helpers, "SELECT user_id_in_app FROM account WHERE identity_id = $1 AND application_id = $2", [
-    identityId,
-    applicationId,
-  ]);
-  const recorded = rows[0]?.user_id_in_app;
-  if (recorded === undefined || recorded === derived) return derived;
-  // a target that compares user ids whatever their case (LDAP, SCIM) holds the recorded account under either spelling
-  if (mode === "revoke" || (caseInsensitive && recorded.toLowerCase() === derived.toLowerCase())) return recorded;
-  throw new PermanentError(
-    "PV_ACCESS_RENAMED",
-    `the identity's account in ${app} is "${recorded}", and the mapping now gives "${derived}": provisio does not rename accounts. ` +
-      `Revoke with deactivate (it acts on "${recorded}"), delete the account row, then grant again`,
+  const rows = await query<{ identity_id: string; user_id_in_app: string }>(
+    ctx.helpers,
+    "SELECT identity_id, user_id_in_app FROM account WHERE application_id = $1 AND (identity_id = $2 OR lower(user_id_in_app) = lower($3))",
+    [applicationId, identityId, derived],
   );
+  const recorded = rows.find((r) => r.identity_id === identityId)?.user_id_in_app;
+  let userId = derived;
+  if (recorded !== undefined && recorded !== derived) {
+    // a target that compares user ids whatever their case (LDAP, SCIM) holds the recorded account under either spelling
+    if (mode === "revoke" || (caseInsensitive && recorded.toLowerCase() === derived.toLowerCase())) userId = recorded;
+    else {
+      throw new PermanentError(
+        "PV_ACCESS_RENAMED",
+        `the identity's account in ${app} is "${recorded}", and the mapping now gives "${derived}": provisio does not rename accounts. ` +
+          `Revoke with deactivate (it acts on "${recorded}"), delete the account row, then grant again`,
+      );
+    }
+  }
+  if (userId === derived && rows.some((r) => r.identity_id !== identityId)) {
+    throw new PermanentError("PV_ACCESS_ACCOUNT_TAKEN", `the user id "${userId}" is another identity's account in this application`);
+  }
+  return userId;
 }
 
 /** Results of an earlier attempt of this job: applications already consistent are not provisioned again. */
@@ -265,12 +264,9 @@ async function provision(
       const derived = userIdInApp(cfg.user_id_template, identity, cfg.lower_case);
       userId = await accountUserId(ctx, applicationId, app.name, derived, mode, cfg.connector_type === "ldap" || cfg.connector_type === "scim");
       const desired = desiredOf(app.keys, userId);
-      const fingerprint = createHash("sha256")
-        .update(JSON.stringify([cfg.connector_type, cfg.configuration, cfg.user_id_template, cfg.lower_case, desired]))
-        .digest("hex");
-      await assertAccountNotTaken(ctx, applicationId, userId);
+      const fingerprintNow = fingerprint([cfg.connector_type, cfg.configuration, cfg.user_id_template, cfg.lower_case, desired]);
       const earlier = done.get(applicationId);
-      if (earlier && earlier.fingerprint === fingerprint) {
+      if (earlier && earlier.fingerprint === fingerprintNow) {
         results.push(earlier);
         continue;
       }
@@ -284,7 +280,7 @@ async function provision(
         user_id_in_app: userId,
         native_id: r.nativeId,
         ...(disabled === undefined ? {} : { disabled }),
-        fingerprint,
+        fingerprint: fingerprintNow,
         success: r.success,
         operations: r.operations,
       });
