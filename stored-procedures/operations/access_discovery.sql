@@ -66,6 +66,30 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION access_job_alive(text) IS 'True when a graphile-worker job with this key will still run or is running. Raises nothing.';
 
+-- The graphile-worker job of a discovery pass (task access__discover, job_key access_discover:<application>:
+-- at most one queued per application) and of a repair (task access__repair, job_key access_repair:<pass>),
+-- the one place their task, key and attempts are written. With p_only_if_gone, only when no job with that
+-- key will still run (access_job_alive). Returns whether it added one.
+CREATE OR REPLACE FUNCTION access_discover_enqueue(p_run_id uuid, p_application_id uuid, p_only_if_gone boolean DEFAULT false) RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF p_only_if_gone AND access_job_alive('access_discover:' || p_application_id) THEN RETURN false; END IF;
+  PERFORM graphile_worker.add_job('access__discover', json_build_object('run_id', p_run_id), max_attempts => 5, job_key => 'access_discover:' || p_application_id);
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION access_discover_enqueue(uuid, uuid, boolean) IS 'Enqueues pass p_run_id of application p_application_id (task access__discover); returns whether it did. Raises nothing of its own.';
+
+CREATE OR REPLACE FUNCTION access_repair_enqueue(p_run_id uuid, p_only_if_gone boolean DEFAULT false) RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF p_only_if_gone AND access_job_alive('access_repair:' || p_run_id) THEN RETURN false; END IF;
+  PERFORM graphile_worker.add_job('access__repair', json_build_object('run_id', p_run_id), max_attempts => 5, job_key => 'access_repair:' || p_run_id);
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION access_repair_enqueue(uuid, boolean) IS 'Enqueues the repair of pass p_run_id (task access__repair); returns whether it did. Raises nothing of its own.';
+
 -- Pass p_run_id's jobs, again when they are gone: a pass queued or running, or a repair queued or
 -- running, whose graphile-worker job no longer exists or has used its attempts (a worker killed during
 -- the last attempt, a failure that could not be recorded) is enqueued again, so that no pass or repair
@@ -77,14 +101,8 @@ DECLARE
   n integer := 0;
 BEGIN
   SELECT * INTO v_run FROM access_discovery_run WHERE id = p_run_id;
-  IF v_run.status IN ('queued', 'running') AND NOT access_job_alive('access_discover:' || v_run.application_id) THEN
-    PERFORM graphile_worker.add_job('access__discover', json_build_object('run_id', v_run.id), max_attempts => 5, job_key => 'access_discover:' || v_run.application_id);
-    n := n + 1;
-  END IF;
-  IF v_run.repair_status IN ('queued', 'running') AND NOT access_job_alive('access_repair:' || v_run.id) THEN
-    PERFORM graphile_worker.add_job('access__repair', json_build_object('run_id', v_run.id), max_attempts => 5, job_key => 'access_repair:' || v_run.id);
-    n := n + 1;
-  END IF;
+  IF v_run.status IN ('queued', 'running') AND access_discover_enqueue(v_run.id, v_run.application_id, true) THEN n := n + 1; END IF;
+  IF v_run.repair_status IN ('queued', 'running') AND access_repair_enqueue(v_run.id, true) THEN n := n + 1; END IF;
   RETURN n;
 END
 $$;
@@ -122,8 +140,7 @@ BEGIN
   END IF;
   INSERT INTO access_discovery_run (tenant_customer_id, application_id, trigger)
   VALUES (v_app.tenant_customer_id, v_app.id, p_trigger) RETURNING id INTO v_id;
-  PERFORM graphile_worker.add_job('access__discover', json_build_object('run_id', v_id),
-    max_attempts => 5, job_key => 'access_discover:' || v_app.id);
+  PERFORM access_discover_enqueue(v_id, v_app.id);
   RETURN v_id;
 END
 $$;
@@ -293,7 +310,7 @@ BEGIN
     ELSE 'queued' END;
   UPDATE access_discovery_run SET repair_status = v_repair, repair_plan = v_plan WHERE id = p_run_id;
   IF v_repair = 'queued' THEN
-    PERFORM graphile_worker.add_job('access__repair', json_build_object('run_id', p_run_id), max_attempts => 5, job_key => 'access_repair:' || p_run_id);
+    PERFORM access_repair_enqueue(p_run_id);
   END IF;
   RETURN v_repair;
 END
@@ -327,7 +344,7 @@ BEGIN
   UPDATE access_discovery_run SET repair_status = 'queued', repair_approved_by = session_user, repair_approved_date = now(),
          updated_date = now(), updated_by = session_user
   WHERE id = p_run_id;
-  PERFORM graphile_worker.add_job('access__repair', json_build_object('run_id', p_run_id), max_attempts => 5, job_key => 'access_repair:' || p_run_id);
+  PERFORM access_repair_enqueue(p_run_id);
   RETURN 'queued';
 END
 $$;
