@@ -44,6 +44,7 @@ export const PROCEDURE_FOLDERS = [
   "validation",
   "post",
   "operations",
+  "workflow",
   "attach",
   "engine/security",
 ] as const;

@@ -64,10 +64,16 @@ export interface TaskContext<D> {
   helpers: PgHelpers;
 }
 
-/** What a handler returns: result_data (JSON) and an optional result_message. */
+/**
+ * What a handler returns: result_data (JSON) and an optional result_message. `skipWriteBack`: the
+ * handler's own SQL already decided the job in the transaction that did the work — it completed it, or
+ * held it open for its child jobs (job status waiting, a workflow run's: engine/job/parent.sql) — so
+ * nothing is written back.
+ */
 export interface TaskOutcome {
   resultData: Record<string, unknown>;
   message?: string;
+  skipWriteBack?: true;
 }
 
 /**
@@ -146,6 +152,10 @@ export function defineTask<D, C extends object>(family: FamilyPlugin<D, C>, spec
       const next = await jobRetry(helpers, jobId, describeError(err), err.resultData());
       if (next) log.info({ code: err.code, err: err.message, retryAt: next }, "transient failure; retry scheduled");
       else log.warn({ code: err.code, err: err.message }, "transient failure and no attempts left; job failed");
+      return;
+    }
+    if (outcome.skipWriteBack) {
+      log.info({ result: outcome.message }, "job decided by the handler's own transaction");
       return;
     }
     await jobComplete(helpers, jobId, outcome.resultData, outcome.message ?? null);

@@ -13,6 +13,7 @@ import { SqlConnector } from "../connectors/sql/connector.js";
 import { discoveryCrontab, discoveryTasks } from "./access/discovery.js";
 import { accessTasks } from "./access/task.js";
 import { registryConnectorTypes, registryTasks } from "./registry/index.js";
+import { workflowTasks } from "./workflow/index.js";
 
 export interface Family {
   name: string;
@@ -34,6 +35,7 @@ export const families: Family[] = [
       { type: "sql", capabilities: ["account"], create: () => new SqlConnector() },
     ],
   },
+  { name: "workflow", tasks: workflowTasks, connectorTypes: [] },
 ];
 
 for (const f of families) for (const t of f.connectorTypes) registerConnectorType(t);

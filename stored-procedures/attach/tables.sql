@@ -37,3 +37,15 @@ SELECT inventory_attach('tenant_connector_policy');
 -- Workflows (docs/decisions/0008): templates are global, audited, written by the owner only
 -- (engine/security/roles.sql grants every runtime role SELECT).
 SELECT attach_audit_trail('workflow_template');
+
+-- Workflow runs and their task and wait steps (stored-procedures/workflow/): provisions like any other.
+-- A run's scheduled_at and a wait's until hold their jobs back (_520_schedule).
+SELECT provision_attach_triggers('provision_workflow', 'workflow_run');
+SELECT provision_attach_triggers('provision_workflow_task', 'workflow_task');
+SELECT provision_attach_triggers('provision_workflow_wait', 'workflow_wait');
+CREATE OR REPLACE TRIGGER _520_schedule AFTER INSERT ON provision_workflow REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION tg_provision__schedule('scheduled_at');
+CREATE OR REPLACE TRIGGER _520_schedule AFTER INSERT ON provision_workflow_wait REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION tg_provision__schedule('until');
+-- step attempts: read by their tenant, written by the engine's SECURITY DEFINER functions only
+SELECT tenant_policies_attach('workflow_step_run', 'tenant_customer_id = (SELECT current_tenant_id())');

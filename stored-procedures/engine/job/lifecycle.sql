@@ -1,5 +1,6 @@
 -- The worker's write-back path. Each function locks the job row, does nothing when the job is already
--- final (delivery is at-least-once; the outcome must be effectively-once), and updates it. The job's
+-- final (delivery is at-least-once; the outcome must be effectively-once) or waiting (a parent job the
+-- database holds open for its children: engine/job/parent.sql), and updates it. The job's
 -- status is mirrored onto its provision row by tg_job__sync_provision, whose own triggers then complete
 -- the provision (the family's post/<table>.sql) and roll up the order (engine/order/). Statuses are named
 -- by job_status_*() and status_*() (migrations/0009); PV501 is job_raise_not_found (engine/job/helpers.sql).
@@ -21,8 +22,9 @@ BEGIN
   IF NOT FOUND THEN
     PERFORM job_raise_not_found(p_job_id);
   END IF;
-  IF v_job.status_id NOT IN (job_status_completed(), job_status_failed()) THEN
-    -- attempts exhausted by runs that never wrote an outcome (crashed workers)
+  IF v_job.status_id IN (job_status_submitted(), job_status_processing()) THEN
+    -- attempts exhausted by runs that never wrote an outcome (crashed workers); a waiting job (a workflow
+    -- run's, engine/job/parent.sql) is left to the database that holds it
     UPDATE job SET status_id = job_status_failed(), end_date = now(),
       result_message = job_exhausted_message(v_job.attempts, v_job.max_attempts,
                                              coalesce(v_job.result_message, 'the worker stopped during the attempt'))
@@ -40,27 +42,27 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
   UPDATE job SET status_id = job_status_completed(), end_date = now(), result_data = p_result_data, result_message = p_result_message
-  WHERE id = p_job_id AND status_id NOT IN (job_status_completed(), job_status_failed());
+  WHERE id = p_job_id AND status_id NOT IN (job_status_completed(), job_status_failed(), job_status_waiting());
   IF FOUND THEN RETURN true; END IF;
   PERFORM job_assert_exists(p_job_id);
   RETURN false;
 END
 $$;
-COMMENT ON FUNCTION job_complete(uuid, jsonb, text) IS 'Marks the job (and so its provision) completed. Returns false if already final. Raises PV501.';
+COMMENT ON FUNCTION job_complete(uuid, jsonb, text) IS 'Marks the job (and so its provision) completed. Returns false if already final or waiting (held by the database: engine/job/parent.sql). Raises PV501.';
 
--- Fail a job for good. Returns false when the job was already final.
+-- Fail a job for good. Returns false when the job was already final (or is waiting: engine/job/parent.sql).
 CREATE OR REPLACE FUNCTION job_fail(p_job_id uuid, p_result_message text, p_result_data jsonb DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
   UPDATE job SET status_id = job_status_failed(), end_date = now(), result_data = p_result_data, result_message = p_result_message
-  WHERE id = p_job_id AND status_id NOT IN (job_status_completed(), job_status_failed());
+  WHERE id = p_job_id AND status_id NOT IN (job_status_completed(), job_status_failed(), job_status_waiting());
   IF FOUND THEN RETURN true; END IF;
   PERFORM job_assert_exists(p_job_id);
   RETURN false;
 END
 $$;
-COMMENT ON FUNCTION job_fail(uuid, text, jsonb) IS 'Marks the job (and so its provision) failed. Returns false if already final. Raises PV501.';
+COMMENT ON FUNCTION job_fail(uuid, text, jsonb) IS 'Marks the job (and so its provision) failed. Returns false if already final or waiting (held by the database: engine/job/parent.sql). Raises PV501.';
 
 -- A transient failure: schedule the next attempt with the job type's backoff
 -- (retry_backoff_seconds * 2^(attempts-1), capped at retry_backoff_max_seconds) by re-adding the job to
@@ -78,7 +80,7 @@ BEGIN
   IF NOT FOUND THEN
     PERFORM job_raise_not_found(p_job_id);
   END IF;
-  IF v_job.status_id IN (job_status_completed(), job_status_failed()) THEN RETURN NULL; END IF;
+  IF v_job.status_id IN (job_status_completed(), job_status_failed(), job_status_waiting()) THEN RETURN NULL; END IF;
   IF v_job.attempts >= v_job.max_attempts THEN
     UPDATE job SET status_id = job_status_failed(), end_date = now(), result_data = p_result_data,
       result_message = job_exhausted_message(v_job.attempts, v_job.max_attempts, p_result_message)
@@ -112,6 +114,7 @@ DECLARE
     status_id         = CASE NEW.status_id
                           WHEN job_status_submitted() THEN CASE WHEN NEW.attempts > 0 THEN status_processing() ELSE status_pending() END
                           WHEN job_status_processing() THEN status_processing()
+                          WHEN job_status_waiting() THEN status_processing()
                           WHEN job_status_completed() THEN status_completed()
                           WHEN job_status_failed() THEN status_failed()
                         END,
@@ -182,7 +185,7 @@ DECLARE
 BEGIN
   FOR v_job IN
     UPDATE job SET status_id = job_status_processing(), attempts = attempts + 1, start_date = now(), retry_date = NULL
-    WHERE id = ANY (v_ids) AND status_id NOT IN (job_status_completed(), job_status_failed()) AND attempts < max_attempts
+    WHERE id = ANY (v_ids) AND status_id NOT IN (job_status_completed(), job_status_failed(), job_status_waiting()) AND attempts < max_attempts
     RETURNING *
   LOOP
     v_started := v_started || v_job.id;
@@ -215,7 +218,7 @@ BEGIN
              FROM jsonb_to_recordset(p_items) AS x(job_id uuid, result_data jsonb, result_message text)
              ORDER BY x.job_id),
        u AS (UPDATE job j SET status_id = job_status_completed(), end_date = now(), result_data = i.result_data, result_message = i.result_message
-             FROM i WHERE j.id = i.job_id AND j.status_id NOT IN (job_status_completed(), job_status_failed())
+             FROM i WHERE j.id = i.job_id AND j.status_id NOT IN (job_status_completed(), job_status_failed(), job_status_waiting())
              RETURNING j.id)
   SELECT coalesce(array_agg(u.id), '{}') INTO v_done FROM u;
 

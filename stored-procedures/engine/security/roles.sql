@@ -33,7 +33,11 @@ GRANT EXECUTE ON FUNCTION current_tenant_id(), role_is_engine(name) TO provisio_
 -- it folds them in the views, in partial index predicates (an INSERT by the order role) and in the
 -- functions and triggers the worker calls
 GRANT EXECUTE ON FUNCTION status_pending(), status_processing(), status_completed(), status_failed(),
-  job_status_submitted(), job_status_processing(), job_status_completed(), job_status_failed()
+  job_status_submitted(), job_status_processing(), job_status_completed(), job_status_failed(), job_status_waiting(),
+  wf_run_pending(), wf_run_running(), wf_run_blocked(), wf_run_cancelling(), wf_run_compensating(), wf_run_completed(),
+  wf_run_failed(), wf_run_cancelled(), wf_run_compensated(),
+  wf_step_pending(), wf_step_ready(), wf_step_running(), wf_step_completed(), wf_step_failed(), wf_step_skipped(),
+  wf_step_cancelled(), wf_step_compensated()
   TO provisio_worker, provisio_order, provisio_reader;
 -- column defaults of the tables the order role INSERTs into (migrations/0005)
 GRANT EXECUTE ON FUNCTION uuid_generate_v7() TO provisio_worker, provisio_order;
@@ -72,6 +76,7 @@ LANGUAGE sql STABLE AS $f$
     AND a.attname NOT IN ('status_id', 'job_id', 'provisioned_date', 'result_data', 'result_message', 'roid',
                           'attempt_count', 'last_attempt_date', 'completed_date', 'updated_by', 'updated_date')
     AND a.attname NOT LIKE 'ry\_%'
+    AND a.attname NOT LIKE 'wf\_%'
 $f$;
 COMMENT ON FUNCTION provision_writable_columns(regclass) IS
   'The columns of p_table (a provision or order table) the order role may INSERT, as a quoted list: all but the engine''s. Raises nothing.';
@@ -88,6 +93,8 @@ BEGIN
   END LOOP;
 END
 $$;
+-- a workflow's task and wait steps are inserted by its run's dispatch (stored-procedures/workflow/), never by a caller
+REVOKE INSERT ON provision_workflow_task, provision_workflow_wait FROM provisio_order;
 
 -- The access family's definitions (migrations/0012, 0016): a tenant's session writes its own (row-level
 -- security's WITH CHECK keeps them in its tenant; composite foreign keys keep every link inside one
@@ -120,6 +127,18 @@ GRANT EXECUTE ON FUNCTION access_connector_policy_error(uuid, text, jsonb), json
 
 -- workflow templates (global, no tenant): every runtime role reads them, the owner writes them
 GRANT SELECT ON workflow_template, workflow_task_type TO provisio_order, provisio_reader;
+-- workflow runs (stored-procedures/workflow/): a tenant starts runs by INSERT (the provision grants below)
+-- or workflow_start, reads its runs and steps, and operates on them through the SECURITY DEFINER
+-- functions, each tenant-checked; step attempts are written by those functions only. The task and wait
+-- step tables take INSERTs from a run's dispatch only (PV325).
+GRANT SELECT ON workflow_run_status, workflow_step_status, workflow_step_run TO provisio_order, provisio_reader;
+GRANT SELECT ON v_workflow_run, v_workflow_step, v_workflow_stats TO provisio_order, provisio_reader, provisio_worker;
+GRANT EXECUTE ON FUNCTION workflow_start(uuid, text, jsonb, text, integer, timestamptz, uuid[]), workflow_cancel(uuid, boolean),
+  workflow_retry_step(uuid, text, jsonb, text), workflow_skip_step(uuid, text, jsonb, text), workflow_resume(uuid),
+  workflow_recover(uuid), workflow_compensate(uuid), workflow_outputs(uuid)
+  TO provisio_order, provisio_worker;
+GRANT EXECUTE ON FUNCTION workflow_run_start(uuid), workflow_reconcile(interval), workflow_task_notify(uuid, text, text, jsonb),
+  workflow_wait_defer(uuid) TO provisio_worker;
 
 -- provisio_worker: the job lifecycle, accreditations, heartbeats and graphile_worker
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO provisio_worker;
