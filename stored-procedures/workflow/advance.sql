@@ -233,6 +233,13 @@ BEGIN
     VALUES (p_step.provision_id, p_run.tenant_customer_id, p_step.target, p_params)
     RETURNING job_id INTO v_job;
   ELSE
+    -- a reference may have brought anything: a duration is a number >= 0 (hours at most 10 years), until a date-time
+    IF (p_params ? 'seconds' AND NOT (jsonb_typeof(p_params -> 'seconds') = 'number' AND (p_params ->> 'seconds')::numeric BETWEEN 0 AND 315360000))
+       OR (p_params ? 'hours' AND NOT (jsonb_typeof(p_params -> 'hours') = 'number' AND (p_params ->> 'hours')::numeric BETWEEN 0 AND 87600))
+       OR (p_params ? 'until' AND NOT (jsonb_typeof(p_params -> 'until') = 'string' AND json_schema_format_ok('date-time', p_params ->> 'until'))) THEN
+      RAISE EXCEPTION 'step "%": a wait takes seconds (0..315360000) or hours (0..87600) as a number, or until as a date-time (RFC 3339); got %',
+        p_step.step_key, p_params USING ERRCODE = 'PV341';
+    END IF;
     v_until := CASE
       WHEN p_params ? 'seconds' THEN now() + make_interval(secs => (p_params ->> 'seconds')::double precision)
       WHEN p_params ? 'hours' THEN now() + make_interval(secs => (p_params ->> 'hours')::double precision * 3600)
@@ -246,7 +253,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION workflow_step_insert(provision_workflow, workflow_step_run, jsonb, integer) IS
-  'INSERTs a step attempt''s provision and makes its job a child of the run''s job; returns the job id. Raises what the INSERT raises.';
+  'INSERTs a step attempt''s provision and makes its job a child of the run''s job; returns the job id. Raises PV341 (a wait''s time), what the INSERT raises.';
 
 -- Dispatch every ready step of run p_run_id in the current phase (forward while running, compensate while
 -- compensating), in topological order, until none is left: a "when" that does not hold skips the step;

@@ -135,7 +135,7 @@ GRANT SELECT ON workflow_run_status, workflow_step_status, workflow_step_run TO 
 GRANT SELECT ON v_workflow_run, v_workflow_step, v_workflow_stats TO provisio_order, provisio_reader, provisio_worker;
 GRANT EXECUTE ON FUNCTION workflow_start(uuid, text, jsonb, text, integer, timestamptz, uuid[]), workflow_cancel(uuid, boolean),
   workflow_retry_step(uuid, text, jsonb, text), workflow_skip_step(uuid, text, jsonb, text), workflow_resume(uuid),
-  workflow_recover(uuid), workflow_compensate(uuid), workflow_outputs(uuid)
+  workflow_recover(uuid), workflow_compensate(uuid), workflow_outputs(uuid), workflow_plan(text, jsonb, integer, uuid)
   TO provisio_order, provisio_worker;
 GRANT EXECUTE ON FUNCTION workflow_run_start(uuid), workflow_reconcile(interval), workflow_task_notify(uuid, text, text, jsonb),
   workflow_wait_defer(uuid) TO provisio_worker;
