@@ -9,6 +9,7 @@
  *   provisio start                   demo (no DATABASE_URL) or production worker (DATABASE_URL set)
  *   provisio access plan|discover|drift|approve   the access family (src/cli/access.ts)
  *   provisio template list|show|create|publish|retire   workflow templates (src/cli/template.ts)
+ *   provisio workflow start|plan, progress list|show|cancel|retry|skip|resume|recover|cleanup, stats   workflow runs (src/cli/workflow.ts)
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -28,6 +29,7 @@ import { isUuid, positiveInt, uuidArg } from "./args.js";
 import { errorLine } from "./error-line.js";
 import { renderStatus } from "./status.js";
 import { runDemo, workerServices } from "./start.js";
+import { registerWorkflowCommands } from "./workflow.js";
 
 const program = new Command()
   .name("provisio")
@@ -211,6 +213,8 @@ template
   .description("no new runs of this version; runs in flight go on")
   .requiredOption("-v, --version <n>", "the version", positiveInt("--version"))
   .action(async (name: string, opts: { version: number }) => console.log(await withPool((pool) => templateRetire(pool, name, opts.version))));
+
+registerWorkflowCommands(program, withPool);
 
 program
   .command("start")

@@ -5,7 +5,8 @@
  * graphile-worker writes into `locked_by`) through worker_heartbeat(), then runs worker_recover():
  * workers silent for `timeoutMs` are declared dead and their jobs unlocked with
  * graphile_worker.force_unlock_workers(); open jobs idle for `stuckAfterMs` with no live graphile-worker
- * job are re-added (stored-procedures/engine/worker/worker.sql). A failed beat (database restarting) is logged
+ * job are re-added (stored-procedures/engine/worker/worker.sql); then workflow_reconcile() repairs workflow
+ * runs left inconsistent (stored-procedures/workflow/operations.sql). A failed beat (database restarting) is logged
  * and tried again on the next tick; it never stops the worker.
  */
 import os from "node:os";
@@ -21,11 +22,17 @@ export interface HeartbeatOptions {
   stuckAfterMs: number;
 }
 
-/** What one recovery pass did (worker_recover's result). */
+/** What one recovery pass did (worker_recover's result, then workflow_reconcile's). */
 export interface RecoveryResult {
   deadWorkers: string[];
   unlockedJobs: number;
   redrivenJobs: string[];
+  /**
+   * What the workflow reconciler repaired (stored-procedures/workflow/operations.sql): ready steps nobody
+   * dispatched, runs left unsettled, queued jobs of cancelling runs, unreleased run jobs, failed starts.
+   * Each should be 0: a repair is a bug found (the chaos run counts them).
+   */
+  workflowRepairs: { readyDispatched: number; settled: number; cancelledJobs: number; released: number; startFailed: number };
 }
 
 export interface Heartbeat {
@@ -63,7 +70,20 @@ export function startHeartbeat(
         [opts.timeoutMs, opts.stuckAfterMs],
       );
       const row = r.rows[0]!;
-      const result: RecoveryResult = { deadWorkers: row.dead_workers, unlockedJobs: row.unlocked_jobs, redrivenJobs: row.redriven_jobs };
+      const w = (
+        await pool.query<{ ready_dispatched: number; settled: number; cancelled_jobs: number; released: number; start_failed: number }>(
+          "SELECT * FROM workflow_reconcile()",
+        )
+      ).rows[0]!;
+      const workflowRepairs = {
+        readyDispatched: w.ready_dispatched,
+        settled: w.settled,
+        cancelledJobs: w.cancelled_jobs,
+        released: w.released,
+        startFailed: w.start_failed,
+      };
+      const result: RecoveryResult = { deadWorkers: row.dead_workers, unlockedJobs: row.unlocked_jobs, redrivenJobs: row.redriven_jobs, workflowRepairs };
+      if (Object.values(workflowRepairs).some((n) => n > 0)) log.warn({ workflowRepairs }, "workflow reconciler repaired runs (each repair is a bug found)");
       if (result.deadWorkers.length)
         log.warn({ deadWorkers: result.deadWorkers, unlockedJobs: result.unlockedJobs }, "declared silent workers dead and unlocked their jobs");
       if (result.redrivenJobs.length) log.warn({ jobs: result.redrivenJobs }, "re-added open jobs that had no live graphile-worker job");

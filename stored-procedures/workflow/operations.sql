@@ -286,9 +286,15 @@ BEGIN
     RETURN;
   END IF;
   FOR v_id IN
+    -- only runs that show a symptom: a run whose steps are simply running (a wait of 72 hours) costs nothing here
     SELECT w.id FROM provision_workflow w
     WHERE w.wf_status_id IN (wf_run_running(), wf_run_cancelling(), wf_run_compensating(), wf_run_pending())
       AND coalesce(w.updated_date, w.created_date) < now() - p_after
+      AND CASE WHEN w.wf_status_id = wf_run_pending() THEN EXISTS (SELECT 1 FROM job j WHERE j.id = w.job_id AND j.status_id = job_status_failed())
+               WHEN w.wf_status_id = wf_run_cancelling() THEN true
+               ELSE EXISTS (SELECT 1 FROM workflow_step_run s WHERE s.run_id = w.id AND s.status_id = wf_step_ready() AND s.created_date < now() - p_after)
+                    OR NOT EXISTS (SELECT 1 FROM workflow_step_run s WHERE s.run_id = w.id
+                                   AND s.status_id IN (wf_step_pending(), wf_step_ready(), wf_step_running())) END
     ORDER BY w.id
     FOR UPDATE SKIP LOCKED
   LOOP

@@ -133,6 +133,8 @@ GRANT SELECT ON workflow_template, workflow_task_type TO provisio_order, provisi
 -- step tables take INSERTs from a run's dispatch only (PV325).
 GRANT SELECT ON workflow_run_status, workflow_step_status, workflow_step_run TO provisio_order, provisio_reader;
 GRANT SELECT ON v_workflow_run, v_workflow_step, v_workflow_stats TO provisio_order, provisio_reader, provisio_worker;
+-- v_workflow_run calls it (a view's functions run with the caller's privileges; it reads the steps under row-level security)
+GRANT EXECUTE ON FUNCTION workflow_outputs(uuid) TO provisio_reader;
 GRANT EXECUTE ON FUNCTION workflow_start(uuid, text, jsonb, text, integer, timestamptz, uuid[]), workflow_cancel(uuid, boolean),
   workflow_retry_step(uuid, text, jsonb, text), workflow_skip_step(uuid, text, jsonb, text), workflow_resume(uuid),
   workflow_recover(uuid), workflow_compensate(uuid), workflow_outputs(uuid), workflow_plan(text, jsonb, integer, uuid)

@@ -23,6 +23,8 @@ const LOOKUPS = [
   { table: "order_item_status", prefix: "status_" },
   { table: "order_item_plan_status", prefix: "status_" },
   { table: "job_status", prefix: "job_status_" },
+  { table: "workflow_run_status", prefix: "wf_run_" },
+  { table: "workflow_step_status", prefix: "wf_step_" },
 ] as const;
 
 /** The status functions of schema public: no argument, smallint, named status_* or job_status_*. */
@@ -31,7 +33,7 @@ async function statusFunctions(db: pg.Pool | pg.ClientBase): Promise<{ name: str
     `SELECT p.proname AS name, p.provolatile AS volatility
      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'public' AND p.pronargs = 0 AND p.prorettype = 'smallint'::regtype
-       AND (p.proname LIKE 'status\\_%' OR p.proname LIKE 'job\\_status\\_%')
+       AND (p.proname LIKE 'status\\_%' OR p.proname LIKE 'job\\_status\\_%' OR p.proname LIKE 'wf\\_run\\_%' OR p.proname LIKE 'wf\\_step\\_%')
      ORDER BY 1`,
   );
   const out = [];
@@ -130,6 +132,9 @@ describe("statuses named once", () => {
         "job_status_processing",
         "job_status_completed",
         "job_status_failed",
+        "job_status_waiting",
+        "wf_run_blocked",
+        "wf_step_ready",
       ]),
     );
     // IMMUTABLE, so that the planner folds each call to its value (and an index predicate may use it)

@@ -150,7 +150,13 @@ describe("item 2: a row for another tenant is refused with 42501 before any rule
     for (const table of tables) {
       // tenant B's ids and nothing else: every table-specific rule would fail too, and must not be reached
       const err = await failure(c.query(`INSERT INTO ${table} (tenant_customer_id, accreditation_id) VALUES ($1, $2)`, [b.tenantId, b.accreditationId]));
-      expect([table, err?.code, err?.column]).toEqual([table, "42501", "tenant_customer_id"]);
+      // a table the order role may not INSERT into at all (a workflow's task and wait steps) is refused by privilege
+      const insertable = (
+        await t.pool.query("SELECT has_table_privilege('provisio_order', $1, 'INSERT') OR has_any_column_privilege('provisio_order', $1, 'INSERT') AS ok", [
+          table,
+        ])
+      ).rows[0].ok;
+      expect([table, err?.code, err?.column]).toEqual([table, "42501", insertable ? "tenant_customer_id" : undefined]);
     }
     expect(await writeCounts(t.pool)).toEqual(before);
   });
@@ -249,6 +255,8 @@ const CALLER_COLUMNS: Record<string, string[]> = {
   provision_host: ["name", "addrs_v4", "addrs_v6"],
   provision_access_grant: ["identity_id", "application_id", "dry_run"],
   provision_access_revoke: ["identity_id", "entitlement_ids", "deactivate", "dry_run"],
+  // a workflow run (migrations/0019): its wf_* columns are the engine's
+  provision_workflow: ["template_name", "template_version", "input", "idempotency_key", "scheduled_at", "recovered_from_id"],
   // the access definitions a tenant's session writes (migrations/0016): all but the audit columns
   identity: ["id", "tenant_customer_id", "username", "email", "display_name", "is_active"],
   role: ["id", "tenant_customer_id", "name", "descr"],
@@ -313,6 +321,12 @@ describe("item 4: the engine's columns are not the order role's to set", () => {
       }
       case "provision_host":
         return { columns: ["tenant_customer_id", "accreditation_id", "name"], values: [a.tenantId, a.accreditationId, `ns-${id}.external.net`] };
+      case "provision_workflow":
+        await t.pool.query(
+          `INSERT INTO workflow_template (name, version, status, definition) VALUES ('iso.wf', 1, 'published', '{"steps": [{"key": "a", "kind": "task", "target": "noop"}]}')
+           ON CONFLICT DO NOTHING`,
+        );
+        return { columns: ["tenant_customer_id", "template_name"], values: [a.tenantId, "iso.wf"] };
       case "identity":
         return { columns: ["tenant_customer_id", "username"], values: [a.tenantId, `u-${id}`] };
       case "role":
@@ -416,6 +430,9 @@ describe("item 4: the engine's columns are not the order role's to set", () => {
         "provision_contact.roid",
         "provision_domain_renew.attempt_count",
         "provision_domain_delete.created_by",
+        "provision_workflow.wf_status_id",
+        "provision_workflow.wf_output",
+        "provision_workflow.wf_definition",
       ]),
     );
   });

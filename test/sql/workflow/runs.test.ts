@@ -19,14 +19,19 @@ let acc: Account;
 beforeAll(async () => {
   t = await createTestDatabase();
   acc = await createAccount(t.pool);
-  await publishTemplate(t.pool, "t.linear", {
-    steps: [
-      noop("a", { params: { output: { v: { $ref: "input.x" } } } }),
-      noop("b", { depends_on: ["a"], params: { output: { w: { $ref: "steps.a.output.v" } } } }),
-      noop("c", { depends_on: ["b"] }),
-    ],
-    output: { result: { $ref: "steps.b.output.w" } },
-  }, { type: "object", properties: { x: { type: "integer", minimum: 1, default: 7 } }, additionalProperties: false });
+  await publishTemplate(
+    t.pool,
+    "t.linear",
+    {
+      steps: [
+        noop("a", { params: { output: { v: { $ref: "input.x" } } } }),
+        noop("b", { depends_on: ["a"], params: { output: { w: { $ref: "steps.a.output.v" } } } }),
+        noop("c", { depends_on: ["b"] }),
+      ],
+      output: { result: { $ref: "steps.b.output.w" } },
+    },
+    { type: "object", properties: { x: { type: "integer", minimum: 1, default: 7 } }, additionalProperties: false },
+  );
   await publishTemplate(t.pool, "t.diamond", {
     steps: [
       noop("a"),
@@ -47,7 +52,8 @@ describe("a run advances in the transaction that finishes a step", () => {
   it("linear: outputs flow through references, the run's job completes, and so does the order", async () => {
     const { planId, orderId } = await createOrder(t.pool, acc.tenantId);
     const run = await insertRun(t.pool, acc.tenantId, "t.linear", {}, { planIds: [planId] });
-    const row = (await t.pool.query("SELECT input, template_version, wf_definition IS NOT NULL AS copied FROM provision_workflow WHERE id = $1", [run])).rows[0];
+    const row = (await t.pool.query("SELECT input, template_version, wf_definition IS NOT NULL AS copied FROM provision_workflow WHERE id = $1", [run]))
+      .rows[0];
     expect(row).toMatchObject({ input: { x: 7 }, template_version: 1, copied: true }); // the schema's default applied
     expect(await startRun(t.pool, run)).toBe("running");
     let steps = await stepsOf(t.pool, run);
@@ -83,7 +89,12 @@ describe("a run advances in the transaction that finishes a step", () => {
     const b = await stepJob(t.pool, run, "b");
     const c = await stepJob(t.pool, run, "c");
     await t.pool.query("SELECT * FROM job_start_many($1)", [[b, c]]);
-    await t.pool.query("SELECT * FROM job_complete_many($1)", [JSON.stringify([{ job_id: b, result_data: { n: "B" } }, { job_id: c, result_data: { n: "C" } }])]);
+    await t.pool.query("SELECT * FROM job_complete_many($1)", [
+      JSON.stringify([
+        { job_id: b, result_data: { n: "B" } },
+        { job_id: c, result_data: { n: "C" } },
+      ]),
+    ]);
     const steps = await stepsOf(t.pool, run);
     expect(steps.d).toMatchObject({ status: "running", attempts: 1, params: { output: { b: "B", c: "C" } } });
     expect(await count("SELECT count(*) AS n FROM workflow_step_run WHERE run_id = $1 AND step_key = 'd'", [run])).toBe(1);
@@ -119,14 +130,18 @@ describe("a run advances in the transaction that finishes a step", () => {
       const steps = await stepsOf(t.pool, run);
       expect(steps.d!.status).toBe("running");
       expect(await count("SELECT count(*) AS n FROM workflow_step_run WHERE run_id = $1 AND step_key = 'd'", [run])).toBe(1);
-      expect(await count("SELECT count(*) AS n FROM provision_workflow_task p JOIN workflow_step_run s ON s.provision_id = p.id WHERE s.run_id = $1", [run])).toBe(4);
+      expect(
+        await count("SELECT count(*) AS n FROM provision_workflow_task p JOIN workflow_step_run s ON s.provision_id = p.id WHERE s.run_id = $1", [run]),
+      ).toBe(4);
     }
   });
 });
 
 describe("starting a run: refusals write nothing", () => {
   it("unknown template, draft and retired versions: PV320", async () => {
-    await t.pool.query(`INSERT INTO workflow_template (name, version, definition) VALUES ('t.draft', 1, '{"steps":[{"key":"a","kind":"task","target":"noop"}]}')`);
+    await t.pool.query(
+      `INSERT INTO workflow_template (name, version, definition) VALUES ('t.draft', 1, '{"steps":[{"key":"a","kind":"task","target":"noop"}]}')`,
+    );
     await publishTemplate(t.pool, "t.retire", { steps: [noop("a")] });
     await t.pool.query("UPDATE workflow_template SET status = 'retired' WHERE name = 't.retire'");
     const before = await writeCounts(t.pool);
@@ -190,10 +205,9 @@ describe("starting a run: refusals write nothing", () => {
   });
 
   it("task and wait step rows are the dispatch's only: PV325", async () => {
-    await expectPgError(
-      t.pool.query("INSERT INTO provision_workflow_task (tenant_customer_id, task_name, params) VALUES ($1, 'noop', '{}')", [acc.tenantId]),
-      { code: "PV325" },
-    );
+    await expectPgError(t.pool.query("INSERT INTO provision_workflow_task (tenant_customer_id, task_name, params) VALUES ($1, 'noop', '{}')", [acc.tenantId]), {
+      code: "PV325",
+    });
     await expectPgError(t.pool.query("INSERT INTO provision_workflow_wait (tenant_customer_id, until) VALUES ($1, now())", [acc.tenantId]), {
       code: "PV325",
     });
@@ -293,7 +307,10 @@ describe("failures, and what an operator does about them", () => {
     const failed = await runRow(t.pool, run);
     expect(failed).toMatchObject({ status: "failed", error_code: "PV_B" });
     // a failed run is final: its failed step is not retried (recover it instead)
-    await expectPgError(t.pool.query("SELECT * FROM workflow_retry_step($1, 'b')", [run]), { code: "PV331", message: /run .* is failed; retry applies to a run that is blocked/ });
+    await expectPgError(t.pool.query("SELECT * FROM workflow_retry_step($1, 'b')", [run]), {
+      code: "PV331",
+      message: /run .* is failed; retry applies to a run that is blocked/,
+    });
     expect((await stepsOf(t.pool, run)).d!.status).toBe("cancelled");
     expect((await t.pool.query("SELECT status, result_data FROM v_provision WHERE id = $1", [run])).rows[0]).toMatchObject({
       status: "failed",
@@ -380,7 +397,10 @@ describe("cancel", () => {
     expect(await count("SELECT count(*) AS n FROM graphile_worker.jobs WHERE key = $1", [job])).toBe(1);
     expect((await t.pool.query("SELECT workflow_cancel($1) AS s", [run])).rows[0].s).toBe("cancelled");
     expect(await count("SELECT count(*) AS n FROM graphile_worker.jobs WHERE key = $1", [job])).toBe(0);
-    expect((await t.pool.query("SELECT status_id, result_data->>'error_code' AS c FROM job WHERE id = $1", [job])).rows[0]).toEqual({ status_id: 4, c: "PV_WF_CANCELLED" });
+    expect((await t.pool.query("SELECT status_id, result_data->>'error_code' AS c FROM job WHERE id = $1", [job])).rows[0]).toEqual({
+      status_id: 4,
+      c: "PV_WF_CANCELLED",
+    });
     expect((await stepsOf(t.pool, run)).a!.status).toBe("cancelled");
   });
 
@@ -394,7 +414,11 @@ describe("cancel", () => {
 
 describe("compensation", () => {
   beforeAll(async () => {
-    const comp = (tag: string) => ({ kind: "task", target: "noop", params: { output: { undid: tag, roid: { $ref: `steps.${tag}.output.roid`, default: null } } } });
+    const comp = (tag: string) => ({
+      kind: "task",
+      target: "noop",
+      params: { output: { undid: tag, roid: { $ref: `steps.${tag}.output.roid`, default: null } } },
+    });
     await publishTemplate(t.pool, "t.comp", {
       on_cancel: "compensate",
       steps: [
