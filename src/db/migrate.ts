@@ -17,6 +17,7 @@ import { runMigrations } from "graphile-worker";
 import { runner } from "node-pg-migrate";
 import pg from "pg";
 import { logger } from "../logger.js";
+import { loadBuiltinTemplates } from "./builtin-templates.js";
 import { graphileLogger } from "../worker/graphile-logger.js";
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -146,6 +147,8 @@ export interface MigrateResult {
   applied: string[];
   /** stored-procedures/ files re-applied, relative paths */
   procedures: string[];
+  /** built-in workflow template versions published by this run ("domain.register v1") */
+  templatesPublished: string[];
 }
 
 /** List stored-procedures/ files in apply order (relative paths like "engine/common/audit.sql"). */
@@ -272,10 +275,13 @@ export async function migrate(connectionString: string): Promise<MigrateResult> 
       );
     }
     const procedures = await applyStoredProcedures(client);
+    const templates = await loadBuiltinTemplates(client);
+    if (templates.drifted.length)
+      log.warn({ drifted: templates.drifted }, "built-in workflow templates differ from their published versions: a change is a new version file");
     if (asOwner) await client.query("RESET ROLE");
     const applied = ran.map((m) => m.name);
-    log.info({ applied, procedures: procedures.length }, "database migrated");
-    return { applied, procedures };
+    log.info({ applied, procedures: procedures.length, templatesPublished: templates.published }, "database migrated");
+    return { applied, procedures, templatesPublished: templates.published };
   } finally {
     await client.query("SELECT pg_advisory_unlock($1)", [MIGRATE_LOCK_ID]).catch(() => undefined);
     await client.end();
