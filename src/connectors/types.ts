@@ -12,6 +12,7 @@
  * ProvisioError.resultData()). The task lifecycle (src/engine/lifecycle.ts) knows no protocol.
  */
 import type { Logger } from "../logger.js";
+import type { SchemaOperations } from "./capabilities/schema.js";
 import type { AccountOperations } from "./capabilities/account.js";
 import type { HostOperations, RegistryOperations } from "./capabilities/registry.js";
 
@@ -36,6 +37,8 @@ export interface CapabilityMap {
   host: HostOperations;
   /** accounts and entitlements in an application (seed 002): src/connectors/capabilities/account.ts */
   account: AccountOperations;
+  /** a tenant's schema in an application's database (seed 004): src/connectors/capabilities/schema.ts */
+  schema: SchemaOperations;
 }
 export type Capability = keyof CapabilityMap;
 

@@ -596,6 +596,7 @@ export const SCHEMA_COLUMNS = {
     warnings: req("jsonb"),
     input: req("jsonb"),
     output: opt("jsonb"),
+    result: opt("jsonb"),
     idempotency_key: opt("text"),
     scheduled_at: opt("timestamp with time zone"),
     recovered_from_id: opt("uuid"),

@@ -32,7 +32,7 @@ export const families: Family[] = [
     connectorTypes: [
       { type: "ldap", capabilities: ["account"], create: () => new LdapConnector() },
       { type: "scim", capabilities: ["account"], create: () => new ScimConnector() },
-      { type: "sql", capabilities: ["account"], create: () => new SqlConnector() },
+      { type: "sql", capabilities: ["account", "schema"], create: () => new SqlConnector() },
     ],
   },
   { name: "workflow", tasks: workflowTasks, connectorTypes: [] },

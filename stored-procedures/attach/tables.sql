@@ -49,3 +49,6 @@ CREATE OR REPLACE TRIGGER _520_schedule AFTER INSERT ON provision_workflow_wait 
   FOR EACH STATEMENT EXECUTE FUNCTION tg_provision__schedule('until');
 -- step attempts: read by their tenant, written by the engine's SECURITY DEFINER functions only
 SELECT tenant_policies_attach('workflow_step_run', 'tenant_customer_id = (SELECT current_tenant_id())');
+-- the tenant lifecycle (migrations/0020): a tenant reads its own profile; the task steps write it
+SELECT inventory_attach('tenant_profile');
+SELECT attach_audit_trail('tenant_profile');

@@ -5,7 +5,7 @@ DROP VIEW IF EXISTS v_workflow_stats, v_workflow_step, v_workflow_run;
 
 -- One row per run: its status, step counts (live attempts of the forward steps), progress, the steps
 -- in flight, the error that stopped it, warnings (steps skipped on failure or by an operator, steps
--- retried) and timings.
+-- retried), the accumulated output ({step key: output}), the run's result and timings.
 CREATE VIEW v_workflow_run WITH (security_barrier) AS
 SELECT
   w.id,
@@ -27,6 +27,8 @@ SELECT
   c.warnings,
   w.input,
   CASE WHEN rs.is_final THEN w.wf_output ELSE workflow_outputs(w.id) END AS output,
+  -- what the run returns: the definition's "output" resolved (all step outputs when it has none), once completed
+  w.result_data -> 'output'                                 AS result,
   w.idempotency_key,
   w.scheduled_at,
   w.recovered_from_id,

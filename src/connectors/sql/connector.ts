@@ -22,12 +22,14 @@
 import { resolveSecret } from "../../config.js";
 import { PermanentError } from "../../errors.js";
 import type { AccountDesiredState, AccountOperations, AccountResult, DiscoveredAccount, DiscoveryRequest } from "../capabilities/account.js";
+import type { SchemaMigration, SchemaOperations } from "../capabilities/schema.js";
 import type { Capability, CommandContext, Connector } from "../types.js";
 import { compileStatements, describeTarget, parseSqlConfig } from "./config.js";
 import { discoverPages, type AccountPageReader } from "./discovery.js";
 import { reconcile, type AccountBackend } from "./plan.js";
-import { SqlPools } from "./pools.js";
+import { SqlPools, type SqlSession } from "./pools.js";
 import { mariadbAccountPages, mariadbRoles, postgresAccountPages, postgresRoles } from "./roles.js";
+import { dropSchema, ensureSchema, exportSchema } from "./schema.js";
 import { tablesAccountPages, tablesBackend } from "./tables.js";
 
 export { sqlConnectorConfigSchema, parseSqlConfig, type SqlConnectorConfig } from "./config.js";
@@ -42,9 +44,9 @@ export interface SqlConnectorOptions {
  * The sql connector (see the module doc). One instance per process (src/connectors/registry.ts);
  * {@link SqlConnector.close} ends its pools.
  */
-export class SqlConnector implements Connector, AccountOperations {
+export class SqlConnector implements Connector, AccountOperations, SchemaOperations {
   readonly type = "sql";
-  readonly capabilities: readonly Capability[] = ["account"];
+  readonly capabilities: readonly Capability[] = ["account", "schema"];
   private readonly pools = new SqlPools();
 
   constructor(private readonly options: SqlConnectorOptions = {}) {}
@@ -133,6 +135,36 @@ export class SqlConnector implements Connector, AccountOperations {
     // the secret is resolved for every page, as for every call: a rotation mid-pass replaces the pool
     const open = () => this.pools.session(c, resolveSecret({ password_env: c.password_env, password_file: c.password_file }, this.options.env), log);
     yield* discoverPages(c.dialect, open, read, pageSize, log);
+  }
+
+  /** A session of the application's pool for one schema operation, released (destroyed after an error) when `fn` ends. */
+  private async withSession<T>(config: unknown, ctx: CommandContext, what: string, fn: (session: SqlSession) => Promise<T>): Promise<T> {
+    const c = parseSqlConfig(config);
+    const secret = resolveSecret({ password_env: c.password_env, password_file: c.password_file }, this.options.env);
+    const log = ctx.log.child({ connector: "sql", target: describeTarget(c), op: what });
+    const session = await this.pools.session(c, secret, log);
+    let failed = true;
+    try {
+      const r = await fn(session);
+      failed = false;
+      log.info(what);
+      return r;
+    } finally {
+      session.release(failed);
+    }
+  }
+
+  /** The schema capability (src/connectors/capabilities/schema.ts; schema.ts). */
+  ensureSchema(config: unknown, req: { schema: string; migrations: SchemaMigration[] }, ctx: CommandContext) {
+    return this.withSession(config, ctx, `tenant schema ${req.schema} ensured`, (s) => ensureSchema(s, req.schema, req.migrations));
+  }
+
+  exportSchema(config: unknown, req: { schema: string }, ctx: CommandContext) {
+    return this.withSession(config, ctx, `tenant schema ${req.schema} exported`, (s) => exportSchema(s, req.schema));
+  }
+
+  dropSchema(config: unknown, req: { schema: string }, ctx: CommandContext) {
+    return this.withSession(config, ctx, `tenant schema ${req.schema} dropped`, (s) => dropSchema(s, req.schema));
   }
 
   /** End every pool (sessions lent are ended when released) and refuse further calls (PV_SQL_CLOSED). */

@@ -140,7 +140,12 @@ GRANT EXECUTE ON FUNCTION workflow_start(uuid, text, jsonb, text, integer, times
   workflow_recover(uuid), workflow_compensate(uuid), workflow_outputs(uuid), workflow_plan(text, jsonb, integer, uuid)
   TO provisio_order, provisio_worker;
 GRANT EXECUTE ON FUNCTION workflow_run_start(uuid), workflow_reconcile(interval), workflow_task_notify(uuid, text, text, jsonb),
-  workflow_wait_defer(uuid) TO provisio_worker;
+  workflow_wait_defer(uuid), workflow_task_tenant_settings(uuid, text, text, jsonb, jsonb), workflow_task_tenant_state(uuid, text),
+  workflow_task_identity_ensure(uuid, text, text, text, text), workflow_task_list_entitlements(uuid, uuid), workflow_task_audit_purge(uuid),
+  workflow_task_sql_config(uuid, uuid) TO provisio_worker;
+-- the tenant lifecycle (migrations/0020): categories for everyone, a tenant's own profile
+GRANT SELECT ON tenant_category TO provisio_order, provisio_reader;
+GRANT SELECT ON tenant_profile TO provisio_order, provisio_reader;
 
 -- provisio_worker: the job lifecycle, accreditations, heartbeats and graphile_worker
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO provisio_worker;
