@@ -25,6 +25,7 @@ import { redactUrl } from "../events/amqp-publisher.js";
 import { RelayService, relayOptionsFromConfig } from "../events/relay.js";
 import { AccessDemoTargets, insertDemoGrants, insertDemoRevoke, seedAccessDemo } from "../demo/access.js";
 import { DEMO_CLID, DEMO_PASSWORD_ENV, DEMO_TLDS, insertSampleOrders, seedDemoAccount } from "../demo/seed.js";
+import { showWorkflowDemo } from "../demo/workflow.js";
 import { logger } from "../logger.js";
 import { startServices, stopOnSignals, type Service } from "../services.js";
 import { EppRegistrySimulator, SimulatorService } from "../simulators/epp-registry/server.js";
@@ -109,6 +110,7 @@ export async function runDemo(opts: { samples: number }): Promise<void> {
   try {
     await showDemo(cfg, db.url, sim.port, demo, opts.samples);
     await showAccessDemo(db.url, demo, targets);
+    await showWorkflowDemo(demo.pool!, demo.ids!);
     printTryThis(db.url, demo);
   } catch (err) {
     if (running.stopping) return; // Ctrl-C while the demo was still inserting or watching: the signal exits
