@@ -163,9 +163,11 @@ BEGIN
       PERFORM workflow_template_raise('PV305', format('%s "%s": a wait takes exactly one of params seconds, hours, until', p_what, p_key));
     END IF;
     -- a duration is a positive number, until an RFC 3339 date-time; either may be a reference (checked at dispatch: PV341)
-    IF (p_params ? 'seconds' AND NOT (p_params -> 'seconds' ? '$ref' OR (jsonb_typeof(p_params -> 'seconds') = 'number' AND (p_params ->> 'seconds')::numeric > 0)))
-       OR (p_params ? 'hours' AND NOT (p_params -> 'hours' ? '$ref' OR (jsonb_typeof(p_params -> 'hours') = 'number' AND (p_params ->> 'hours')::numeric > 0)))
-       OR (p_params ? 'until' AND NOT (p_params -> 'until' ? '$ref'
+    IF (p_params ? 'seconds' AND NOT ((jsonb_typeof(p_params -> 'seconds') = 'object' AND p_params -> 'seconds' ? '$ref')
+                                       OR (jsonb_typeof(p_params -> 'seconds') = 'number' AND (p_params ->> 'seconds')::numeric > 0)))
+       OR (p_params ? 'hours' AND NOT ((jsonb_typeof(p_params -> 'hours') = 'object' AND p_params -> 'hours' ? '$ref')
+                                       OR (jsonb_typeof(p_params -> 'hours') = 'number' AND (p_params ->> 'hours')::numeric > 0)))
+       OR (p_params ? 'until' AND NOT ((jsonb_typeof(p_params -> 'until') = 'object' AND p_params -> 'until' ? '$ref')
            OR (jsonb_typeof(p_params -> 'until') = 'string' AND json_schema_format_ok('date-time', p_params ->> 'until')))) THEN
       PERFORM workflow_template_raise('PV305', format('%s "%s": a wait''s seconds or hours is a positive number or a reference, its until a date-time (RFC 3339) or a reference', p_what, p_key));
     END IF;

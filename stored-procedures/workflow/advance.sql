@@ -299,7 +299,8 @@ BEGIN
       PERFORM workflow_count_down(v_run, v_step.step_key, v_phase);
       CONTINUE;
     END IF;
-    SELECT * INTO r FROM workflow_resolve(coalesce(v_def -> 'params', '{}'), v_ctx);
+    -- an operator's override replaces top-level params, also those whose references have no value
+    SELECT * INTO r FROM workflow_resolve(coalesce(v_def -> 'params', '{}') - ARRAY(SELECT jsonb_object_keys(coalesce(v_step.params_override, '{}'))), v_ctx);
     v_params := r.value || coalesce(v_step.params_override, '{}');
     IF cardinality(r.unresolved) > 0 THEN
       UPDATE workflow_step_run SET params = v_params WHERE id = v_step.id;

@@ -42,6 +42,33 @@ END
 $$;
 COMMENT ON FUNCTION workflow_op_refuse(provision_workflow, text, text) IS 'Raises PV331 naming the operation and the run''s status.';
 
+-- Cancel the sub-runs in flight of cancelling run p_run_id (steps whose target is provision_workflow).
+-- One whose row is locked right now (it is finishing, or starting) is left: it finishes and is recorded,
+-- or the reconciler cancels it on a later pass. Returns how many were cancelled now.
+CREATE OR REPLACE FUNCTION workflow_cancel_children(p_run_id uuid, p_compensate boolean) RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_child uuid;
+  v_n integer := 0;
+BEGIN
+  FOR v_child IN
+    SELECT s.provision_id FROM workflow_step_run s JOIN provision_workflow c ON c.id = s.provision_id
+    WHERE s.run_id = p_run_id AND s.status_id = wf_step_running() AND s.target = 'provision_workflow'
+      AND c.wf_status_id NOT IN (wf_run_cancelling(), wf_run_compensating(), wf_run_completed(), wf_run_failed(), wf_run_cancelled(), wf_run_compensated())
+  LOOP
+    BEGIN
+      PERFORM 1 FROM provision_workflow WHERE id = v_child FOR UPDATE NOWAIT;
+      PERFORM workflow_cancel(v_child, p_compensate);
+      v_n := v_n + 1;
+    EXCEPTION WHEN lock_not_available THEN
+      NULL;
+    END;
+  END LOOP;
+  RETURN v_n;
+END
+$$;
+COMMENT ON FUNCTION workflow_cancel_children(uuid, boolean) IS 'Cancels the sub-runs in flight of a cancelling run (skipping those locked now); returns how many. Raises nothing of its own.';
+
 -- Cancel run p_run_id. p_compensate: undo the completed steps afterwards (their "compensate"); NULL =
 -- the definition's on_cancel. A final, cancelling or compensating run is returned as it is. Otherwise:
 -- pending and ready steps are cancelled, queued step jobs removed and failed (PV_WF_CANCELLED), no new
@@ -51,7 +78,6 @@ CREATE OR REPLACE FUNCTION workflow_cancel(p_run_id uuid, p_compensate boolean D
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   v_run provision_workflow := workflow_op_lock(p_run_id);
-  v_child uuid;
 BEGIN
   IF v_run.wf_status_id IN (wf_run_completed(), wf_run_failed(), wf_run_cancelled(), wf_run_compensated(),
                             wf_run_cancelling(), wf_run_compensating()) THEN
@@ -70,18 +96,7 @@ BEGIN
   END IF;
   UPDATE workflow_step_run SET status_id = wf_step_cancelled(), skipped_reason = 'cancelled', ended_date = now()
   WHERE run_id = p_run_id AND status_id IN (wf_step_pending(), wf_step_ready());
-  -- sub-runs in flight are cancelled too; one whose row is locked right now (it is finishing) is left to
-  -- finish, and its completion is recorded
-  FOR v_child IN
-    SELECT s.provision_id FROM workflow_step_run s WHERE s.run_id = p_run_id AND s.status_id = wf_step_running() AND s.target = 'provision_workflow'
-  LOOP
-    BEGIN
-      PERFORM 1 FROM provision_workflow WHERE id = v_child FOR UPDATE NOWAIT;
-      PERFORM workflow_cancel(v_child, p_compensate);
-    EXCEPTION WHEN lock_not_available THEN
-      NULL;
-    END;
-  END LOOP;
+  PERFORM workflow_cancel_children(p_run_id, p_compensate);
   RETURN workflow_settle(p_run_id);
 END
 $$;
@@ -169,8 +184,6 @@ BEGIN
   VALUES (p_run_id, v_run.tenant_customer_id, p_phase, p_step_key, v_live.attempt + 1, v_live.kind, v_live.target, wf_step_skipped(),
           v_live.provision_table, 'operator', coalesce(p_output, '{}'), now())
   RETURNING * INTO v_new;
-  IF p_phase = 'forward' THEN
-  END IF;
   PERFORM workflow_count_down(v_run, p_step_key, p_phase);
   PERFORM workflow_resume_if_clear(p_run_id);
   RETURN v_new;
@@ -268,7 +281,8 @@ COMMENT ON FUNCTION workflow_compensate(uuid) IS
 -- never be there, and counts it (the chaos run expects zeros):
 --   ready_dispatched   ready steps of running or compensating runs older than p_after that nobody dispatched;
 --   settled            runs left with nothing open whose status says otherwise;
---   cancelled_jobs     queued step jobs of cancelling runs;
+--   cancelled_jobs     queued step jobs and sub-runs in flight of cancelling runs (a sub-run locked when its
+--                      parent was cancelled is cancelled here; not a bug: counted, not expected to be 0);
 --   released           waiting run jobs whose run is final;
 --   start_failed       pending runs whose start job failed for good (the run fails with it).
 CREATE OR REPLACE FUNCTION workflow_reconcile(p_after interval DEFAULT '5 seconds')
@@ -312,7 +326,8 @@ BEGIN
       ready_dispatched := ready_dispatched + workflow_dispatch(v_id);
     END IF;
     IF v_run.wf_status_id = wf_run_cancelling() THEN
-      cancelled_jobs := cancelled_jobs + workflow_cancel_queued(v_run);
+      cancelled_jobs := cancelled_jobs + workflow_cancel_queued(v_run)
+                        + workflow_cancel_children(v_id, v_run.wf_cancel_mode = 'compensate');
     END IF;
     v_before := workflow_run_status_name(v_run.wf_status_id);
     v_after := workflow_settle(v_id);
@@ -334,8 +349,8 @@ COMMENT ON FUNCTION workflow_reconcile(interval) IS
   'Repairs runs with undispatched ready steps, unsettled status, queued jobs of cancelling runs, unreleased jobs, failed starts; returns the counts. Raises nothing of its own. SECURITY DEFINER.';
 
 -- Delete runs final for longer than p_older_than, at most p_max_rows (their step rows go with them);
--- never a run a run that is not final still names (as recovered_from_id, or as one of its steps'
--- sub-runs). The steps' provisions and jobs stay (evidence). A pruned run's idempotency key is free
+-- never a run another run names as recovered_from_id (the foreign key keeps it: a chain of recoveries
+-- is pruned from its newest end, over several passes), nor a sub-run of a run that is not final. The steps' provisions and jobs stay (evidence). A pruned run's idempotency key is free
 -- again. Returns how many runs were deleted. Owner only.
 CREATE OR REPLACE FUNCTION workflow_prune(p_older_than interval DEFAULT '90 days', p_max_rows integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql VOLATILE AS $$

@@ -14,6 +14,8 @@ DECLARE
   v_column text;
   v_err record;
   v_status text;
+  v_version_given boolean := NEW.template_version IS NOT NULL;
+  v_raw_input jsonb := NEW.input;
 BEGIN
   v_column := CASE
     WHEN NEW.wf_status_id IS DISTINCT FROM wf_run_pending() THEN 'wf_status_id'
@@ -90,7 +92,11 @@ BEGIN
     SELECT * INTO v_old FROM provision_workflow WHERE tenant_customer_id = NEW.tenant_customer_id AND idempotency_key = NEW.idempotency_key;
     IF FOUND THEN
       v_status := (SELECT name FROM workflow_run_status WHERE id = v_old.wf_status_id);
-      IF (v_old.template_name, v_old.template_version, v_old.input) = (NEW.template_name, NEW.template_version, NEW.input) THEN
+      -- the same request: the same template, the same version when one was asked for (without one, the run
+      -- started with whatever version was latest then), and the same input with that version's defaults
+      IF v_old.template_name = NEW.template_name
+         AND (NOT v_version_given OR v_old.template_version = NEW.template_version)
+         AND v_old.input = json_schema_apply_defaults((SELECT input_schema FROM workflow_template WHERE name = v_old.template_name AND version = v_old.template_version), v_raw_input) THEN
         RAISE EXCEPTION 'idempotency_key %: this run exists already', NEW.idempotency_key
           USING ERRCODE = 'PV322', COLUMN = 'idempotency_key', DETAIL = format('run %s status %s', v_old.id, v_status),
                 HINT = 'get-or-create: call workflow_start(), or read the run by its key';

@@ -1,6 +1,6 @@
 /**
  * The task steps a workflow template may name (`{"kind": "task", "target": "<name>"}`): one handler per
- * row of table workflow_task_type (migrations/0019; test/families/workflow/task-types.test.ts checks that
+ * row of table workflow_task_type (migrations/0019 and 0020; test/families/workflow/tenant-lifecycle.test.ts checks that
  * both lists agree). A handler gets the step's resolved params and returns the step's output (an
  * object, what later steps reference as `steps.<key>.output`). Handlers run at least once: one whose effect
  * is in provisio's database does it in the transaction that completes its job (it returns

@@ -460,7 +460,7 @@ describe("docs/workflow-template.schema.json", () => {
 
   it("accepts every definition of the repository's tests and built-in templates that the database publishes, and refuses those it refuses for their shape", async () => {
     const { found, skipped } = harvest();
-    const candidates = [...found.map((h) => ({ ...h, inputSchema: { type: "object" } as Json })), ...builtins()];
+    const candidates = [...found.map((h) => ({ ...h, inputSchema: { type: "object" } })), ...builtins()];
     const problems: string[] = [];
     let published = 0;
     let shapeRefused = 0;

@@ -182,6 +182,21 @@ describe("starting a run: refusals write nothing", () => {
     expect((await t.pool.query("SELECT * FROM workflow_start($1, 't.linear', '{}', 'order-77')", [other.tenantId])).rows[0].created).toBe(true);
   });
 
+  it("get-or-create survives a new version: the same request without a version finds its run", async () => {
+    await publishTemplate(t.pool, "t.idem", { steps: [noop("a")] }, { type: "object", properties: { n: { type: "integer", default: 1 } } });
+    const first = (await t.pool.query("SELECT * FROM workflow_start($1, 't.idem', '{}', 'idem-1')", [acc.tenantId])).rows[0];
+    await publishTemplate(t.pool, "t.idem", { steps: [noop("a"), noop("b")] }, { type: "object", properties: { n: { type: "integer", default: 2 } } });
+    const again = (await t.pool.query("SELECT * FROM workflow_start($1, 't.idem', '{}', 'idem-1')", [acc.tenantId])).rows[0];
+    expect(again).toEqual({ run_id: first.run_id, created: false });
+    // asking for another version explicitly is another request
+    await expectPgError(t.pool.query("SELECT * FROM workflow_start($1, 't.idem', '{}', 'idem-1', 2)", [acc.tenantId]), { code: "PV323" });
+  });
+
+  it("a wait's duration is a number or a reference object, not the string \"$ref\"", async () => {
+    await expectPgError(publishTemplate(t.pool, "t.badwait", { steps: [{ key: "w", kind: "wait", params: { seconds: "$ref" } }] }), { code: "PV305" });
+    await expectPgError(publishTemplate(t.pool, "t.badwait2", { steps: [{ key: "w", kind: "wait", params: { until: ["$ref"] } }] }), { code: "PV305" });
+  });
+
   it("two concurrent INSERTs of one key: one run, the other PV322", async () => {
     const c1 = new pg.Client({ connectionString: t.url });
     const c2 = new pg.Client({ connectionString: t.url });
@@ -332,6 +347,17 @@ describe("failures, and what an operator does about them", () => {
     expect((await runRow(t.pool, next)).status).toBe("completed");
     // a completed run is not recovered
     await expectPgError(t.pool.query("SELECT workflow_recover($1)", [next]), { code: "PV331" });
+  });
+
+  it("a reference with no value fails the step (PV340); a retry whose override gives that param goes on", async () => {
+    await publishTemplate(t.pool, "t.miss", { steps: [noop("a", { params: { output: { x: { $ref: "input.missing" } } } })] });
+    const run = await insertRun(t.pool, acc.tenantId, "t.miss");
+    await startRun(t.pool, run);
+    const a = (await stepsOf(t.pool, run)).a!;
+    expect(a).toMatchObject({ status: "failed", error_code: "PV340", job_id: null });
+    expect(a.last_error).toMatch(/input\.missing/);
+    await t.pool.query("SELECT * FROM workflow_retry_step($1, 'a', '{\"output\": {\"x\": 2}}')", [run]);
+    expect((await stepsOf(t.pool, run)).a).toMatchObject({ status: "running", params: { output: { x: 2 } } });
   });
 
   it("on_failure skip: the failed attempt stays, a skipped one counts as done, a default stands in", async () => {
