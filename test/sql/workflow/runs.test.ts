@@ -192,7 +192,7 @@ describe("starting a run: refusals write nothing", () => {
     await expectPgError(t.pool.query("SELECT * FROM workflow_start($1, 't.idem', '{}', 'idem-1', 2)", [acc.tenantId]), { code: "PV323" });
   });
 
-  it("a wait's duration is a number or a reference object, not the string \"$ref\"", async () => {
+  it('a wait\'s duration is a number or a reference object, not the string "$ref"', async () => {
     await expectPgError(publishTemplate(t.pool, "t.badwait", { steps: [{ key: "w", kind: "wait", params: { seconds: "$ref" } }] }), { code: "PV305" });
     await expectPgError(publishTemplate(t.pool, "t.badwait2", { steps: [{ key: "w", kind: "wait", params: { until: ["$ref"] } }] }), { code: "PV305" });
   });
