@@ -556,6 +556,28 @@ describe("versions, waits, the reconciler", () => {
     expect((await stepsOf(t.pool, run)).cleanup!.status).toBe("cancelled");
   });
 
+  it("retention: old final runs go, with their step records; what a live run names stays; provisions and jobs stay", async () => {
+    const done = await insertRun(t.pool, acc.tenantId, "t.one");
+    await startRun(t.pool, done);
+    await completeStep(t.pool, done, "a");
+    await completeStep(t.pool, done, "b");
+    const failed = await insertRun(t.pool, acc.tenantId, "t.fail");
+    await startRun(t.pool, failed);
+    await completeStep(t.pool, failed, "a");
+    await failStep(t.pool, failed, "b");
+    await completeStep(t.pool, failed, "c");
+    const live = (await t.pool.query("SELECT workflow_recover($1) AS id", [failed])).rows[0].id; // not final
+    await t.pool.query("UPDATE provision_workflow SET wf_ended_date = now() - interval '100 days' WHERE id = ANY($1)", [[done, failed]]);
+    const stepProvisions = (await t.pool.query("SELECT provision_id FROM workflow_step_run WHERE run_id = $1", [done])).rows.map((r) => r.provision_id);
+    expect(await count("SELECT workflow_prune('90 days') AS n")).toBeGreaterThanOrEqual(1);
+    expect(await count("SELECT count(*) AS n FROM provision_workflow WHERE id = $1", [done])).toBe(0);
+    expect(await count("SELECT count(*) AS n FROM workflow_step_run WHERE run_id = $1", [done])).toBe(0);
+    expect(await count("SELECT count(*) AS n FROM provision_workflow_task WHERE id = ANY($1)", [stepProvisions])).toBe(2);
+    // the failed run is what the live recovery copies from
+    expect(await count("SELECT count(*) AS n FROM provision_workflow WHERE id = $1", [failed])).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM provision_workflow WHERE id = $1", [live])).toBe(1);
+  });
+
   it("the reconciler dispatches a ready step nobody dispatched, and counts it", async () => {
     const run = await insertRun(t.pool, acc.tenantId, "t.one");
     await startRun(t.pool, run);
