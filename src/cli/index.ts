@@ -10,6 +10,7 @@
  *   provisio access plan|discover|drift|approve   the access family (src/cli/access.ts)
  *   provisio template list|show|create|publish|retire   workflow templates (src/cli/template.ts)
  *   provisio workflow start|plan, progress list|show|cancel|retry|skip|resume|recover|cleanup, stats   workflow runs (src/cli/workflow.ts)
+ *   provisio deprovision tenant <id>   the built-in tenant.deprovision (src/cli/deprovision.ts)
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -24,6 +25,7 @@ import { logger } from "../logger.js";
 import { startServices, stopOnSignals } from "../services.js";
 import { EppRegistrySimulator, SimulatorService } from "../simulators/epp-registry/server.js";
 import { approveCommand, discoverCommand, driftCommand, planCommand } from "./access.js";
+import { deprovisionTenant, type DeprovisionOptions } from "./deprovision.js";
 import { templateCreate, templateList, templatePublish, templateRetire, templateShow } from "./template.js";
 import { isUuid, positiveInt, uuidArg } from "./args.js";
 import { errorLine } from "./error-line.js";
@@ -215,6 +217,36 @@ template
   .action(async (name: string, opts: { version: number }) => console.log(await withPool((pool) => templateRetire(pool, name, opts.version))));
 
 registerWorkflowCommands(program, withPool);
+
+program
+  .command("deprovision")
+  .description("seed 004's tenant deprovisioning (README 'Workflows', built-in templates)")
+  .command("tenant <id>")
+  .description(
+    "start the built-in tenant.deprovision for a tenant (workflow_start): back up, notify, disable access, wait the grace period, " +
+      "clean up, delete the domain; slug, application, admin and domain come from its last completed tenant.onboard unless given",
+  )
+  .option("-g, --grace-period <hours>", "hours between disabling and cleaning up (0-720; template default 72)", (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0 || n > 720) throw new InvalidArgumentError("--grace-period must be a number of hours from 0 to 720");
+    return n;
+  })
+  .option("--preserve-audit-logs", "keep the tenant's audit_trail_log rows (the template's default)")
+  .option("--no-preserve-audit-logs", "delete the tenant's audit_trail_log rows after the grace period")
+  .option("--preserve-backups", "keep the backup file (the template's default)")
+  .option("--no-preserve-backups", "delete the backup file after the grace period")
+  .option("--notify-users", "emit the workflow.notification event (the template's default)")
+  .option("--no-notify-users", "no notification")
+  .option("--at <time>", "start at this time (ISO 8601; the run's scheduled_at)")
+  .option("--slug <schema>", "the tenant's schema name (default: from its onboarding)")
+  .option("--application <id>", "the application holding the tenant's schema (default: from its onboarding)", uuidArg("--application"))
+  .option("--admin <identity-id>", "the admin identity whose access is disabled (default: from its onboarding)", uuidArg("--admin"))
+  .option("--domain <name>", "the domain to delete (default: from its onboarding, if any)")
+  .option("--idempotency-key <key>", "the same key returns the run already started instead of a second one")
+  .action(async (id: string, opts: DeprovisionOptions) => {
+    if (!isUuid(id)) throw new InvalidArgumentError(`<id> must be a tenant id (uuid), got "${id}"`);
+    console.log(await withPool((pool) => deprovisionTenant(pool, id, opts)));
+  });
 
 program
   .command("start")

@@ -70,7 +70,8 @@ $$;
 COMMENT ON FUNCTION workflow_cancel_children(uuid, boolean) IS 'Cancels the sub-runs in flight of a cancelling run (skipping those locked now); returns how many. Raises nothing of its own.';
 
 -- Cancel run p_run_id. p_compensate: undo the completed steps afterwards (their "compensate"); NULL =
--- the definition's on_cancel. A final, cancelling or compensating run is returned as it is. Otherwise:
+-- the definition's on_cancel. A final, cancelling or compensating run (also one blocked by a failed
+-- compensation) is returned as it is. Otherwise:
 -- pending and ready steps are cancelled, queued step jobs removed and failed (PV_WF_CANCELLED), no new
 -- step starts; a step in flight finishes and is recorded; then cancelled (final) or compensating. A run
 -- not yet started has its job failed. Returns the run's status name.
@@ -79,8 +80,10 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS 
 DECLARE
   v_run provision_workflow := workflow_op_lock(p_run_id);
 BEGIN
+  -- a run blocked by a failed compensation is compensating still: retry or skip the compensation
   IF v_run.wf_status_id IN (wf_run_completed(), wf_run_failed(), wf_run_cancelled(), wf_run_compensated(),
-                            wf_run_cancelling(), wf_run_compensating()) THEN
+                            wf_run_cancelling(), wf_run_compensating())
+     OR (v_run.wf_status_id = wf_run_blocked() AND EXISTS (SELECT 1 FROM workflow_step_run WHERE run_id = p_run_id AND phase = 'compensate')) THEN
     RETURN workflow_run_status_name(v_run.wf_status_id);
   END IF;
   UPDATE provision_workflow SET wf_status_id = wf_run_cancelling(),
@@ -95,7 +98,7 @@ BEGIN
     RETURN 'cancelled';
   END IF;
   UPDATE workflow_step_run SET status_id = wf_step_cancelled(), skipped_reason = 'cancelled', ended_date = now()
-  WHERE run_id = p_run_id AND status_id IN (wf_step_pending(), wf_step_ready());
+  WHERE run_id = p_run_id AND phase = 'forward' AND status_id IN (wf_step_pending(), wf_step_ready());
   PERFORM workflow_cancel_children(p_run_id, p_compensate);
   RETURN workflow_settle(p_run_id);
 END

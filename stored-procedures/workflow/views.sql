@@ -43,7 +43,7 @@ JOIN workflow_run_status rs ON rs.id = w.wf_status_id
 CROSS JOIN LATERAL (
   SELECT
     count(*) FILTER (WHERE l.phase = 'forward')                                                          AS total,
-    count(*) FILTER (WHERE l.phase = 'forward' AND l.status_id = wf_step_completed())                    AS completed,
+    count(*) FILTER (WHERE l.phase = 'forward' AND l.status_id IN (wf_step_completed(), wf_step_compensated())) AS completed,
     count(*) FILTER (WHERE l.phase = 'forward' AND l.status_id = wf_step_failed())                       AS failed,
     count(*) FILTER (WHERE l.phase = 'forward' AND l.status_id = wf_step_skipped())                      AS skipped,
     count(*) FILTER (WHERE l.status_id = wf_step_running())                                              AS running,

@@ -10,6 +10,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { applySets, followRun, parseSet, progressBar } from "../../src/cli/workflow.js";
 import { PROJECT_ROOT } from "../../src/db/migrate.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { createAccount, type Account } from "../helpers/fixtures.js";
@@ -55,6 +56,28 @@ beforeAll(async () => {
     await t.pool.query("INSERT INTO workflow_template (name, input_schema, definition) VALUES ($1, $2, $3)", [name, schema, definition(onFailure)]);
     await t.pool.query("UPDATE workflow_template SET status = 'published' WHERE name = $1", [name]);
   }
+  // cli.contact: a provision step, whose INSERT the plan checks (the contact's email)
+  await t.pool.query("INSERT INTO workflow_template (name, status, input_schema, definition) VALUES ('cli.contact', 'published', $1, $2)", [
+    { type: "object", required: ["accreditation_id", "email"], properties: { accreditation_id: { type: "string" }, email: { type: "string" } } },
+    {
+      steps: [
+        {
+          key: "contact",
+          kind: "provision",
+          target: "provision_contact",
+          params: {
+            accreditation_id: { $ref: "input.accreditation_id" },
+            contact_id: "cli-plan-1",
+            name: "Ann",
+            city: "Oslo",
+            cc: "NO",
+            email: { $ref: "input.email" },
+          },
+        },
+        { key: "hello", kind: "task", target: "noop", depends_on: ["contact"], params: noop({ id: { $ref: "steps.contact.provision_id" } }) },
+      ],
+    },
+  ]);
 });
 afterAll(() => t?.close());
 
@@ -183,12 +206,14 @@ describe("provisio workflow start", () => {
       [["progress", "frobnicate"], /unknown command 'frobnicate'/],
       [["stats", "--limit", "3"], /unknown option '--limit'/],
     ];
-    for (const [args, message] of cases) {
-      const r = await runCli(args, env);
+    const results: Awaited<ReturnType<typeof runCli>>[] = [];
+    for (let i = 0; i < cases.length; i += 4) results.push(...(await Promise.all(cases.slice(i, i + 4).map(([args]) => runCli(args, env)))));
+    cases.forEach(([args, message], i) => {
+      const r = results[i]!;
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
       expect(r.stderr).toMatch(message);
       expect(r.stdout).toBe("");
-    }
+    });
     expect(await q("SELECT count(*)::int AS n FROM provision_workflow")).toEqual(before);
 
     const badInput = await runCli([...start, "--set", "size=3"], env);
@@ -201,8 +226,8 @@ describe("provisio workflow start", () => {
 
     const help = await runCli(["progress", "retry", "--help"], env);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/workflow_retry_step\(run, step, params_override, phase\)/);
-  });
+    expect(help.stdout).toMatch(/workflow_retry_step\(run,\s+step,\s+params_override,\s+phase\)/);
+  }, 240_000);
 });
 
 describe("provisio progress list and show", () => {
@@ -252,15 +277,20 @@ describe("provisio progress list and show", () => {
     const run = await createRun("cli.block", { name: "follower" });
     await beginRun(run);
     const follow = spawnCli(["progress", "show", run, "--follow"]);
-    await follow.waitFor(/running \[\.{10}\] 0% 0\/2 steps — current: a/);
-    // the command LISTENs before its first read
-    expect(
-      await q("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN provisio_workflow_status'"),
-    ).toEqual([{ n: 1 }]);
-    await completeStep(run, "a", { greeting: "follower" });
-    await follow.waitFor(/running \[#####\.{5}\] 50% 1\/2 steps — current: b/);
-    await completeStep(run, "b", { done: true });
-    const r = await follow.exit;
+    let r: Awaited<typeof follow.exit>;
+    try {
+      await follow.waitFor(/running — \[\.{10}\] 0% 0\/2 steps — current: a\n/);
+      // the command LISTENs before its first read
+      expect(
+        await q("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN provisio_workflow_status'"),
+      ).toEqual([{ n: 1 }]);
+      await completeStep(run, "a", { greeting: "follower" });
+      await follow.waitFor(/running — \[#####\.{5}\] 50% 1\/2 steps — current: b\n/);
+      await completeStep(run, "b", { done: true });
+      r = await follow.exit;
+    } finally {
+      follow.kill();
+    }
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const lines = r.stdout.split("\n");
@@ -410,11 +440,11 @@ describe("provisio stats", () => {
     const solo = await createAccount(t.pool);
     const ok = await createRun("cli.fail", { name: "s1" }, solo.tenantId);
     await beginRun(ok);
-    await completeStep(ok, "a");
+    await completeStep(ok, "a", { greeting: "s1" });
     await completeStep(ok, "b");
     const bad = await createRun("cli.fail", { name: "s2" }, solo.tenantId);
     await beginRun(bad);
-    await completeStep(bad, "a");
+    await completeStep(bad, "a", { greeting: "s2" });
     await failStep(bad, "b");
     await createRun("cli.block", { name: "s3" }, solo.tenantId);
 
@@ -468,9 +498,58 @@ describe("provisio workflow plan", () => {
       before,
     );
 
+    const contact = ["workflow", "plan", "cli.contact", "--tenant", acc.tenantId, "--set", `accreditation_id=${acc.accreditationId}`];
+    const good = await runCli([...contact, "--set", "email=ann@example.com"], env);
+    expect(good.stderr).toBe("");
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/contact\s*│?\s*provision\s*│?\s*provision_contact\s*│?\s*│?\s*yes\s*│?\s*\{"cc":"NO",/);
+    const bad = await runCli([...contact, "--set", "email=not-an-email"], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/contact\s*│?\s*provision\s*│?\s*provision_contact\s.*PV110: email "not-an-email"/);
+    expect(bad.stdout).toMatch(/not runnable as given: 1 step\(s\) refused\n$/);
+    expect(await q("SELECT count(*)::int AS n FROM provision_contact")).toEqual([{ n: 0 }]);
+
     const noTenant = await runCli(["workflow", "plan", "cli.block", "--set", "name=x"], env);
     expect(noTenant.code).toBe(1);
     expect(noTenant.stderr).toMatch(/^provisio: a plan needs a tenant/);
+  });
+});
+
+describe("the pieces, in process", () => {
+  it("--set: a nested key, JSON values, text otherwise; never the prototype", () => {
+    expect(parseSet("a.b=1")).toEqual({ path: ["a", "b"], value: 1 });
+    expect(parseSet("a=007")).toEqual({ path: ["a"], value: "007" });
+    expect(parseSet('a={"x":[1]}')).toEqual({ path: ["a"], value: { x: [1] } });
+    expect(parseSet("a=x=y")).toEqual({ path: ["a"], value: "x=y" });
+    expect(parseSet("a=")).toEqual({ path: ["a"], value: "" });
+    const base = { a: { keep: 1 }, b: 2 };
+    const out = applySets(base, ["a.new=true", "b=3", "__proto__.polluted=yes", "c.d.e=null"]);
+    expect(JSON.parse(JSON.stringify(out))).toEqual({ a: { keep: 1, new: true }, b: 3, ["__proto__"]: { polluted: "yes" }, c: { d: { e: null } } });
+    expect(({} as any).polluted).toBeUndefined();
+    expect(base).toEqual({ a: { keep: 1 }, b: 2 });
+    expect(() => applySets({ a: [1] }, ["a.b=1"])).toThrow("--set a.b=1: a is [1], not an object");
+    expect(progressBar(0, 0, 0)).toBe("[..........] 0% 0/0 steps");
+    expect(progressBar(66.7, 2, 3)).toBe("[#######...] 67% 2/3 steps");
+  });
+
+  it("--follow on a terminal redraws the view in place until the run is final", async () => {
+    const run = await createRun("cli.block", { name: "tty" });
+    await beginRun(run);
+    const writes: string[] = [];
+    const out = { isTTY: true, write: (s: string) => writes.push(s) > 0 } as unknown as NodeJS.WriteStream;
+    const followed = followRun(t.pool, run, { out });
+    while (writes.length === 0) await new Promise((r) => setTimeout(r, 50));
+    await completeStep(run, "a", { greeting: "tty" });
+    await completeStep(run, "b");
+    const snap = await followed;
+    expect(snap.run.status).toBe("completed");
+    expect(writes[0]).toMatch(new RegExp(`^run ${run}: cli\\.block v1 — running\n`));
+    expect(writes.at(-1)).toMatch(new RegExp(`^run ${run}: cli\\.block v1 — completed\n[\\s\\S]*\\[#{10}\\] 100% 2/2 steps`));
+    // every redraw first moves up over the lines of the previous view and clears them
+    for (let i = 1; i < writes.length; i += 2) {
+      expect(writes[i]).toBe(`\x1b[${writes[i - 1]!.split("\n").length - 1}F\x1b[J`);
+    }
+    expect(writes.length % 2).toBe(1);
   });
 });
 
@@ -499,12 +578,21 @@ function spawnCli(args: string[], timeoutMs = 60_000) {
   );
   return {
     exit,
-    /** resolves once stdout matches `re`; rejects when the process exits first */
-    async waitFor(re: RegExp): Promise<void> {
+    /** resolves once stdout matches `re`; rejects when the process exits first or after `ms` */
+    async waitFor(re: RegExp, ms = 20_000): Promise<void> {
+      const deadline = Date.now() + ms;
       while (!re.test(stdout)) {
         if (child.exitCode !== null) throw new Error(`exited (${child.exitCode}) before printing ${re}; stdout: ${stdout}; stderr: ${stderr}`);
-        await new Promise<void>((resolve) => waiters.push(resolve));
+        if (Date.now() > deadline) throw new Error(`no ${re} within ${ms} ms; stdout: ${stdout}; stderr: ${stderr}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 500);
+          waiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
       }
     },
+    kill: () => child.kill("SIGKILL"),
   };
 }
