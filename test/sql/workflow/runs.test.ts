@@ -491,6 +491,9 @@ describe("compensation", () => {
     const blocked = await runRow(t.pool, run);
     expect(blocked.status).toBe("blocked");
     expect((await stepsOf(t.pool, run, "compensate")).a!.status).toBe("pending");
+    // a cancel now changes nothing: the run is still undoing (retry or skip the compensation)
+    expect((await t.pool.query("SELECT workflow_cancel($1) AS s", [run])).rows[0].s).toBe("blocked");
+    expect((await stepsOf(t.pool, run, "compensate")).a!.status).toBe("pending");
     await t.pool.query("SELECT * FROM workflow_retry_step($1, 'b', NULL, 'compensate')", [run]);
     expect((await runRow(t.pool, run)).status).toBe("compensating");
     await completeStep(t.pool, run, "b", {}, "compensate");
