@@ -106,6 +106,26 @@ $$;
 COMMENT ON FUNCTION workflow_cancel(uuid, boolean) IS
   'Cancels a run (queued steps removed, steps in flight finish and are recorded), optionally compensating; returns its status. Idempotent. Raises PV330. SECURITY DEFINER.';
 
+-- The live attempt of step p_step_key in phase p_phase of locked run p_run, for operation p_op (retry,
+-- skip). Raises PV332 when the run has no such step, PV331 when the attempt is failed or cancelled but
+-- the run is not blocked (a failed run is recovered, not retried).
+CREATE OR REPLACE FUNCTION workflow_op_step(p_run provision_workflow, p_step_key text, p_phase text, p_op text) RETURNS workflow_step_run
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v_live workflow_step_run := workflow_live_step(p_run.id, p_step_key, p_phase);
+BEGIN
+  IF v_live.id IS NULL THEN
+    RAISE EXCEPTION 'run % has no % step "%"', p_run.id, p_phase, p_step_key USING ERRCODE = 'PV332',
+      HINT = 'SELECT step_key, status FROM v_workflow_step WHERE run_id = ''' || p_run.id || '''';
+  END IF;
+  IF v_live.status_id IN (wf_step_failed(), wf_step_cancelled()) AND p_run.wf_status_id <> wf_run_blocked() THEN
+    PERFORM workflow_op_refuse(p_run, p_op, 'blocked');
+  END IF;
+  RETURN v_live;
+END
+$$;
+COMMENT ON FUNCTION workflow_op_step(provision_workflow, text, text, text) IS 'The live attempt of a step for retry or skip. Raises PV331, PV332.';
+
 -- A new attempt of step p_step_key of blocked run p_run_id (phase forward, or compensate for a failed
 -- compensation), with a new provision row; the failed attempt is kept as evidence. p_params_override:
 -- top-level params that replace the template's (NULL keeps the last attempt's override). When the live
@@ -116,18 +136,11 @@ RETURNS workflow_step_run
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   v_run provision_workflow := workflow_op_lock(p_run_id);
-  v_live workflow_step_run := workflow_live_step(p_run_id, p_step_key, p_phase);
+  v_live workflow_step_run := workflow_op_step(v_run, p_step_key, p_phase, 'retry');
   v_new workflow_step_run;
 BEGIN
-  IF v_live.id IS NULL THEN
-    RAISE EXCEPTION 'run % has no % step "%"', p_run_id, p_phase, p_step_key USING ERRCODE = 'PV332',
-      HINT = 'SELECT step_key, status FROM v_workflow_step WHERE run_id = ''' || p_run_id || '''';
-  END IF;
   IF v_live.status_id NOT IN (wf_step_failed(), wf_step_cancelled()) THEN
     RETURN v_live;
-  END IF;
-  IF v_run.wf_status_id <> wf_run_blocked() THEN
-    PERFORM workflow_op_refuse(v_run, 'retry', 'blocked');
   END IF;
   IF p_params_override IS NOT NULL AND jsonb_typeof(p_params_override) <> 'object' THEN
     RAISE EXCEPTION 'params_override must be a JSON object' USING ERRCODE = 'PV306';
@@ -169,18 +182,11 @@ RETURNS workflow_step_run
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   v_run provision_workflow := workflow_op_lock(p_run_id);
-  v_live workflow_step_run := workflow_live_step(p_run_id, p_step_key, p_phase);
+  v_live workflow_step_run := workflow_op_step(v_run, p_step_key, p_phase, 'skip');
   v_new workflow_step_run;
 BEGIN
-  IF v_live.id IS NULL THEN
-    RAISE EXCEPTION 'run % has no % step "%"', p_run_id, p_phase, p_step_key USING ERRCODE = 'PV332',
-      HINT = 'SELECT step_key, status FROM v_workflow_step WHERE run_id = ''' || p_run_id || '''';
-  END IF;
   IF v_live.status_id NOT IN (wf_step_failed(), wf_step_cancelled()) THEN
     RETURN v_live;
-  END IF;
-  IF v_run.wf_status_id <> wf_run_blocked() THEN
-    PERFORM workflow_op_refuse(v_run, 'skip', 'blocked');
   END IF;
   INSERT INTO workflow_step_run (run_id, tenant_customer_id, phase, step_key, attempt, kind, target, status_id, provision_table,
                                  skipped_reason, output, ended_date)

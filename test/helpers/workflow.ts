@@ -5,6 +5,7 @@
  */
 import type pg from "pg";
 import { expect } from "vitest";
+import { waitFor } from "./fixtures.js";
 
 type Db = pg.Pool | pg.ClientBase;
 
@@ -92,4 +93,16 @@ export async function expectPgError(p: Promise<unknown>, expected: { code: strin
   if (expected.column) expect(err.column).toBe(expected.column);
   if (expected.message) expect(err.message).toMatch(expected.message);
   return err;
+}
+
+/** Wait until run `id` is final or blocked (a worker runs it); returns its v_workflow_run row. */
+export function settledRun(db: Db, id: string, timeoutMs = 45_000): Promise<Record<string, any>> {
+  return waitFor(
+    `run ${id} final or blocked`,
+    async () => {
+      const r = await runRow(db, id);
+      return r?.is_final || r?.status === "blocked" ? r : undefined;
+    },
+    timeoutMs,
+  );
 }

@@ -11,7 +11,7 @@ import { startWorker, type WorkerHandle } from "../../../src/worker/runner.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
 import { createAccount, createOrder, waitFor, type Account } from "../../helpers/fixtures.js";
 import { startSimulator, stopSimulator } from "../../helpers/simulator.js";
-import { insertRun, noop, publishTemplate, runRow, stepsOf } from "../../helpers/workflow.js";
+import { insertRun, noop, publishTemplate, runRow, settledRun, stepsOf } from "../../helpers/workflow.js";
 
 let t: TestDatabase;
 let acc: Account;
@@ -34,15 +34,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const finalRun = (id: string, timeoutMs = 30_000) =>
-  waitFor(
-    `run ${id} final`,
-    async () => {
-      const r = await runRow(t.pool, id);
-      return r?.is_final || r?.status === "blocked" ? r : undefined;
-    },
-    timeoutMs,
-  );
+const finalRun = (id: string) => settledRun(t.pool, id);
 
 const contact = (id: string) => ({ contact_id: id, name: `Contact ${id}`, city: "Berlin", cc: "DE", email: `${id}@example.test` });
 

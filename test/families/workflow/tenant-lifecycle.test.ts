@@ -17,7 +17,7 @@ import { startWorker, type WorkerHandle } from "../../../src/worker/runner.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
 import { createAccount, waitFor, type Account } from "../../helpers/fixtures.js";
 import { startSimulator, stopSimulator } from "../../helpers/simulator.js";
-import { insertRun, runRow, stepsOf } from "../../helpers/workflow.js";
+import { insertRun, settledRun, stepsOf } from "../../helpers/workflow.js";
 
 const APP_DB = `provisio_tenants_${process.pid}`;
 const SQL_PW_ENV = "PROVISIO_TEST_TENANT_SQL_PW";
@@ -94,15 +94,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const finalRun = (id: string, timeoutMs = 45_000) =>
-  waitFor(
-    `run ${id} final or blocked`,
-    async () => {
-      const r = await runRow(t.pool, id);
-      return r?.is_final || r?.status === "blocked" ? r : undefined;
-    },
-    timeoutMs,
-  );
+const finalRun = (id: string) => settledRun(t.pool, id);
 const contact = (id: string) => ({ contact_id: id, name: `Contact ${id}`, city: "Oslo", cc: "NO", email: `${id}@example.test` });
 const appUser = async () =>
   (
