@@ -13,9 +13,16 @@
  * - BENCH_ACCESS (1,000): identities, hence provision_access_grant rows in the one INSERT, per target of
  *   the access grant measurement (access.ts); BENCH_ACCESS_TIMEOUT_SECONDS (1,800): how long a target's
  *   grants may take to be final before the benchmark stops with an error;
+ * - BENCH_WORKFLOW_LINEAR (200) and BENCH_WORKFLOW_FAN (100): runs of the 5-step linear and of the
+ *   10-step fan-out/fan-in template, each inserted in one statement (workflow.ts); then, for the
+ *   step-to-step latency without a queue, runs inserted one per statement offering BENCH_WORKFLOW_RATE
+ *   (50) steps per second (10 linear or 5 fan runs per second) for BENCH_WORKFLOW_LATENCY_SECONDS (10);
+ *   BENCH_WORKFLOW_TIMEOUT_SECONDS (300): how long a pass's runs (or its baseline) may take to be done
+ *   before the benchmark stops with an error;
  * - BENCH_ONLY: `throughput` stops after the throughput rounds, `latency` runs only the latency
- *   measurement, `access` only the access grant measurement; each prints one line (for trying changes;
- *   docs/benchmarks.md is not written). Unset: the full run, which writes docs/benchmarks.md.
+ *   measurement, `access` only the access grant measurement, `workflow` only the workflow runs; each
+ *   prints one line (for trying changes; docs/benchmarks.md is not written). Unset: the full run, which
+ *   writes docs/benchmarks.md.
  * DATABASE_URL is read as before: set and non-empty, the benchmark runs on that database; otherwise on a
  * throw-away embedded PostgreSQL (setup.ts).
  */
@@ -39,7 +46,7 @@ const nonNegativeInt = (def: number) => numberFromEnv(def, "an integer of 0 or m
 const positiveNumber = (def: number) => numberFromEnv(def, "a number greater than 0", (n) => n > 0);
 const nonNegativeNumber = (def: number) => numberFromEnv(def, "a number of 0 or more", (n) => n >= 0);
 
-const only = ["throughput", "latency", "access"] as const;
+const only = ["throughput", "latency", "access", "workflow"] as const;
 
 export const benchEnvSchema = z.object({
   BENCH_JOBS: positiveInt(2000),
@@ -58,6 +65,11 @@ export const benchEnvSchema = z.object({
   BENCH_HISTORY: nonNegativeInt(1_000_000),
   BENCH_ACCESS: positiveInt(1000),
   BENCH_ACCESS_TIMEOUT_SECONDS: positiveNumber(1800),
+  BENCH_WORKFLOW_LINEAR: positiveInt(200),
+  BENCH_WORKFLOW_FAN: positiveInt(100),
+  BENCH_WORKFLOW_RATE: positiveNumber(50),
+  BENCH_WORKFLOW_LATENCY_SECONDS: positiveNumber(10),
+  BENCH_WORKFLOW_TIMEOUT_SECONDS: positiveNumber(300),
   BENCH_ONLY: emptyIsUnset(z.enum(only, { error: `expected one of ${only.join(", ")} (or unset for the full run)` }).optional()),
   DATABASE_URL: z.string().optional(),
 });
@@ -83,6 +95,16 @@ export interface BenchOptions {
   access: number;
   /** BENCH_ACCESS_TIMEOUT_SECONDS */
   accessTimeoutSeconds: number;
+  /** BENCH_WORKFLOW_LINEAR: runs of the 5-step linear template */
+  workflowLinear: number;
+  /** BENCH_WORKFLOW_FAN: runs of the 10-step fan-out/fan-in template */
+  workflowFan: number;
+  /** BENCH_WORKFLOW_RATE: steps per second offered by the paced runs */
+  workflowRate: number;
+  /** BENCH_WORKFLOW_LATENCY_SECONDS */
+  workflowLatencySeconds: number;
+  /** BENCH_WORKFLOW_TIMEOUT_SECONDS */
+  workflowTimeoutSeconds: number;
   /** BENCH_ONLY; undefined: the full run */
   only: (typeof only)[number] | undefined;
   /** DATABASE_URL when set and non-empty; undefined: a throw-away embedded PostgreSQL */
@@ -117,6 +139,11 @@ export function parseBenchOptions(env: NodeJS.ProcessEnv = process.env): BenchOp
     history: e.BENCH_HISTORY,
     access: e.BENCH_ACCESS,
     accessTimeoutSeconds: e.BENCH_ACCESS_TIMEOUT_SECONDS,
+    workflowLinear: e.BENCH_WORKFLOW_LINEAR,
+    workflowFan: e.BENCH_WORKFLOW_FAN,
+    workflowRate: e.BENCH_WORKFLOW_RATE,
+    workflowLatencySeconds: e.BENCH_WORKFLOW_LATENCY_SECONDS,
+    workflowTimeoutSeconds: e.BENCH_WORKFLOW_TIMEOUT_SECONDS,
     only: e.BENCH_ONLY,
     databaseUrl: e.DATABASE_URL || undefined,
   };

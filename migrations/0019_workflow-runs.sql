@@ -12,6 +12,8 @@ INSERT INTO job_status VALUES (5, 'waiting', 'waits for its child jobs (a workfl
 CREATE OR REPLACE FUNCTION job_status_waiting() RETURNS smallint
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$ BEGIN RETURN 5; END $$;
 COMMENT ON FUNCTION job_status_waiting() IS 'Id of job_status "waiting". Raises nothing.';
+-- the reconciler looks for waiting jobs whose run is final (stored-procedures/workflow/operations.sql)
+CREATE INDEX job_waiting_idx ON job (id) WHERE status_id = job_status_waiting();
 
 -- The run's own status (provision_workflow.wf_status_id), finer than its provision status: blocked,
 -- cancelling and compensating keep the provision (and the order) processing.

@@ -343,10 +343,12 @@ BEGIN
     IF v_after <> v_before THEN settled := settled + 1; END IF;
   END LOOP;
   FOR v_id IN
-    SELECT j.id FROM job j JOIN provision_workflow w ON w.job_id = j.id
-    WHERE j.status_id = job_status_waiting() AND w.wf_status_id IN (wf_run_completed(), wf_run_failed(), wf_run_cancelled(), wf_run_compensated())
+    -- through job_waiting_idx and the run's primary key: a handful of waiting jobs, however many runs there were
+    SELECT j.id FROM job j JOIN provision_workflow w ON w.id = j.reference_id AND w.job_id = j.id
+    WHERE j.status_id = job_status_waiting() AND j.reference_table = 'provision_workflow'
+      AND w.wf_status_id IN (wf_run_completed(), wf_run_failed(), wf_run_cancelled(), wf_run_compensated())
   LOOP
-    SELECT * INTO v_run FROM provision_workflow WHERE job_id = v_id;
+    SELECT w.* INTO v_run FROM job j JOIN provision_workflow w ON w.id = j.reference_id WHERE j.id = v_id;
     PERFORM job_release(v_id, v_run.wf_status_id = wf_run_completed(), format('workflow %s released by the reconciler', workflow_run_status_name(v_run.wf_status_id)),
                         jsonb_build_object('workflow_status', workflow_run_status_name(v_run.wf_status_id), 'output', workflow_outputs(v_run.id)));
     released := released + 1;
