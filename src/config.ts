@@ -73,8 +73,8 @@ export const configSchema = z.object({
   PROVISIO_COMPLETE_BATCH_DELAY_MS: intFromEnv(0, -1, 10_000),
   /** Seconds the worker keeps retrying a job's write-back (job_start, job_complete, ...) while the database is unreachable. */
   PROVISIO_WRITEBACK_RETRY_SECONDS: intFromEnv(120, 0, 3600),
-  /** Folder the workflow task backup.export writes tenant backups to (one subfolder per tenant); relative to the working directory. */
-  PROVISIO_BACKUP_DIR: emptyIsUnset(z.string().default(".provisio/backups")),
+  /** Folder the workflow task backup.export writes tenant backups to (one subfolder per tenant). Unset: PROVISIO_HOME/backups. */
+  PROVISIO_BACKUP_DIR: emptyIsUnset(z.string().optional()),
   /** amqp:// or amqps:// URL of RabbitMQ. Set: the worker (and `provisio relay`) publishes the event outbox there. Unset or empty: events stay in table event. */
   AMQP_URL: emptyIsUnset(amqpUrl.optional()),
   /** Events the relay reads, publishes and marks per batch (src/events/relay.ts). */

@@ -95,9 +95,10 @@ async function inSql(ctx: TaskContext<unknown>, text: string, values: unknown[])
   return { output: rows[0]?.out ?? {}, done: true };
 }
 
-/** The tenant's backup folder: PROVISIO_BACKUP_DIR/<tenant id>. */
+/** The tenant's backup folder: PROVISIO_BACKUP_DIR/<tenant id> (PROVISIO_HOME/backups/<tenant id> when unset). */
 function backupDir(tenant: string): string {
-  return path.resolve(config().PROVISIO_BACKUP_DIR, tenant);
+  const c = config();
+  return path.resolve(c.PROVISIO_BACKUP_DIR ?? path.join(c.PROVISIO_HOME, "backups"), tenant);
 }
 
 /** The built-in task types, by name. */
