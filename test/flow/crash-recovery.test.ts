@@ -38,6 +38,39 @@ async function count(sql: string, params: unknown[] = []): Promise<number> {
 }
 
 describe("worker_recover (SQL)", () => {
+  it("a row a retry detached from a worker that then died is deleted, not left unlocked for ever", async () => {
+    for (const how of ["release", "recover"] as const) {
+      const name = `sql-detach-${how}.test`;
+      const job = (
+        await t.pool.query<{ job_id: string }>(
+          `INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, $3) RETURNING job_id`,
+          [acc.tenantId, acc.accreditationId, name],
+        )
+      ).rows[0]!.job_id;
+      const pool = `pool-detach-${how}`;
+      await t.pool.query("SELECT worker_heartbeat($1, 'h', 1, 1)", [pool]);
+      // the worker holds the job's row and starts the attempt; the attempt fails transiently and is re-added under the same key
+      await t.pool.query("UPDATE graphile_worker._private_jobs SET locked_by = $2, locked_at = now() - interval '1 minute', attempts = 1 WHERE key = $1", [
+        job,
+        pool,
+      ]);
+      await t.pool.query("SELECT * FROM job_start($1)", [job]);
+      expect((await t.pool.query("SELECT job_retry($1, 'transient') IS NOT NULL AS ok", [job])).rows[0].ok).toBe(true);
+      expect(await count("SELECT count(*)::int AS n FROM graphile_worker._private_jobs WHERE locked_by = $1 AND key IS NULL", [pool])).toBe(1);
+      // ... and the worker dies before it could delete the detached row
+      if (how === "release") {
+        await t.pool.query("SELECT worker_release($1)", [pool]);
+      } else {
+        await t.pool.query("UPDATE worker SET last_seen_date = now() - interval '1 minute' WHERE id = $1", [pool]);
+        await t.pool.query("SELECT * FROM worker_recover('10 seconds', '1 hour')");
+      }
+      expect(await count("SELECT count(*)::int AS n FROM graphile_worker._private_jobs WHERE key IS NULL AND payload::jsonb ->> 'job_id' = $1", [job])).toBe(0);
+      // the re-added row is there to run the retry
+      expect(await count("SELECT count(*)::int AS n FROM graphile_worker._private_jobs WHERE key = $1 AND locked_by IS NULL", [job])).toBe(1);
+      await t.pool.query("DELETE FROM graphile_worker._private_jobs WHERE key = $1", [job]);
+    }
+  });
+
   it("declares a silent worker dead, unlocks its graphile-worker jobs and also unlocks jobs of a locker that never registered", async () => {
     await t.pool.query(`INSERT INTO provision_domain (tenant_customer_id, accreditation_id, name) VALUES ($1, $2, 'sql-a.test'), ($1, $2, 'sql-b.test')`, [
       acc.tenantId,

@@ -160,7 +160,8 @@ GRANT UPDATE (published_date), DELETE ON event TO provisio_worker;
 GRANT EXECUTE ON FUNCTION job_start(uuid), job_complete(uuid, jsonb, text), job_fail(uuid, text, jsonb), job_retry(uuid, text, jsonb),
   job_start_many(uuid[]), job_complete_many(jsonb), job_assert_exists(uuid), job_raise_not_found(uuid),
   job_exhausted_message(integer, integer, text), job_spec(uuid, text, integer, timestamptz),
-  worker_heartbeat(text, text, integer, integer), worker_stop(text), worker_recover(interval, interval), worker_release(text)
+  worker_heartbeat(text, text, integer, integer), worker_stop(text), worker_recover(interval, interval), worker_release(text),
+  worker_drop_detached(text[])
   TO provisio_worker;
 GRANT USAGE ON SCHEMA graphile_worker TO provisio_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA graphile_worker TO provisio_worker;

@@ -30,12 +30,33 @@ LANGUAGE sql VOLATILE AS $$
 $$;
 COMMENT ON FUNCTION worker_stop(text) IS 'Marks the worker stopped (graceful shutdown). Raises nothing.';
 
+-- The graphile-worker rows locked by the pools p_dead that a re-add has detached: job_retry (and a wait
+-- step's workflow_wait_defer) re-adds a job under its job_key while its worker still holds the row, and
+-- graphile-worker's add_jobs then detaches the held row (key NULL, attempts = max_attempts) and inserts a
+-- new one. The worker deletes the detached row when its attempt ends; a worker that died first leaves it,
+-- and unlocked it would stay for ever (it can never run). provisio's rows always carry a job_key, so a
+-- locked row with a job_id payload and no key is such a row: deleted before the unlock. Returns how many.
+CREATE OR REPLACE FUNCTION worker_drop_detached(p_dead text[]) RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_n integer;
+BEGIN
+  DELETE FROM graphile_worker._private_jobs g
+  WHERE g.locked_by = ANY (p_dead) AND g.key IS NULL AND g.payload::jsonb ? 'job_id';
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  RETURN v_n;
+END
+$$;
+COMMENT ON FUNCTION worker_drop_detached(text[]) IS
+  'Deletes the graphile-worker rows of dead pools p_dead that a job_key re-add detached (key NULL, provisio payload); returns how many. Raises nothing of its own.';
+
 -- Recover from crashed workers and lost jobs. Only one caller at a time does the work (advisory lock);
 -- the others return empty results at once.
 --  1. Workers whose last_seen_date is older than p_timeout are marked dead, and so is any graphile-worker
 --     locked_by value holding a lock older than p_timeout that is no alive worker (a process that died
---     before its first heartbeat). graphile_worker.force_unlock_workers() releases their jobs, which
---     any worker then picks up (a killed attempt is counted; handlers reconcile with the registry).
+--     before its first heartbeat). Rows a re-add detached are deleted (worker_drop_detached), then
+--     graphile_worker.force_unlock_workers() releases their jobs, which any worker then picks up (a
+--     killed attempt is counted; handlers reconcile with the registry).
 --  2. Jobs still pending or processing in the job table, untouched for p_stuck_after, with no
 --     graphile-worker job that is locked or can still run (job_key = job id) are re-added.
 --  3. Rows of workers stopped or dead for over a day are deleted, so the table stays small.
@@ -69,6 +90,7 @@ BEGIN
   v_dead := v_dead || v_orphans;
 
   IF cardinality(v_dead) > 0 THEN
+    PERFORM worker_drop_detached(v_dead);
     UPDATE worker w SET unlocked_jobs = (SELECT count(*) FROM graphile_worker._private_jobs g WHERE g.locked_by = w.id)
     WHERE w.id = ANY (v_dead);
     SELECT count(*) INTO v_unlocked FROM graphile_worker._private_jobs g WHERE g.locked_by = ANY (v_dead);
@@ -109,6 +131,7 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_n integer;
 BEGIN
+  PERFORM worker_drop_detached(ARRAY[p_id]);
   SELECT count(*) INTO v_n FROM graphile_worker._private_jobs WHERE locked_by = p_id;
   PERFORM graphile_worker.force_unlock_workers(ARRAY[p_id]);
   UPDATE worker SET status = 'stopped', stopped_date = now(), unlocked_jobs = v_n WHERE id = p_id;
