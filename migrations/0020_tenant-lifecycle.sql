@@ -30,6 +30,11 @@ CREATE TABLE tenant_profile (
   deprovisioned_date TIMESTAMPTZ
 ) INHERITS (class.audit_trail);
 
+-- Who may start a template's runs: every tenant's session (the default), or only the operator's (the
+-- tenant lifecycle's templates: they drop schemas, purge audit logs and set a tenant's state). A tenant
+-- session's INSERT of such a run, and its operations on one, are refused (PV327).
+ALTER TABLE workflow_template ADD COLUMN tenant_startable BOOLEAN NOT NULL DEFAULT true;
+
 INSERT INTO workflow_task_type (name, descr) VALUES
   ('sql.tenant_schema', 'create the tenant''s schema in an application''s database (sql connector) and apply the given migrations not yet recorded there'),
   ('tenant.settings', 'record the tenant''s profile: slug, category, the category''s settings and limits (params override them)'),

@@ -25,9 +25,9 @@ function configError(env: NodeJS.ProcessEnv): ConfigurationError {
 describe("loadConfig: empty means default", () => {
   const defaults = loadConfig({});
 
-  it("has a default for every variable but DATABASE_URL (unset: embedded PostgreSQL) and AMQP_URL (unset: events are not published)", () => {
+  it("has a default for every variable but DATABASE_URL (unset: embedded PostgreSQL), AMQP_URL (unset: events are not published) and PROVISIO_BACKUP_DIR (unset: PROVISIO_HOME/backups)", () => {
     for (const v of VARIABLES) {
-      if (v === "DATABASE_URL" || v === "AMQP_URL") expect(defaults[v]).toBeUndefined();
+      if (v === "DATABASE_URL" || v === "AMQP_URL" || v === "PROVISIO_BACKUP_DIR") expect(defaults[v]).toBeUndefined();
       else expect(defaults[v], v).toBeDefined();
     }
     expect(defaults.PROVISIO_WORKER_CONCURRENCY).toBe(10);

@@ -1,6 +1,6 @@
 /**
  * The built-in workflow templates (src/families/workflow/builtin/<name>.v<version>.json: name, version,
- * description, input_schema, definition), loaded by `provisio migrate` after the stored procedures:
+ * description, tenant_startable (default true), input_schema, definition), loaded by `provisio migrate` after the stored procedures:
  * each version is INSERTed when the database does not have it and published (which compiles it: a file
  * the compiler refuses fails the migrate with its PV3xx code). A published version never changes, so a
  * file that differs from its published row is reported (and test/families/workflow/builtin.test.ts
@@ -19,6 +19,8 @@ export const builtinFileSchema = z
     name: z.string(),
     version: z.number().int().positive(),
     description: z.string(),
+    /** false: only the operator's sessions start its runs and operate on them (PV327) */
+    tenant_startable: z.boolean().default(true),
     input_schema: z.record(z.string(), z.unknown()),
     definition: z.record(z.string(), z.unknown()),
   })
@@ -54,15 +56,15 @@ export async function loadBuiltinTemplates(client: pg.ClientBase, dir = BUILTIN_
   for (const t of await readBuiltinTemplates(dir)) {
     const label = `${t.name} v${t.version}`;
     await client.query(
-      `INSERT INTO workflow_template (name, version, description, input_schema, definition) VALUES ($1, $2, $3, $4, $5)
+      `INSERT INTO workflow_template (name, version, description, input_schema, definition, tenant_startable) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (name, version) DO NOTHING`,
-      [t.name, t.version, t.description, JSON.stringify(t.input_schema), JSON.stringify(t.definition)],
+      [t.name, t.version, t.description, JSON.stringify(t.input_schema), JSON.stringify(t.definition), t.tenant_startable],
     );
     const row = (
       await client.query<{ status: string; same: boolean }>(
-        `SELECT status, (description, input_schema, definition) IS NOT DISTINCT FROM ($3, $4::jsonb, $5::jsonb) AS same
+        `SELECT status, (description, input_schema, definition, tenant_startable) IS NOT DISTINCT FROM ($3, $4::jsonb, $5::jsonb, $6) AS same
          FROM workflow_template WHERE name = $1 AND version = $2`,
-        [t.name, t.version, t.description, JSON.stringify(t.input_schema), JSON.stringify(t.definition)],
+        [t.name, t.version, t.description, JSON.stringify(t.input_schema), JSON.stringify(t.definition), t.tenant_startable],
       )
     ).rows[0]!;
     if (!row.same) {

@@ -318,6 +318,7 @@ export const SCHEMA_COLUMNS = {
     compiled: opt("jsonb"),
     published_date: opt("timestamp with time zone"),
     retired_date: opt("timestamp with time zone"),
+    tenant_startable: def("boolean"),
   }),
   tenant_category: table({ name: req("text"), descr: req("text"), settings: def("jsonb"), limits: def("jsonb") }),
   tenant_profile: table({

@@ -201,7 +201,7 @@ BEGIN
     UPDATE workflow_step_run SET status_id = wf_step_cancelled(), skipped_reason = 'on_failure', ended_date = now()
     WHERE run_id = p_run.id AND phase = 'forward' AND status_id IN (wf_step_pending(), wf_step_ready());
   ELSE
-    UPDATE provision_workflow SET wf_status_id = wf_run_blocked(), wf_error_code = p_code
+    UPDATE provision_workflow SET wf_status_id = wf_run_blocked(), wf_error_code = coalesce(wf_error_code, p_code)
     WHERE id = p_run.id AND wf_status_id <> wf_run_blocked();
   END IF;
 END
@@ -341,6 +341,8 @@ BEGIN
   FOR v_job IN
     SELECT j.id FROM job j JOIN workflow_step_run s ON s.job_id = j.id
     WHERE s.run_id = p_run.id AND s.status_id = wf_step_running() AND j.status_id = job_status_submitted()
+      -- a sub-run's job is its run's: workflow_cancel_children cancels it, locking the child run first
+      AND s.target IS DISTINCT FROM 'provision_workflow'
     ORDER BY j.id FOR UPDATE OF j SKIP LOCKED
   LOOP
     UPDATE workflow_step_run SET status_id = wf_step_cancelled(), skipped_reason = 'cancelled', ended_date = now() WHERE job_id = v_job;

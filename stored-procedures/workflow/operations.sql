@@ -22,10 +22,15 @@ BEGIN
       HINT = 'SELECT id, template_name, status FROM v_workflow_run';
   END IF;
   v_run := workflow_run_lock(p_run_id);
+  IF NOT role_is_engine(session_user)
+     AND NOT (SELECT tenant_startable FROM workflow_template WHERE name = v_run.template_name AND version = v_run.template_version) THEN
+    RAISE EXCEPTION 'workflow run %: template % is the operator''s; its runs are operated by the operator', p_run_id, v_run.template_name
+      USING ERRCODE = 'PV327';
+  END IF;
   RETURN v_run;
 END
 $$;
-COMMENT ON FUNCTION workflow_op_lock(uuid) IS 'Locks and returns a run the session may act on. Raises PV330.';
+COMMENT ON FUNCTION workflow_op_lock(uuid) IS 'Locks and returns a run the session may act on. Raises PV330, PV327 (a tenant session on an operator''s run).';
 
 -- The name of run status p_id.
 CREATE OR REPLACE FUNCTION workflow_run_status_name(p_id smallint) RETURNS text
@@ -142,8 +147,20 @@ BEGIN
   IF v_live.status_id NOT IN (wf_step_failed(), wf_step_cancelled()) THEN
     RETURN v_live;
   END IF;
-  IF p_params_override IS NOT NULL AND jsonb_typeof(p_params_override) <> 'object' THEN
-    RAISE EXCEPTION 'params_override must be a JSON object' USING ERRCODE = 'PV306';
+  IF p_params_override IS NOT NULL THEN
+    IF jsonb_typeof(p_params_override) <> 'object' THEN
+      RAISE EXCEPTION 'params_override must be a JSON object' USING ERRCODE = 'PV306';
+    END IF;
+    -- a task's or wait's params are the template's (a task runs a handler of the worker with them): only
+    -- the operator overrides them; a provision step's override names columns its INSERT may be given,
+    -- and the provision's own validation checks the values as for any INSERT
+    IF v_live.kind <> 'provision' AND NOT role_is_engine(session_user) THEN
+      RAISE EXCEPTION 'step "%": the params of a % step are overridden by the operator only', p_step_key, v_live.kind
+        USING ERRCODE = 'PV333';
+    END IF;
+    IF v_live.kind = 'provision' THEN
+      PERFORM workflow_target_assert('provision', to_jsonb(v_live.target), p_params_override, p_step_key, 'override of step');
+    END IF;
   END IF;
   INSERT INTO workflow_step_run (run_id, tenant_customer_id, phase, step_key, attempt, kind, target, status_id, remaining_deps,
                                  provision_table, params_override)
@@ -156,7 +173,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION workflow_retry_step(uuid, text, jsonb, text) IS
-  'A new attempt of a failed step of a blocked run (optionally with overridden params); returns the live attempt. Idempotent. Raises PV330, PV331, PV332, PV306. SECURITY DEFINER.';
+  'A new attempt of a failed step of a blocked run (optionally with overridden params); returns the live attempt. Idempotent. Raises PV330, PV331, PV332, PV306, PV327, PV333. SECURITY DEFINER.';
 
 -- A blocked run whose failed steps were all retried or skipped goes on: running (or compensating when
 -- its compensations failed), then dispatch and settle. Call with the run locked.
@@ -165,8 +182,11 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_compensating boolean := EXISTS (SELECT 1 FROM workflow_step_run WHERE run_id = p_run_id AND phase = 'compensate');
 BEGIN
-  UPDATE provision_workflow SET wf_status_id = CASE WHEN v_compensating THEN wf_run_compensating() ELSE wf_run_running() END,
-    wf_error_code = NULL
+  -- the error code stays when a step whose on_failure is fail or compensate failed: the run is ending
+  UPDATE provision_workflow w SET wf_status_id = CASE WHEN v_compensating THEN wf_run_compensating() ELSE wf_run_running() END,
+    wf_error_code = CASE WHEN EXISTS (
+      SELECT 1 FROM (SELECT DISTINCT ON (step_key) * FROM workflow_step_run WHERE run_id = p_run_id AND phase = 'forward' ORDER BY step_key, attempt DESC) l
+      WHERE l.status_id = wf_step_failed() AND workflow_step_def(w, l.step_key) ->> 'on_failure' IN ('fail', 'compensate')) THEN w.wf_error_code END
   WHERE id = p_run_id AND wf_status_id = wf_run_blocked();
   PERFORM workflow_dispatch(p_run_id);
   RETURN workflow_settle(p_run_id);
@@ -187,6 +207,9 @@ DECLARE
 BEGIN
   IF v_live.status_id NOT IN (wf_step_failed(), wf_step_cancelled()) THEN
     RETURN v_live;
+  END IF;
+  IF p_output IS NOT NULL AND jsonb_typeof(p_output) <> 'object' THEN
+    RAISE EXCEPTION 'output must be a JSON object (what the step''s dependents reference)' USING ERRCODE = 'PV306';
   END IF;
   INSERT INTO workflow_step_run (run_id, tenant_customer_id, phase, step_key, attempt, kind, target, status_id, provision_table,
                                  skipped_reason, output, ended_date)

@@ -196,13 +196,16 @@ COMMENT ON FUNCTION workflow_task_audit_purge(uuid) IS
   'Task audit.purge: deletes the tenant''s audit_trail_log rows and completes the job; NULL when already final. Raises PV501. SECURITY DEFINER.';
 
 -- The SQL connector configuration of application p_application of the task's tenant (for the schema
--- tasks), with the tenant policy's verdict when the tenant wrote it. Raises PV354 when the tenant has no
--- such application with a sql connector.
-CREATE OR REPLACE FUNCTION workflow_task_sql_config(p_job_id uuid, p_application uuid, OUT configuration jsonb, OUT policy_error text)
+-- tasks), with the tenant policy's verdict when the tenant wrote it, and the tenant's slug (its
+-- tenant_profile's: the only schema those tasks may touch). Raises PV354 when the tenant has no such
+-- application with a sql connector.
+DROP FUNCTION IF EXISTS workflow_task_sql_config(uuid, uuid);
+CREATE OR REPLACE FUNCTION workflow_task_sql_config(p_job_id uuid, p_application uuid, OUT configuration jsonb, OUT policy_error text, OUT slug text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   v_tenant uuid := (SELECT tenant_customer_id FROM job WHERE id = p_job_id);
 BEGIN
+  slug := (SELECT p.slug FROM tenant_profile p WHERE p.tenant_customer_id = v_tenant);
   SELECT c.configuration, CASE WHEN c.tenant_written THEN access_connector_policy_error(c.tenant_customer_id, c.connector_type, c.configuration) END
     INTO configuration, policy_error
   FROM connector_config c WHERE c.application_id = p_application AND c.tenant_customer_id = v_tenant AND c.connector_type = 'sql';
@@ -212,4 +215,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION workflow_task_sql_config(uuid, uuid) IS
-  'The sql connector configuration of a tenant''s application for a schema task, and the policy error of a tenant-written one. Raises PV354. SECURITY DEFINER.';
+  'The sql connector configuration of a tenant''s application for a schema task, the policy error of a tenant-written one, the tenant''s slug. Raises PV354. SECURITY DEFINER.';

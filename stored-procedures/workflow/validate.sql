@@ -5,7 +5,7 @@
 
 -- _110_validate on provision_workflow.
 -- Codes: PV115 (an engine-owned wf_* column given), PV320 (template), PV321 (input), PV322 and PV323
--- (idempotency key), PV324 (recovered_from_id).
+-- (idempotency key), PV324 (recovered_from_id), PV327 (a template only the operator starts).
 CREATE OR REPLACE FUNCTION tg_provision_workflow__validate() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -74,6 +74,10 @@ BEGIN
         USING ERRCODE = 'PV320', COLUMN = 'template_version', HINT = 'leave template_version out to run the latest published version';
     END IF;
   END IF;
+  IF NOT v_tpl.tenant_startable AND NOT role_is_engine(session_user) THEN
+    RAISE EXCEPTION 'template %: its runs are started by the operator, not by a tenant''s session', NEW.template_name
+      USING ERRCODE = 'PV327', COLUMN = 'template_name', HINT = 'SELECT name FROM workflow_template WHERE tenant_startable';
+  END IF;
   NEW.template_version := v_tpl.version;
   NEW.wf_definition := v_tpl.compiled;
 
@@ -116,7 +120,7 @@ END
 $$;
 COMMENT ON FUNCTION tg_provision_workflow__validate() IS
   'BEFORE INSERT on provision_workflow: resolves the template version, copies its compiled graph, applies and checks the input schema, '
-  'looks up the idempotency key. Raises PV115, PV320, PV321, PV322, PV323, PV324.';
+  'looks up the idempotency key. Raises PV115, PV320, PV321, PV322, PV323, PV324, PV327.';
 
 -- A step's own provision row (task or wait) is inserted by its run's dispatch, never by a caller: a task
 -- runs a handler of the worker with whatever params it is given. Raises PV325 otherwise.

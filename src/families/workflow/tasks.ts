@@ -78,14 +78,26 @@ const identityParams = z
 const entitlementsParams = z.object({ identity_id: uuid }).strict();
 const purgeParams = z.object({ location: z.string().min(1) }).strict();
 
-/** The configuration of the tenant's application with a sql connector, re-checked against the tenant's policy. */
-async function sqlApplication(ctx: TaskContext<unknown>, applicationId: string): Promise<unknown> {
-  const rows = await query<{ configuration: unknown; policy_error: string | null }>(ctx.helpers, "SELECT * FROM workflow_task_sql_config($1, $2)", [
-    ctx.job.id,
-    applicationId,
-  ]);
+/**
+ * The configuration of the tenant's application with a sql connector, re-checked against the tenant's
+ * policy, for an operation on schema `schema`, which must be the tenant's own: its tenant_profile's slug
+ * (tenant.settings records it first), so that no run touches another tenant's schema or the
+ * application's own. @throws PermanentError PV_ACCESS_POLICY, PV_WF_SCHEMA
+ */
+async function sqlApplication(ctx: TaskContext<unknown>, applicationId: string, schema: string): Promise<unknown> {
+  const rows = await query<{ configuration: unknown; policy_error: string | null; slug: string | null }>(
+    ctx.helpers,
+    "SELECT * FROM workflow_task_sql_config($1, $2)",
+    [ctx.job.id, applicationId],
+  );
   const row = rows[0]!;
   if (row.policy_error) throw new PermanentError("PV_ACCESS_POLICY", `application ${applicationId}: ${row.policy_error}`);
+  if (row.slug !== schema) {
+    throw new PermanentError(
+      "PV_WF_SCHEMA",
+      `schema ${schema} is not this tenant's (its tenant_profile slug is ${row.slug ?? "not recorded: tenant.settings records it"})`,
+    );
+  }
   return row.configuration;
 }
 
@@ -138,7 +150,7 @@ export const taskStepHandlers: Record<string, TaskStepHandler> = {
     params: tenantSchemaParams,
     async run(raw, ctx) {
       const p = tenantSchemaParams.parse(raw);
-      const cfg = await sqlApplication(ctx, p.application_id);
+      const cfg = await sqlApplication(ctx, p.application_id, p.schema);
       const r = await getConnector("sql", "schema").ensureSchema(cfg, { schema: p.schema, migrations: p.migrations }, ctx.cmd);
       return { output: { schema: p.schema, applied: r.applied, already: r.already } };
     },
@@ -178,7 +190,7 @@ export const taskStepHandlers: Record<string, TaskStepHandler> = {
     params: schemaParams,
     async run(raw, ctx) {
       const p = schemaParams.parse(raw);
-      const cfg = await sqlApplication(ctx, p.application_id);
+      const cfg = await sqlApplication(ctx, p.application_id, p.schema);
       const dump = await getConnector("sql", "schema").exportSchema(cfg, { schema: p.schema }, ctx.cmd);
       const body = JSON.stringify({ tenant_customer_id: ctx.job.tenant_customer_id, schema: p.schema, exported_at: new Date().toISOString(), ...dump });
       const dir = backupDir(ctx.job.tenant_customer_id);
@@ -223,7 +235,7 @@ export const taskStepHandlers: Record<string, TaskStepHandler> = {
     params: schemaParams,
     async run(raw, ctx) {
       const p = schemaParams.parse(raw);
-      const cfg = await sqlApplication(ctx, p.application_id);
+      const cfg = await sqlApplication(ctx, p.application_id, p.schema);
       const r = await getConnector("sql", "schema").dropSchema(cfg, { schema: p.schema }, ctx.cmd);
       return { output: { schema: p.schema, dropped: r.dropped } };
     },

@@ -206,6 +206,20 @@ describe("tenant.deprovision", () => {
     expect(sim.store.domains.has("acme-school.example")).toBe(true);
   });
 
+  it("a schema that is not the tenant's own (its profile's slug) is never exported or dropped (PV_WF_SCHEMA)", async () => {
+    const run = await insertRun(t.pool, acc.tenantId, "tenant.deprovision", {
+      tenant_slug: "app",
+      application_id: appId,
+      admin_identity_id: adminIdentity,
+      grace_period_hours: 0,
+    });
+    const r = await finalRun(run);
+    expect(r.status).toBe("blocked");
+    expect((await stepsOf(t.pool, run)).backup).toMatchObject({ status: "failed", error_code: "PV_WF_SCHEMA" });
+    expect((await appDb.query("SELECT count(*)::int AS n FROM app.users")).rows[0].n).toBeGreaterThan(0);
+    expect((await t.pool.query("SELECT workflow_cancel($1) AS s", [run])).rows[0].s).toBe("compensated");
+  });
+
   it("with no grace period: data dropped, domain deleted, audit logs and backups purged when asked", async () => {
     const run = await insertRun(t.pool, acc.tenantId, "tenant.deprovision", {
       tenant_slug: "acme",

@@ -9,7 +9,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, loginAs, tenantClients, type TestDatabase } from "../../helpers/db.js";
 import { createAccount, type Account } from "../../helpers/fixtures.js";
-import { completeStep, expectPgError, failStep, insertRun, noop, publishTemplate, startRun } from "../../helpers/workflow.js";
+import { completeStep, expectPgError, failStep, insertRun, noop, publishTemplate, startRun, stepsOf } from "../../helpers/workflow.js";
 
 let t: TestDatabase;
 let a: Account;
@@ -117,6 +117,62 @@ describe("a tenant's session and workflow runs", () => {
     );
     await expectPgError(c.query("UPDATE workflow_template SET status = 'retired' WHERE name = 'sec.two'"), { code: "42501" });
     await expectPgError(c.query("SELECT workflow_template_publish('sec.two', 1)"), { code: "42501" });
+  });
+});
+
+describe("templates only the operator starts (the tenant lifecycle's), and task params", () => {
+  let c: pg.Client;
+  beforeAll(async () => {
+    c = await clients.connect(orderUrl, a.tenantId);
+  });
+
+  it("a tenant's session may not start tenant.onboard or tenant.deprovision, nor operate on their runs (PV327)", async () => {
+    const input = { tenant_slug: "a_slug", application_id: "00000000-0000-4000-8000-000000000001", admin_identity_id: "00000000-0000-4000-8000-000000000002" };
+    await expectPgError(
+      c.query("INSERT INTO provision_workflow (tenant_customer_id, template_name, input) VALUES ($1, 'tenant.deprovision', $2)", [a.tenantId, input]),
+      {
+        code: "PV327",
+        column: "template_name",
+      },
+    );
+    await expectPgError(c.query("SELECT * FROM workflow_start($1, 'tenant.onboard', '{}')", [a.tenantId]), { code: "PV327" });
+    // the operator starts one for the tenant: the tenant sees it, and may not cancel, skip or retry its steps
+    const run = await insertRun(t.pool, a.tenantId, "tenant.deprovision", input);
+    expect((await c.query("SELECT template_name FROM v_workflow_run WHERE id = $1", [run])).rows).toEqual([{ template_name: "tenant.deprovision" }]);
+    for (const sql of ["SELECT workflow_cancel($1)", "SELECT * FROM workflow_skip_step($1, 'backup')", "SELECT workflow_resume($1)"]) {
+      await expectPgError(c.query(sql, [run]), { code: "PV327" });
+    }
+    expect((await t.pool.query("SELECT workflow_cancel($1) AS s", [run])).rows[0].s).toBe("cancelled");
+  });
+
+  it("a tenant overrides a provision step's columns only, never a task's params (PV333, PV306)", async () => {
+    await publishTemplate(t.pool, "sec.mixed", {
+      steps: [
+        noop("task", { params: { fail: "no" } }),
+        {
+          key: "contact",
+          kind: "provision",
+          target: "provision_contact",
+          params: { accreditation_id: { $ref: "input.acc" }, contact_id: "x", name: "A", city: "B", cc: "GB", email: "a@example.test" },
+        },
+      ],
+    });
+    const run = (
+      await c.query<{ id: string }>("INSERT INTO provision_workflow (tenant_customer_id, template_name, input) VALUES ($1, 'sec.mixed', $2) RETURNING id", [
+        a.tenantId,
+        { acc: a.accreditationId },
+      ])
+    ).rows[0]!.id;
+    await startRun(t.pool, run);
+    await failStep(t.pool, run, "task");
+    expect((await stepsOf(t.pool, run)).contact!.status).toBe("failed"); // contact_id "x" is too short (PV109)
+    await expectPgError(c.query("SELECT * FROM workflow_retry_step($1, 'task', '{\"fail\": null}')", [run]), { code: "PV333" });
+    await expectPgError(c.query("SELECT * FROM workflow_retry_step($1, 'contact', '{\"status_id\": 3}')", [run]), { code: "PV306" });
+    await expectPgError(c.query("SELECT * FROM workflow_retry_step($1, 'contact', '{\"tenant_customer_id\": \"x\"}')", [run]), { code: "PV306" });
+    const retried = (await c.query("SELECT * FROM workflow_retry_step($1, 'contact', '{\"contact_id\": \"ok-contact-1\"}')", [run])).rows[0];
+    expect(retried.attempt).toBe(2);
+    // the operator may override a task's params
+    expect((await t.pool.query("SELECT (workflow_retry_step($1, 'task', '{\"fail\": null}')).attempt", [run])).rows[0].attempt).toBe(2);
   });
 });
 
