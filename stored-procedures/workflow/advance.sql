@@ -441,6 +441,11 @@ BEGIN
     wf_ended_date = CASE WHEN v_new IN (wf_run_completed(), wf_run_failed(), wf_run_cancelled(), wf_run_compensated()) THEN now() END
   WHERE id = p_run_id
   RETURNING * INTO v_run;
+  IF v_new IN (wf_run_failed(), wf_run_cancelled(), wf_run_compensated()) THEN
+    -- what will never run now (a retried step of a run that fails anyway) is cancelled, not left ready
+    UPDATE workflow_step_run SET status_id = wf_step_cancelled(), skipped_reason = 'cancelled', ended_date = now()
+    WHERE run_id = p_run_id AND status_id IN (wf_step_pending(), wf_step_ready());
+  END IF;
   IF v_new = wf_run_completed() THEN
     v_output := v_run.wf_output;
     IF v_run.wf_definition -> 'output' <> '{}' THEN

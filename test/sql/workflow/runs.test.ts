@@ -360,6 +360,34 @@ describe("failures, and what an operator does about them", () => {
     expect((await stepsOf(t.pool, run)).a).toMatchObject({ status: "running", params: { output: { x: 2 } } });
   });
 
+  it("a run that fails keeps the first error code, also after a later blocking step is retried", async () => {
+    await publishTemplate(t.pool, "t.mix", { steps: [noop("a", { on_failure: "fail" }), noop("b"), noop("d", { depends_on: ["b"] })] });
+    const run = await insertRun(t.pool, acc.tenantId, "t.mix");
+    await startRun(t.pool, run);
+    const b = await stepJob(t.pool, run, "b");
+    await t.pool.query("SELECT * FROM job_start($1)", [b]);
+    await failStep(t.pool, run, "a", "PV_A");
+    await t.pool.query("SELECT job_fail($1, 'b failed', '{\"error_code\": \"PV_B\"}')", [b]);
+    expect(await runRow(t.pool, run)).toMatchObject({ status: "blocked", error_code: "PV_A" });
+    await t.pool.query("SELECT * FROM workflow_retry_step($1, 'b')", [run]);
+    const r = await runRow(t.pool, run);
+    expect(r).toMatchObject({ status: "failed", error_code: "PV_A", current_steps: [] });
+    expect((await t.pool.query("SELECT result_data->>'error_code' AS c FROM v_provision WHERE id = $1", [run])).rows[0].c).toBe("PV_A");
+  });
+
+  it("cancelling a run whose sub-run has not started cancels the sub-run (not failed), in one transaction", async () => {
+    await publishTemplate(t.pool, "t.parent", {
+      steps: [{ key: "sub", kind: "provision", target: "provision_workflow", params: { template_name: "t.linear" } }, noop("after", { depends_on: ["sub"] })],
+    });
+    const run = await insertRun(t.pool, acc.tenantId, "t.parent");
+    await startRun(t.pool, run);
+    const child = (await stepsOf(t.pool, run)).sub!.provision_id;
+    expect((await runRow(t.pool, child)).status).toBe("pending");
+    expect((await t.pool.query("SELECT workflow_cancel($1) AS s", [run])).rows[0].s).toBe("cancelled");
+    expect((await runRow(t.pool, child)).status).toBe("cancelled");
+    expect((await stepsOf(t.pool, run)).sub!.status).toBe("cancelled");
+  });
+
   it("on_failure skip: the failed attempt stays, a skipped one counts as done, a default stands in", async () => {
     await publishTemplate(t.pool, "t.skip", {
       steps: [noop("a", { on_failure: "skip" }), noop("b", { depends_on: ["a"], params: { output: { got: { $ref: "steps.a.output.x", default: "dflt" } } } })],
