@@ -21,6 +21,7 @@ import Table from "cli-table3";
 import { Argument, type Command, type CommanderError, InvalidArgumentError, Option } from "commander";
 import type pg from "pg";
 import { ProvisioError } from "../errors.js";
+import { bar } from "../util/progress-bar.js";
 import { positiveInt, uuidArg } from "./args.js";
 import { idTail } from "./status.js";
 
@@ -53,8 +54,7 @@ export function duration(seconds: number | null | undefined): string {
 
 /** `[#####.....] 50% 2/4 steps`: done = completed + skipped, as v_workflow_run's percent_done counts them. */
 export function progressBar(percent: number, done: number, total: number, width = 10): string {
-  const filled = Math.max(0, Math.min(width, Math.round((percent / 100) * width)));
-  return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${Math.round(percent)}% ${done}/${total} steps`;
+  return `${bar(percent, width)} ${Math.round(percent)}% ${done}/${total} steps`;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type pg from "pg";
+import { bar } from "../util/progress-bar.js";
 
 interface StepRow {
   step_key: string;
@@ -25,12 +26,6 @@ interface RunRow {
   total: string;
   error: string | null;
   result: Record<string, unknown> | null;
-}
-
-/** A text progress bar: `[#####.....]`, `width` cells for `percent` (0-100). */
-export function progressBar(percent: number, width = 20): string {
-  const filled = Math.max(0, Math.min(width, Math.round((percent / 100) * width)));
-  return `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
 }
 
 /**
@@ -108,7 +103,7 @@ async function followRun(pool: pg.Pool, run: string, timeoutMs: number): Promise
       seen.set(s.step_key, s.status);
       const what = `${s.kind} ${s.target ?? ""}`.trim();
       console.log(
-        `  ${progressBar(Number(r?.percent_done ?? 0))} ${s.step_key.padEnd(15)} ${what.padEnd(32)} ${s.status}${s.last_error ? ` (${s.last_error})` : ""}`,
+        `  ${bar(Number(r?.percent_done ?? 0), 20)} ${s.step_key.padEnd(15)} ${what.padEnd(32)} ${s.status}${s.last_error ? ` (${s.last_error})` : ""}`,
       );
     }
     if (!r || r.is_final || r.status === "blocked" || Date.now() - started > timeoutMs) break;
