@@ -398,6 +398,7 @@ DECLARE
   v_running integer;
   v_failed integer;
   v_failed_mode text;
+  v_cancelled integer;
   v_new smallint;
   v_output jsonb;
   r record;
@@ -411,8 +412,9 @@ BEGIN
                             AND phase = CASE WHEN v_run.wf_status_id = wf_run_compensating() THEN 'compensate' ELSE 'forward' END),
          count(*) FILTER (WHERE status_id = wf_step_running()),
          count(*) FILTER (WHERE status_id = wf_step_failed()
-                            AND phase = CASE WHEN v_run.wf_status_id = wf_run_compensating() THEN 'compensate' ELSE 'forward' END)
-    INTO v_open, v_running, v_failed FROM live;
+                            AND phase = CASE WHEN v_run.wf_status_id = wf_run_compensating() THEN 'compensate' ELSE 'forward' END),
+         count(*) FILTER (WHERE status_id = wf_step_cancelled() AND phase = 'forward')
+    INTO v_open, v_running, v_failed, v_cancelled FROM live;
 
   IF v_run.wf_status_id = wf_run_running() THEN
     IF v_failed > 0 THEN
@@ -425,8 +427,12 @@ BEGIN
       ELSIF v_running = 0 THEN
         v_new := CASE WHEN v_failed_mode = 'compensate' THEN wf_run_compensating() ELSE wf_run_failed() END;
       END IF;
-    ELSIF v_open = 0 THEN
+    ELSIF v_open = 0 AND v_cancelled = 0 THEN
       v_new := wf_run_completed();
+    ELSIF v_open = 0 THEN
+      -- a step's job was cancelled from outside the run (its job failed with PV_WF_CANCELLED): not completed
+      UPDATE provision_workflow SET wf_error_code = coalesce(wf_error_code, 'PV_WF_CANCELLED') WHERE id = p_run_id;
+      v_new := wf_run_failed();
     END IF;
   ELSIF v_run.wf_status_id = wf_run_cancelling() AND v_running = 0 THEN
     v_new := CASE WHEN v_run.wf_cancel_mode = 'compensate' THEN wf_run_compensating() ELSE wf_run_cancelled() END;
@@ -573,7 +579,9 @@ BEGIN
     END IF;
   ELSE
     v_code := coalesce(p_result_data ->> 'error_code', 'PV_WF_STEP_FAILED');
-    IF v_code = 'PV_WF_CANCELLED' THEN
+    -- cancelled with its run: recorded cancelled. A step job cancelled from outside a run that goes on (an
+    -- operator cancelling a sub-run by itself) is a failure of the step: its on_failure applies
+    IF v_code = 'PV_WF_CANCELLED' AND v_run.wf_status_id NOT IN (wf_run_running(), wf_run_blocked(), wf_run_compensating()) THEN
       UPDATE workflow_step_run SET status_id = wf_step_cancelled(), error_code = v_code, error_message = p_message, ended_date = now()
       WHERE id = v_step.id;
     ELSE

@@ -388,6 +388,15 @@ describe("failures, and what an operator does about them", () => {
     expect((await stepsOf(t.pool, run)).sub!.status).toBe("cancelled");
   });
 
+  it("a sub-run cancelled by itself while its parent goes on is a failure of the parent's step (its on_failure applies)", async () => {
+    const run = await insertRun(t.pool, acc.tenantId, "t.parent");
+    await startRun(t.pool, run);
+    const child = (await stepsOf(t.pool, run)).sub!.provision_id;
+    expect((await t.pool.query("SELECT workflow_cancel($1) AS s", [child])).rows[0].s).toBe("cancelled");
+    expect((await stepsOf(t.pool, run)).sub).toMatchObject({ status: "failed", error_code: "PV_WF_CANCELLED" });
+    expect((await runRow(t.pool, run)).status).toBe("blocked");
+  });
+
   it("on_failure skip: the failed attempt stays, a skipped one counts as done, a default stands in", async () => {
     await publishTemplate(t.pool, "t.skip", {
       steps: [noop("a", { on_failure: "skip" }), noop("b", { depends_on: ["a"], params: { output: { got: { $ref: "steps.a.output.x", default: "dflt" } } } })],
