@@ -19,7 +19,6 @@
  * just before each target's pass, so each end-to-end rate has the raw rate of its moment to be read against.
  */
 import { randomUUID } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
 import pg from "pg";
 import { ensureDatabase } from "../src/db/embedded.js";
 import { ScimSimulator } from "../src/simulators/scim/server.js";
@@ -27,42 +26,10 @@ import { startWorker, type WorkerOptions } from "../src/worker/runner.js";
 import { RUN } from "./fixtures.js";
 import type { BenchOptions } from "./options.js";
 import { rawNoopRate } from "./throughput.js";
-import { progress, sleep } from "./util.js";
+import { progress, serverCpuSeconds, sleep } from "./util.js";
 
 /** Warm-up grants per pass (identities of their own, same application): the worker's connections, caches and JIT warm. */
 export const accessWarmGrants = (o: BenchOptions) => Math.min(100, Math.max(10, Math.floor(o.access / 10)));
-
-/** utime, stime, cutime, cstime (clock ticks) and the parent pid of process `pid`, from /proc; undefined when gone. */
-async function procStat(pid: string): Promise<{ ppid: string; own: number; reaped: number } | undefined> {
-  const m = /^\d+ \(.*\) (.*)$/.exec((await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "")).trim());
-  if (!m) return undefined;
-  const f = m[1]!.split(" ");
-  return { ppid: f[1]!, own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
-}
-
-/**
- * CPU seconds used so far by the benchmark's PostgreSQL server only (Linux /proc): its postmaster (found
- * as the parent of this connection's backend), the postmaster's children, and the children it has reaped
- * (backends that ended). Unlike util.ts postgresCpuSeconds, other PostgreSQL servers on the machine (a
- * test suite running beside the benchmark) are not counted. NaN when /proc does not show the server.
- */
-async function serverCpuSeconds(pool: pg.Pool): Promise<number> {
-  try {
-    const backend = (await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
-    const postmaster = (await procStat(String(backend)))?.ppid;
-    const pm = postmaster ? await procStat(postmaster) : undefined;
-    if (!postmaster || !pm) return Number.NaN;
-    let ticks = pm.own + pm.reaped;
-    for (const pid of await readdir("/proc")) {
-      if (!/^\d+$/.test(pid)) continue;
-      const st = await procStat(pid);
-      if (st?.ppid === postmaster) ticks += st.own;
-    }
-    return ticks / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /** One target's pass. */
 export interface AccessPass {

@@ -24,12 +24,11 @@
  * dependency or step would show a later started_date, wf_ended_date or job end_date). A failed or blocked run, a check that fails or a pass not
  * done after BENCH_WORKFLOW_TIMEOUT_SECONDS stops the benchmark with the reason.
  */
-import { readdir, readFile } from "node:fs/promises";
 import type pg from "pg";
 import { startWorker, type WorkerOptions } from "../src/worker/runner.js";
 import { account, ORDERS_AND_PROVISIONS, RUN, type Account } from "./fixtures.js";
 import type { BenchOptions } from "./options.js";
-import { progress, sleep } from "./util.js";
+import { progress, serverCpuSeconds, sleep } from "./util.js";
 
 /** A template the benchmark publishes: its name and definition. */
 interface BenchTemplate {
@@ -203,38 +202,6 @@ async function failLoudly(pool: pg.Pool, tenant: string, label: string, r: Count
   throw new Error(
     `workflow ${label}: ${r.failed} runs FAILED and ${r.blocked} BLOCKED of ${r.total} (${r.completed} completed): ${why.rows.map((x) => `${x.n}× ${x.e}`).join("; ") || "no step failed"}`,
   );
-}
-
-/** utime + stime of process `pid` and of its reaped children (clock ticks), and its parent pid, from /proc; undefined when gone. */
-async function procStat(pid: string): Promise<{ ppid: string; own: number; reaped: number } | undefined> {
-  const m = /^\d+ \(.*\) (.*)$/.exec((await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "")).trim());
-  if (!m) return undefined;
-  const f = m[1]!.split(" ");
-  return { ppid: f[1]!, own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
-}
-
-/**
- * CPU seconds used so far by the benchmark's PostgreSQL server only (its postmaster, found as the parent
- * of this connection's backend, the postmaster's children and the children it reaped), as access.ts
- * counts it: other PostgreSQL servers on the machine (a test suite beside the benchmark) are left out.
- * NaN when /proc does not show the server.
- */
-async function serverCpuSeconds(pool: pg.Pool): Promise<number> {
-  try {
-    const backend = (await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
-    const postmaster = (await procStat(String(backend)))?.ppid;
-    const pm = postmaster ? await procStat(postmaster) : undefined;
-    if (!postmaster || !pm) return Number.NaN;
-    let ticks = pm.own + pm.reaped;
-    for (const pid of await readdir("/proc")) {
-      if (!/^\d+$/.test(pid)) continue;
-      const st = await procStat(pid);
-      if (st?.ppid === postmaster) ticks += st.own;
-    }
-    return ticks / 100;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 interface CpuMark {
