@@ -5,6 +5,21 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 
+/**
+ * The sql connector's tables-mode statements (src/connectors/sql/config.ts) for an application whose
+ * accounts are rows of `app.users (id serial, login, email, display_name, active)`, with roles in
+ * `app.roles (id, name)` and `app.user_roles (user_id, role_id)`, as the flow tests create them.
+ */
+export const APP_TABLES_STATEMENTS = {
+  find_account: "SELECT id, active FROM app.users WHERE lower(login) = lower(:userIdInApp)",
+  create_account: "INSERT INTO app.users (login, email, display_name) VALUES (:userIdInApp, :email, :displayName)",
+  enable_account: "UPDATE app.users SET active = true WHERE id = CAST(:accountId AS integer)",
+  disable_account: "UPDATE app.users SET active = false WHERE id = CAST(:accountId AS integer)",
+  list_entitlements: "SELECT r.name AS entitlement FROM app.user_roles ur JOIN app.roles r ON r.id = ur.role_id WHERE ur.user_id = CAST(:accountId AS integer)",
+  grant: "INSERT INTO app.user_roles (user_id, role_id) SELECT CAST(:accountId AS integer), id FROM app.roles WHERE name = :entitlement ON CONFLICT DO NOTHING",
+  revoke: "DELETE FROM app.user_roles WHERE user_id = CAST(:accountId AS integer) AND role_id = (SELECT id FROM app.roles WHERE name = :entitlement)",
+};
+
 export interface AccessFixture {
   identityId: string;
   username: string;

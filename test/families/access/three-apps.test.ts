@@ -17,6 +17,7 @@ import { EventRelay } from "../../../src/events/relay.js";
 import { ScimSimulator } from "../../../src/simulators/scim/server.js";
 import { startWorker, type WorkerHandle } from "../../../src/worker/runner.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
+import { APP_TABLES_STATEMENTS } from "../../helpers/access.js";
 import { createAccount, finalProvision, waitFor, type Account } from "../../helpers/fixtures.js";
 import { startSlapd, type Slapd } from "../../helpers/slapd.js";
 
@@ -98,15 +99,7 @@ beforeAll(async () => {
         password_env: SQL_PW_ENV,
         mode: "tables",
         statements: {
-          find_account: "SELECT id, active FROM app.users WHERE lower(login) = lower(:userIdInApp)",
-          create_account: "INSERT INTO app.users (login, email, display_name) VALUES (:userIdInApp, :email, :displayName)",
-          enable_account: "UPDATE app.users SET active = true WHERE id = CAST(:accountId AS integer)",
-          disable_account: "UPDATE app.users SET active = false WHERE id = CAST(:accountId AS integer)",
-          list_entitlements:
-            "SELECT r.name AS entitlement FROM app.user_roles ur JOIN app.roles r ON r.id = ur.role_id WHERE ur.user_id = CAST(:accountId AS integer)",
-          grant:
-            "INSERT INTO app.user_roles (user_id, role_id) SELECT CAST(:accountId AS integer), id FROM app.roles WHERE name = :entitlement ON CONFLICT DO NOTHING",
-          revoke: "DELETE FROM app.user_roles WHERE user_id = CAST(:accountId AS integer) AND role_id = (SELECT id FROM app.roles WHERE name = :entitlement)",
+          ...APP_TABLES_STATEMENTS,
           list_accounts: "SELECT login AS user_id, id, active FROM app.users WHERE login > :after ORDER BY login LIMIT :pageSize",
         },
       },

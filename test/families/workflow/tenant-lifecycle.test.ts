@@ -14,6 +14,7 @@ import { ensureDatabase } from "../../../src/db/embedded.js";
 import type { EppRegistrySimulator } from "../../../src/simulators/epp-registry/server.js";
 import { taskStepHandlers } from "../../../src/families/workflow/tasks.js";
 import { startWorker, type WorkerHandle } from "../../../src/worker/runner.js";
+import { APP_TABLES_STATEMENTS } from "../../helpers/access.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
 import { createAccount, waitFor, type Account } from "../../helpers/fixtures.js";
 import { startSimulator, stopSimulator } from "../../helpers/simulator.js";
@@ -61,17 +62,7 @@ beforeAll(async () => {
       user: decodeURIComponent(appUrl.username),
       password_env: SQL_PW_ENV,
       mode: "tables",
-      statements: {
-        find_account: "SELECT id, active FROM app.users WHERE lower(login) = lower(:userIdInApp)",
-        create_account: "INSERT INTO app.users (login, email, display_name) VALUES (:userIdInApp, :email, :displayName)",
-        enable_account: "UPDATE app.users SET active = true WHERE id = CAST(:accountId AS integer)",
-        disable_account: "UPDATE app.users SET active = false WHERE id = CAST(:accountId AS integer)",
-        list_entitlements:
-          "SELECT r.name AS entitlement FROM app.user_roles ur JOIN app.roles r ON r.id = ur.role_id WHERE ur.user_id = CAST(:accountId AS integer)",
-        grant:
-          "INSERT INTO app.user_roles (user_id, role_id) SELECT CAST(:accountId AS integer), id FROM app.roles WHERE name = :entitlement ON CONFLICT DO NOTHING",
-        revoke: "DELETE FROM app.user_roles WHERE user_id = CAST(:accountId AS integer) AND role_id = (SELECT id FROM app.roles WHERE name = :entitlement)",
-      },
+      statements: APP_TABLES_STATEMENTS,
     },
   ]);
   await t.pool.query("INSERT INTO mapping_config (application_id, tenant_customer_id) VALUES ($1, $2)", [appId, acc.tenantId]);
