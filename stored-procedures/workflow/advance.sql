@@ -15,6 +15,19 @@
 -- first (workflow_run_lock), so two steps finishing at once serialise there and exactly one of them
 -- sees a dependent's last dependency go (pgflow's rule).
 
+-- The name of run status p_id.
+CREATE OR REPLACE FUNCTION workflow_run_status_name(p_id smallint) RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT name FROM workflow_run_status WHERE id = p_id $$;
+COMMENT ON FUNCTION workflow_run_status_name(smallint) IS 'The name of workflow_run_status p_id. Raises nothing.';
+
+-- The live (highest) attempt of every step of run p_run_id in phase p_phase (forward or compensate): what
+-- the run's state is read from. (SQL, inlined into the statements that use it.)
+CREATE OR REPLACE FUNCTION workflow_live_steps(p_run_id uuid, p_phase text) RETURNS SETOF workflow_step_run
+LANGUAGE sql STABLE AS $$
+  SELECT DISTINCT ON (step_key) * FROM workflow_step_run WHERE run_id = p_run_id AND phase = p_phase ORDER BY step_key, attempt DESC
+$$;
+COMMENT ON FUNCTION workflow_live_steps(uuid, text) IS 'The live attempt of each step of a run in one phase. Raises nothing.';
+
 -- The value at reference path p_path ("input.a.b", "steps.k.output.x", "run.id") of context p_ctx, or NULL
 -- when the path leads nowhere. Array elements are numbered from 0 ("input.list.0").
 CREATE OR REPLACE FUNCTION workflow_ref_value(p_ctx jsonb, p_path text) RETURNS jsonb
@@ -118,8 +131,7 @@ LANGUAGE sql STABLE AS $$
     'steps', coalesce((
       SELECT jsonb_object_agg(s.step_key, jsonb_build_object('output', s.output, 'provision_id',
                CASE WHEN s.status_id = wf_step_completed() AND s.kind = 'provision' THEN to_jsonb(s.provision_id) END))
-      FROM (SELECT DISTINCT ON (step_key) step_key, status_id, output, provision_id, kind FROM workflow_step_run
-            WHERE run_id = p_run.id AND phase = 'forward' ORDER BY step_key, attempt DESC) s
+      FROM workflow_live_steps(p_run.id, 'forward') s
       WHERE s.status_id IN (wf_step_completed(), wf_step_skipped(), wf_step_compensated())), '{}'))
 $$;
 COMMENT ON FUNCTION workflow_ctx(provision_workflow) IS 'The reference context of run p_run: input, run, steps (completed or skipped). Raises nothing.';
@@ -130,8 +142,7 @@ COMMENT ON FUNCTION workflow_ctx(provision_workflow) IS 'The reference context o
 CREATE OR REPLACE FUNCTION workflow_outputs(p_run_id uuid) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
   SELECT coalesce(jsonb_object_agg(s.step_key, s.output), '{}')
-  FROM (SELECT DISTINCT ON (step_key) step_key, status_id, output FROM workflow_step_run
-        WHERE run_id = p_run_id AND phase = 'forward' ORDER BY step_key, attempt DESC) s
+  FROM workflow_live_steps(p_run_id, 'forward') s
   WHERE s.status_id IN (wf_step_completed(), wf_step_skipped(), wf_step_compensated())
 $$;
 COMMENT ON FUNCTION workflow_outputs(uuid) IS 'The accumulated output of a run: {step key: output} of its done steps. Raises nothing.';
@@ -364,8 +375,7 @@ DECLARE
   v_n integer;
 BEGIN
   WITH done AS (
-    SELECT s.step_key, d.def FROM (SELECT DISTINCT ON (step_key) * FROM workflow_step_run
-                                    WHERE run_id = p_run.id AND phase = 'forward' ORDER BY step_key, attempt DESC) s
+    SELECT s.step_key, d.def FROM workflow_live_steps(p_run.id, 'forward') s
     JOIN jsonb_array_elements(p_run.wf_definition -> 'steps') d(def) ON d.def ->> 'key' = s.step_key
     WHERE s.status_id = wf_step_completed() AND d.def ? 'compensate'
   )
@@ -419,7 +429,7 @@ BEGIN
   IF v_run.wf_status_id = wf_run_running() THEN
     IF v_failed > 0 THEN
       SELECT workflow_step_def(v_run, s.step_key) ->> 'on_failure' INTO v_failed_mode
-      FROM (SELECT DISTINCT ON (step_key) * FROM workflow_step_run WHERE run_id = p_run_id AND phase = 'forward' ORDER BY step_key, attempt DESC) s
+      FROM workflow_live_steps(p_run_id, 'forward') s
       WHERE s.status_id = wf_step_failed()
       ORDER BY (workflow_step_def(v_run, s.step_key) ->> 'on_failure') = 'block' DESC, s.ended_date LIMIT 1;
       IF v_failed_mode = 'block' THEN
@@ -440,7 +450,7 @@ BEGIN
     v_new := CASE WHEN v_failed > 0 THEN wf_run_blocked() ELSE wf_run_compensated() END;
   END IF;
   IF v_new IS NULL OR v_new = v_run.wf_status_id THEN
-    RETURN (SELECT name FROM workflow_run_status WHERE id = v_run.wf_status_id);
+    RETURN workflow_run_status_name(v_run.wf_status_id);
   END IF;
 
   UPDATE provision_workflow SET wf_status_id = v_new, wf_output = workflow_outputs(p_run_id),
@@ -462,16 +472,16 @@ BEGIN
                         jsonb_build_object('workflow_status', 'completed', 'output', v_output));
   ELSIF v_new IN (wf_run_failed(), wf_run_cancelled(), wf_run_compensated()) THEN
     PERFORM job_release(v_run.job_id, false,
-      format('workflow %s v%s %s%s', v_run.template_name, v_run.template_version, (SELECT name FROM workflow_run_status WHERE id = v_new),
+      format('workflow %s v%s %s%s', v_run.template_name, v_run.template_version, workflow_run_status_name(v_new),
              CASE WHEN v_run.wf_error_code IS NOT NULL THEN ' (' || v_run.wf_error_code || ')' ELSE '' END),
-      jsonb_build_object('workflow_status', (SELECT name FROM workflow_run_status WHERE id = v_new),
+      jsonb_build_object('workflow_status', workflow_run_status_name(v_new),
                          'error_code', coalesce(v_run.wf_error_code, CASE WHEN v_new = wf_run_cancelled() THEN 'PV_WF_CANCELLED' END)));
   ELSIF v_new = wf_run_compensating() THEN
     PERFORM workflow_compensation_plan(v_run);
     PERFORM workflow_dispatch(p_run_id);
     RETURN workflow_settle(p_run_id);
   END IF;
-  RETURN (SELECT name FROM workflow_run_status WHERE id = v_new);
+  RETURN workflow_run_status_name(v_new);
 END
 $$;
 COMMENT ON FUNCTION workflow_settle(uuid) IS
@@ -494,10 +504,10 @@ BEGIN
     PERFORM job_raise_not_found(p_job_id);
   END IF;
   IF v_run.wf_status_id <> wf_run_pending() OR v_run.job_id <> p_job_id THEN
-    RETURN (SELECT name FROM workflow_run_status WHERE id = v_run.wf_status_id);
+    RETURN workflow_run_status_name(v_run.wf_status_id);
   END IF;
   IF NOT job_hold(p_job_id) THEN
-    RETURN (SELECT name FROM workflow_run_status WHERE id = v_run.wf_status_id);
+    RETURN workflow_run_status_name(v_run.wf_status_id);
   END IF;
   UPDATE provision_workflow SET wf_status_id = wf_run_running(), wf_started_date = now() WHERE id = v_run.id;
   v_run.wf_status_id := wf_run_running();
@@ -530,8 +540,7 @@ BEGIN
     -- the recovered run's completed and skipped steps: their outputs copied, counted as done
     UPDATE workflow_step_run n SET status_id = o.status_id, output = o.output, params = o.params, provision_id = o.provision_id,
       job_id = NULL, skipped_reason = o.skipped_reason, copied_from_id = o.id, remaining_deps = 0, ended_date = now()
-    FROM (SELECT DISTINCT ON (step_key) * FROM workflow_step_run WHERE run_id = v_run.recovered_from_id AND phase = 'forward'
-          ORDER BY step_key, attempt DESC) o
+    FROM workflow_live_steps(v_run.recovered_from_id, 'forward') o
     WHERE n.run_id = v_run.id AND n.phase = 'forward' AND n.step_key = o.step_key AND o.status_id IN (wf_step_completed(), wf_step_skipped());
     UPDATE workflow_step_run n SET remaining_deps = c.left_deps,
       status_id = CASE WHEN c.left_deps = 0 THEN wf_step_ready() ELSE wf_step_pending() END
@@ -633,10 +642,10 @@ DECLARE
   v_status text;
 BEGIN
   IF OLD.wf_status_id IS NOT DISTINCT FROM NEW.wf_status_id THEN RETURN NULL; END IF;
-  v_status := (SELECT name FROM workflow_run_status WHERE id = NEW.wf_status_id);
+  v_status := workflow_run_status_name(NEW.wf_status_id);
   v_event := event_emit(NEW.tenant_customer_id, 'workflow.status', 'provision_workflow', NEW.id,
     jsonb_build_object('run_id', NEW.id, 'template_name', NEW.template_name, 'template_version', NEW.template_version,
-                       'status', v_status, 'previous_status', (SELECT name FROM workflow_run_status WHERE id = OLD.wf_status_id),
+                       'status', v_status, 'previous_status', workflow_run_status_name(OLD.wf_status_id),
                        'error_code', NEW.wf_error_code));
   PERFORM pg_notify('provisio_workflow_status', NEW.id::text);
   RETURN NULL;

@@ -32,11 +32,6 @@ END
 $$;
 COMMENT ON FUNCTION workflow_op_lock(uuid) IS 'Locks and returns a run the session may act on. Raises PV330, PV327 (a tenant session on an operator''s run).';
 
--- The name of run status p_id.
-CREATE OR REPLACE FUNCTION workflow_run_status_name(p_id smallint) RETURNS text
-LANGUAGE sql STABLE AS $$ SELECT name FROM workflow_run_status WHERE id = p_id $$;
-COMMENT ON FUNCTION workflow_run_status_name(smallint) IS 'The name of workflow_run_status p_id. Raises nothing.';
-
 -- Raises PV331: operation p_op is not possible while run p_run is in its status.
 CREATE OR REPLACE FUNCTION workflow_op_refuse(p_run provision_workflow, p_op text, p_allowed text) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
@@ -185,7 +180,7 @@ BEGIN
   -- the error code stays when a step whose on_failure is fail or compensate failed: the run is ending
   UPDATE provision_workflow w SET wf_status_id = CASE WHEN v_compensating THEN wf_run_compensating() ELSE wf_run_running() END,
     wf_error_code = CASE WHEN EXISTS (
-      SELECT 1 FROM (SELECT DISTINCT ON (step_key) * FROM workflow_step_run WHERE run_id = p_run_id AND phase = 'forward' ORDER BY step_key, attempt DESC) l
+      SELECT 1 FROM workflow_live_steps(p_run_id, 'forward') l
       WHERE l.status_id = wf_step_failed() AND workflow_step_def(w, l.step_key) ->> 'on_failure' IN ('fail', 'compensate')) THEN w.wf_error_code END
   WHERE id = p_run_id AND wf_status_id = wf_run_blocked();
   PERFORM workflow_dispatch(p_run_id);
@@ -235,8 +230,7 @@ DECLARE
   k text;
 BEGIN
   v_keys := ARRAY(
-    SELECT s.step_key FROM (SELECT DISTINCT ON (step_key) * FROM workflow_step_run WHERE run_id = p_run_id AND phase = v_phase
-                            ORDER BY step_key, attempt DESC) s
+    SELECT s.step_key FROM workflow_live_steps(p_run_id, v_phase) s
     JOIN jsonb_array_elements(v_run.wf_definition -> 'steps') WITH ORDINALITY d(def, n) ON d.def ->> 'key' = s.step_key
     WHERE s.status_id IN (wf_step_failed(), wf_step_cancelled()) ORDER BY d.n);
   IF cardinality(v_keys) = 0 THEN RETURN v_keys; END IF;

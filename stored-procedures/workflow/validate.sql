@@ -42,7 +42,7 @@ BEGIN
     END IF;
     IF v_old.wf_status_id NOT IN (wf_run_failed(), wf_run_cancelled()) THEN
       RAISE EXCEPTION 'recovered_from_id %: the run is %; only a failed or cancelled run is recovered', NEW.recovered_from_id,
-        (SELECT name FROM workflow_run_status WHERE id = v_old.wf_status_id)
+        workflow_run_status_name(v_old.wf_status_id)
         USING ERRCODE = 'PV324', COLUMN = 'recovered_from_id',
               HINT = 'a compensated run undid its work: start a new run instead';
     END IF;
@@ -95,7 +95,7 @@ BEGIN
     PERFORM provision_claim('workflow-key:' || NEW.tenant_customer_id || ':' || NEW.idempotency_key, TG_RELID::regclass, NEW.id);
     SELECT * INTO v_old FROM provision_workflow WHERE tenant_customer_id = NEW.tenant_customer_id AND idempotency_key = NEW.idempotency_key;
     IF FOUND THEN
-      v_status := (SELECT name FROM workflow_run_status WHERE id = v_old.wf_status_id);
+      v_status := workflow_run_status_name(v_old.wf_status_id);
       -- the same request: the same template, the same version when one was asked for (without one, the run
       -- started with whatever version was latest then), and the same input with that version's defaults
       IF v_old.template_name = NEW.template_name
