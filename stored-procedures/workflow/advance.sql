@@ -28,6 +28,24 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION workflow_live_steps(uuid, text) IS 'The live attempt of each step of a run in one phase. Raises nothing.';
 
+-- The provision table of a step of kind p_kind with target p_target: the target itself for a provision
+-- step, provision_workflow_task for a task, provision_workflow_wait for a wait.
+CREATE OR REPLACE FUNCTION workflow_step_table(p_kind text, p_target text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE p_kind WHEN 'task' THEN 'provision_workflow_task' WHEN 'wait' THEN 'provision_workflow_wait' ELSE p_target END
+$$;
+COMMENT ON FUNCTION workflow_step_table(text, text) IS 'The provision table a step of this kind and target inserts into. Raises nothing.';
+
+-- Whether SQLSTATE p_state, raised by a step's INSERT, says nothing about the step and must abort the
+-- transaction (to be retried whole): serialization failure, deadlock, lock not available, query
+-- cancelled, operator intervention, insufficient resources, system error, internal error. Anything else
+-- (a validation code, a constraint, a privilege) is the step's failure.
+CREATE OR REPLACE FUNCTION workflow_error_aborts(p_state text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT p_state IN ('40001', '40P01', '57014', '55P03', 'XX000') OR left(p_state, 2) IN ('53', '57', '58')
+$$;
+COMMENT ON FUNCTION workflow_error_aborts(text) IS 'True when SQLSTATE p_state aborts a dispatch instead of failing the step. Raises nothing.';
+
 -- The value at reference path p_path ("input.a.b", "steps.k.output.x", "run.id") of context p_ctx, or NULL
 -- when the path leads nowhere. Array elements are numbered from 0 ("input.list.0").
 CREATE OR REPLACE FUNCTION workflow_ref_value(p_ctx jsonb, p_path text) RETURNS jsonb
@@ -323,7 +341,7 @@ BEGIN
       v_job := workflow_step_insert(v_run, v_step, v_params, (v_def -> 'retry' ->> 'max_attempts')::integer);
     EXCEPTION WHEN OTHERS THEN
       GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-      IF v_state IN ('40001', '40P01', '57014', '55P03', 'XX000') OR left(v_state, 2) IN ('53', '57', '58') THEN
+      IF workflow_error_aborts(v_state) THEN
         RAISE;
       END IF;
       UPDATE workflow_step_run SET params = v_params WHERE id = v_step.id;
@@ -382,7 +400,7 @@ BEGIN
   INSERT INTO workflow_step_run (run_id, tenant_customer_id, phase, step_key, attempt, kind, target, status_id, remaining_deps, provision_table)
   SELECT p_run.id, p_run.tenant_customer_id, 'compensate', a.step_key, 1, a.def -> 'compensate' ->> 'kind', a.def -> 'compensate' ->> 'target',
          CASE WHEN n.c = 0 THEN wf_step_ready() ELSE wf_step_pending() END, n.c,
-         CASE WHEN a.def -> 'compensate' ->> 'kind' = 'task' THEN 'provision_workflow_task' ELSE a.def -> 'compensate' ->> 'target' END
+         workflow_step_table(a.def -> 'compensate' ->> 'kind', a.def -> 'compensate' ->> 'target')
   FROM done a
   CROSS JOIN LATERAL (SELECT count(*)::integer AS c FROM done b WHERE b.def -> 'ancestors' ? a.step_key) n
   ON CONFLICT (run_id, phase, step_key, attempt) DO NOTHING;
@@ -532,7 +550,7 @@ BEGIN
   SELECT v_run.id, v_run.tenant_customer_id, 'forward', s ->> 'key', 1, s ->> 'kind', s ->> 'target',
          CASE WHEN jsonb_array_length(s -> 'deps') = 0 THEN wf_step_ready() ELSE wf_step_pending() END,
          jsonb_array_length(s -> 'deps'),
-         CASE s ->> 'kind' WHEN 'task' THEN 'provision_workflow_task' WHEN 'wait' THEN 'provision_workflow_wait' ELSE s ->> 'target' END
+         workflow_step_table(s ->> 'kind', s ->> 'target')
   FROM jsonb_array_elements(v_run.wf_definition -> 'steps') s
   ON CONFLICT (run_id, phase, step_key, attempt) DO NOTHING;
 

@@ -64,12 +64,12 @@ BEGIN
         BEGIN
           INSERT INTO workflow_step_run (run_id, tenant_customer_id, step_key, kind, target, status_id, provision_table)
           VALUES (v_run.id, v_tenant, s ->> 'key', s ->> 'kind', s ->> 'target', wf_step_ready(),
-                  CASE s ->> 'kind' WHEN 'task' THEN 'provision_workflow_task' WHEN 'wait' THEN 'provision_workflow_wait' ELSE s ->> 'target' END)
+                  workflow_step_table(s ->> 'kind', s ->> 'target'))
           RETURNING * INTO v_step;
           PERFORM workflow_step_insert(v_run, v_step, r.value, NULL);
         EXCEPTION WHEN OTHERS THEN
           GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-          IF v_code IN ('40001', '40P01', '57014', '55P03', 'XX000') OR left(v_code, 2) IN ('53', '57', '58') THEN
+          IF workflow_error_aborts(v_code) THEN
             RAISE;
           END IF;
         END;
