@@ -126,6 +126,19 @@ END
 $$;
 COMMENT ON FUNCTION workflow_op_step(provision_workflow, text, text, text) IS 'The live attempt of a step for retry or skip. Raises PV331, PV332.';
 
+-- A new attempt of the step of live attempt p_live, ready to be dispatched (its dependencies were done
+-- before it failed), with params override p_override (NULL keeps the last attempt's). The old attempt
+-- stays as evidence. Returns the new row.
+CREATE OR REPLACE FUNCTION workflow_step_reattempt(p_live workflow_step_run, p_override jsonb) RETURNS workflow_step_run
+LANGUAGE sql VOLATILE AS $$
+  INSERT INTO workflow_step_run (run_id, tenant_customer_id, phase, step_key, attempt, kind, target, status_id, remaining_deps,
+                                 provision_table, params_override)
+  VALUES (p_live.run_id, p_live.tenant_customer_id, p_live.phase, p_live.step_key, p_live.attempt + 1, p_live.kind, p_live.target,
+          wf_step_ready(), 0, p_live.provision_table, coalesce(p_override, p_live.params_override))
+  RETURNING *
+$$;
+COMMENT ON FUNCTION workflow_step_reattempt(workflow_step_run, jsonb) IS 'A new ready attempt of a failed step (retry, resume). Raises nothing of its own.';
+
 -- A new attempt of step p_step_key of blocked run p_run_id (phase forward, or compensate for a failed
 -- compensation), with a new provision row; the failed attempt is kept as evidence. p_params_override:
 -- top-level params that replace the template's (NULL keeps the last attempt's override). When the live
@@ -157,11 +170,7 @@ BEGIN
       PERFORM workflow_target_assert('provision', to_jsonb(v_live.target), p_params_override, p_step_key, 'override of step');
     END IF;
   END IF;
-  INSERT INTO workflow_step_run (run_id, tenant_customer_id, phase, step_key, attempt, kind, target, status_id, remaining_deps,
-                                 provision_table, params_override)
-  VALUES (p_run_id, v_run.tenant_customer_id, p_phase, p_step_key, v_live.attempt + 1, v_live.kind, v_live.target, wf_step_ready(), 0,
-          v_live.provision_table, coalesce(p_params_override, v_live.params_override))
-  RETURNING * INTO v_new;
+  v_new := workflow_step_reattempt(v_live, p_params_override);
   PERFORM workflow_resume_if_clear(p_run_id);
   SELECT * INTO v_new FROM workflow_step_run WHERE id = v_new.id;
   RETURN v_new;
@@ -240,10 +249,7 @@ BEGIN
   -- every new attempt first, then one dispatch: a step retried later in the loop is not yet ready when
   -- the first dispatch runs otherwise
   FOREACH k IN ARRAY v_keys LOOP
-    INSERT INTO workflow_step_run (run_id, tenant_customer_id, phase, step_key, attempt, kind, target, status_id, remaining_deps,
-                                   provision_table, params_override)
-    SELECT p_run_id, v_run.tenant_customer_id, v_phase, k, l.attempt + 1, l.kind, l.target, wf_step_ready(), 0, l.provision_table, l.params_override
-    FROM workflow_live_step(p_run_id, k, v_phase) l;
+    PERFORM workflow_step_reattempt(workflow_live_step(p_run_id, k, v_phase), NULL);
   END LOOP;
   PERFORM workflow_resume_if_clear(p_run_id);
   RETURN v_keys;
